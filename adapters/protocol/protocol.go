@@ -1,0 +1,84 @@
+// Package protocol defines the perfconform adapter protocol: the JSON lines an
+// adapter executable prints, and the Go types that both halves (adapters written
+// in Go, and the suite that drives any adapter) share, so that the two sides can
+// never disagree about a field name.
+//
+// The protocol is documented for adapter authors in docs/ADAPTERS.md.
+package protocol
+
+// Version is the adapter protocol version this build speaks. An adapter that
+// reports another version in its info line is an ERROR for that loader.
+const Version = 1
+
+// Capability names an optional loader feature an adapter may declare in its
+// info line. A spec that needs a capability the loader does not declare is
+// SKIPped with the loader's reason, never failed.
+type Capability string
+
+const (
+	// CapLegacyMaps: the loader understands the legacy "maps" ELF section
+	// (struct bpf_map_def).
+	CapLegacyMaps Capability = "legacy-maps"
+	// CapPinning: the loader pins maps by name under a bpffs directory.
+	CapPinning Capability = "pinning"
+)
+
+// Info is the single JSON line printed by `ADAPTER info`.
+type Info struct {
+	Loader       string       `json:"loader"`
+	Version      string       `json:"version"`
+	Protocol     int          `json:"protocol"`
+	Capabilities []Capability `json:"capabilities,omitempty"`
+}
+
+// Has reports whether the loader declares capability c.
+func (i Info) Has(c Capability) bool {
+	for _, have := range i.Capabilities {
+		if have == c {
+			return true
+		}
+	}
+	return false
+}
+
+// EventKind is the "event" field of a line printed by `ADAPTER load`.
+type EventKind string
+
+const (
+	// EventReady: the object is loaded, every map is pinned, and a reader is
+	// open on every perf event array.
+	EventReady EventKind = "ready"
+	// EventSample: one record delivered by the loader's perf reader.
+	EventSample EventKind = "sample"
+	// EventLost: the loader's reader reported lost records on a CPU.
+	EventLost EventKind = "lost"
+	// EventError: the adapter failed; Stage says where. The adapter exits
+	// non-zero after printing it.
+	EventError EventKind = "error"
+)
+
+// Stage says where a loader failed.
+type Stage string
+
+const (
+	StageLoad   Stage = "load"   // opening, sizing, creating maps, loading programs, pinning
+	StageReader Stage = "reader" // creating or running the perf reader
+)
+
+// Event is one JSON line printed by `ADAPTER load`.
+type Event struct {
+	Event EventKind `json:"event"`
+	// Map is the perf event array's name (sample, lost).
+	Map string `json:"map,omitempty"`
+	// CPU is the CPU the loader's reader attributes the record to (sample, lost).
+	CPU int `json:"cpu"`
+	// Data is the raw sample (encoding/json writes []byte as base64).
+	Data []byte `json:"data,omitempty"`
+	// Lost is the number of records the kernel dropped (lost).
+	Lost uint64 `json:"lost,omitempty"`
+	// Stage and Message describe a failure (error).
+	Stage   Stage  `json:"stage,omitempty"`
+	Message string `json:"message,omitempty"`
+	// Maps lists the perf event arrays a reader was opened on (ready).
+	Maps []string `json:"maps,omitempty"`
+}

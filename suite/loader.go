@@ -1,0 +1,65 @@
+package suite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/perfconform/perfconform/adapters/protocol"
+)
+
+// Loader is what the suite needs from any eBPF loader under test. It is kept to
+// what every loader can do: load an object with its default behaviour, pin the
+// maps where the suite can inspect them through the kernel, and hand over the
+// records its perf reader delivers. The reference loader implements it
+// in-process; adapters implement it over the adapter protocol.
+type Loader interface {
+	// Info names the loader and declares its optional capabilities.
+	Info(ctx context.Context) (protocol.Info, error)
+	// Load loads req.Object, pins every map under req.PinDir by its name, and
+	// opens the loader's perf reader on every perf event array. A loader that
+	// refuses the object returns a *LoadError.
+	Load(ctx context.Context, req LoadRequest) (Session, error)
+}
+
+// LoadRequest is one load of one fixture object.
+type LoadRequest struct {
+	// Object is the path of the BPF ELF object.
+	Object string
+	// PinDir is an existing bpffs directory; every map is pinned as PinDir/NAME.
+	PinDir string
+	// Pages is the per-CPU ring size in pages (a power of two).
+	Pages int
+	// PossibleCPUsFile, when not empty, is a file whose content the loader
+	// must see in place of /sys/devices/system/cpu/possible (the DEGRADE
+	// requirements). Process loaders get it through a private mount namespace.
+	PossibleCPUsFile string
+}
+
+// Session is a loaded object with its perf reader running.
+type Session interface {
+	// Events delivers the reader's sample and lost events. It is closed when
+	// the session ends.
+	Events() <-chan protocol.Event
+	// Close stops the reader and releases the loader's resources. Pinned maps
+	// stay pinned; the suite removes PinDir.
+	Close() error
+}
+
+// LoadError is a loader's refusal or failure, at the stage it happened.
+type LoadError struct {
+	Stage protocol.Stage
+	Err   error
+}
+
+func (e *LoadError) Error() string { return fmt.Sprintf("%s: %v", e.Stage, e.Err) }
+func (e *LoadError) Unwrap() error { return e.Err }
+
+// AsLoadError returns the *LoadError in err's chain, or nil.
+func AsLoadError(err error) *LoadError {
+	var le *LoadError
+	if errors.As(err, &le) {
+		return le
+	}
+	return nil
+}
