@@ -1,0 +1,48 @@
+// Command conform runs the perfconform conformance suite against eBPF loaders,
+// on this machine (--host) or inside QEMU VMs with named CPU topologies.
+//
+// The command is thin: each subcommand turns flags into a call of the library
+// packages (suite, vmtest, reference). Subcommands live one per file and add
+// themselves to rootCmd in an init function.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+var rootCmd = &cobra.Command{
+	Use:   "conform",
+	Short: "Conformance suite for how eBPF loaders size perf event arrays and open per-CPU rings",
+	Long: `conform checks how an eBPF loader sizes BPF_MAP_TYPE_PERF_EVENT_ARRAY maps from the CPU
+topology and opens a perf ring on every CPU. The kernel is the oracle: map sizes are read back
+through the kernel and output is triggered on each online CPU by the suite itself.`,
+	SilenceUsage:  true,
+	SilenceErrors: true,
+}
+
+// exitError carries a process exit status through cobra without printing a
+// second error message (e.g. "a MUST requirement failed" has been reported).
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+func main() {
+	if err := rootCmd.Execute(); err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			if ee.msg != "" {
+				fmt.Fprintln(os.Stderr, "conform:", ee.msg)
+			}
+			os.Exit(ee.code)
+		}
+		fmt.Fprintln(os.Stderr, "conform:", err)
+		os.Exit(2)
+	}
+}
