@@ -1,0 +1,162 @@
+// Package ciliumload is the `load` half of the cilium-ebpf adapter: it loads an
+// object with github.com/cilium/ebpf's defaults, pins every map, and runs
+// cilium/ebpf's perf reader on every perf event array. The negative-control
+// loaders in adapters/testdata reuse it with one deliberate fault injected
+// through Options, so that the only difference between them and the real
+// adapter is the fault.
+package ciliumload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sort"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/perf"
+
+	"github.com/perfconform/perfconform/adapters/internal/adapterkit"
+	"github.com/perfconform/perfconform/adapters/protocol"
+)
+
+// Module is the loader's module path.
+const Module = "github.com/cilium/ebpf"
+
+// Version is the cilium/ebpf version linked into this binary, from its build
+// info ("(unknown)" if the binary carries none).
+func Version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown)"
+	}
+	for _, dep := range bi.Deps {
+		if dep.Path == Module {
+			if dep.Replace != nil {
+				return dep.Replace.Version
+			}
+			return dep.Version
+		}
+	}
+	return "(unknown)"
+}
+
+// Reader is what Load needs from a perf reader.
+type Reader interface {
+	ReadInto(*perf.Record) error
+	Close() error
+}
+
+// Options inject behaviour; the zero value is cilium/ebpf's default behaviour.
+type Options struct {
+	// Mutate, if set, edits the spec between LoadCollectionSpec and
+	// NewCollection.
+	Mutate func(*ebpf.CollectionSpec)
+	// OpenReader, if set, replaces perf.NewReader(m, pages*pagesize).
+	OpenReader func(m *ebpf.Map, pages int) (Reader, error)
+}
+
+// Load implements adapterkit.LoadFunc with opts.
+func Load(opts Options) adapterkit.LoadFunc {
+	return func(ctx context.Context, args adapterkit.LoadArgs, w *adapterkit.Writer) error {
+		return load(ctx, args, w, opts)
+	}
+}
+
+func load(ctx context.Context, args adapterkit.LoadArgs, w *adapterkit.Writer, opts Options) error {
+	spec, err := ebpf.LoadCollectionSpec(args.Object)
+	if err != nil {
+		return adapterkit.Fail(protocol.StageLoad, err)
+	}
+	if opts.Mutate != nil {
+		opts.Mutate(spec)
+	}
+	coll, err := ebpf.NewCollection(spec)
+	if err != nil {
+		return adapterkit.Fail(protocol.StageLoad, fmt.Errorf("%s: %w", args.Object, err))
+	}
+	defer coll.Close()
+
+	names := make([]string, 0, len(coll.Maps))
+	for name := range coll.Maps {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var perfMaps []string
+	for _, name := range names {
+		m := coll.Maps[name]
+		path := filepath.Join(args.PinDir, name)
+		if err := m.Pin(path); err != nil {
+			return adapterkit.Fail(protocol.StageLoad, fmt.Errorf("pin map %s at %s: %w", name, path, err))
+		}
+		if m.Type() == ebpf.PerfEventArray {
+			perfMaps = append(perfMaps, name)
+		}
+	}
+
+	open := opts.OpenReader
+	if open == nil {
+		open = func(m *ebpf.Map, pages int) (Reader, error) {
+			return perf.NewReader(m, pages*os.Getpagesize())
+		}
+	}
+	readers := make(map[string]Reader, len(perfMaps))
+	closeAll := func() {
+		for _, rd := range readers {
+			rd.Close()
+		}
+	}
+	for _, name := range perfMaps {
+		rd, err := open(coll.Maps[name], args.Pages)
+		if err != nil {
+			closeAll()
+			return adapterkit.Fail(protocol.StageReader, fmt.Errorf("perf reader for map %s: %w", name, err))
+		}
+		readers[name] = rd
+	}
+	if err := w.Ready(perfMaps); err != nil {
+		closeAll()
+		return err
+	}
+
+	// One goroutine per map; the first read error stops everything.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	for name, rd := range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var rec perf.Record
+			for {
+				err := rd.ReadInto(&rec)
+				if errors.Is(err, perf.ErrClosed) {
+					return
+				}
+				if err != nil {
+					cancel(adapterkit.Fail(protocol.StageReader, fmt.Errorf("read map %s: %w", name, err)))
+					return
+				}
+				if rec.LostSamples > 0 {
+					err = w.Lost(name, rec.CPU, rec.LostSamples)
+				} else {
+					err = w.Sample(name, rec.CPU, rec.RawSample)
+				}
+				if err != nil { // stdout gone: nobody is listening
+					cancel(err)
+					return
+				}
+			}
+		}()
+	}
+	<-ctx.Done()
+	closeAll()
+	wg.Wait()
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return nil
+}
