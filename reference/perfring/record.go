@@ -1,0 +1,150 @@
+package perfring
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrCorruptRecord means the bytes between data_tail and data_head do not form
+// a valid perf record: a truncated header, a size that overruns what the
+// kernel published, or a sample whose raw length does not fit its record. The
+// kernel never writes such a ring; seeing one means the ring was overwritten
+// from user space or the reader lost its place.
+var ErrCorruptRecord = errors.New("corrupt perf record")
+
+// ErrUnknownRecord means a well-formed record of a type other than
+// PERF_RECORD_SAMPLE and PERF_RECORD_LOST. The record is skipped; reading can
+// continue.
+var ErrUnknownRecord = errors.New("unknown perf record type")
+
+// Record is one record read from the ring of one CPU.
+type Record struct {
+	// CPU is the id of the CPU whose ring held the record (the map key).
+	CPU int
+	// RawSample is the payload of a PERF_RECORD_SAMPLE; empty for lost records.
+	// Its length is the raw size the kernel reports: the bytes the program
+	// passed plus the padding that makes the 4-byte size field and the data
+	// end on an 8-byte boundary (8 bytes from BPF arrive as 12). The padding's
+	// content is whatever the ring held before.
+	RawSample []byte
+	// LostSamples is the count from a PERF_RECORD_LOST; 0 for samples.
+	LostSamples uint64
+}
+
+const (
+	// headerSize is sizeof(struct perf_event_header): u32 type, u16 misc, u16 size.
+	headerSize = 8
+	// sampleFixedSize is the header plus the u32 size of PERF_SAMPLE_RAW.
+	sampleFixedSize = headerSize + 4
+	// lostSize is the header plus u64 id and u64 lost.
+	lostSize = headerSize + 16
+)
+
+// ringBuffer is the data area of a perf ring. Positions are the kernel's
+// free-running 64-bit byte counters; the byte at position p lives at
+// data[p & mask]. len(data) must be a power of two.
+type ringBuffer struct {
+	data []byte
+	mask uint64
+}
+
+func newRingBuffer(data []byte) ringBuffer {
+	return ringBuffer{data: data, mask: uint64(len(data)) - 1}
+}
+
+// copyOut fills dst with the bytes starting at position pos, taking the second
+// half from the start of the ring when the range wraps its end.
+func (b ringBuffer) copyOut(dst []byte, pos uint64) {
+	n := copy(dst, b.data[pos&b.mask:])
+	for n < len(dst) {
+		// Only rings smaller than dst wrap more than once; the parser never
+		// asks for more than the ring holds, but stay correct regardless.
+		n += copy(dst[n:], b.data)
+	}
+}
+
+func (b ringBuffer) uint16At(pos uint64) uint16 {
+	if off := pos & b.mask; off+2 <= uint64(len(b.data)) {
+		return binary.NativeEndian.Uint16(b.data[off:])
+	}
+	var tmp [2]byte
+	b.copyOut(tmp[:], pos)
+	return binary.NativeEndian.Uint16(tmp[:])
+}
+
+func (b ringBuffer) uint32At(pos uint64) uint32 {
+	if off := pos & b.mask; off+4 <= uint64(len(b.data)) {
+		return binary.NativeEndian.Uint32(b.data[off:])
+	}
+	var tmp [4]byte
+	b.copyOut(tmp[:], pos)
+	return binary.NativeEndian.Uint32(tmp[:])
+}
+
+func (b ringBuffer) uint64At(pos uint64) uint64 {
+	if off := pos & b.mask; off+8 <= uint64(len(b.data)) {
+		return binary.NativeEndian.Uint64(b.data[off:])
+	}
+	var tmp [8]byte
+	b.copyOut(tmp[:], pos)
+	return binary.NativeEndian.Uint64(tmp[:])
+}
+
+// parse decodes the record at position tail, given that the kernel has
+// published data up to head, into rec (CPU is left alone). It returns the
+// position just past the record. rec.RawSample's capacity is reused.
+//
+// On ErrUnknownRecord the returned position skips the record. On
+// ErrCorruptRecord the returned position is tail: there is no way to find the
+// next record boundary, and the caller decides what to discard.
+func (b ringBuffer) parse(head, tail uint64, rec *Record) (uint64, error) {
+	avail := head - tail
+	switch {
+	case avail > uint64(len(b.data)):
+		return tail, fmt.Errorf("%w: %d bytes between tail %d and head %d exceed the ring's %d bytes",
+			ErrCorruptRecord, avail, tail, head, len(b.data))
+	case avail < headerSize:
+		return tail, fmt.Errorf("%w: %d bytes at tail %d are too few for a record header", ErrCorruptRecord, avail, tail)
+	}
+
+	typ := b.uint32At(tail)
+	size := uint64(b.uint16At(tail + 6))
+	switch {
+	case size < headerSize:
+		return tail, fmt.Errorf("%w: record at %d claims %d bytes, less than its header", ErrCorruptRecord, tail, size)
+	case size > avail:
+		return tail, fmt.Errorf("%w: record at %d claims %d bytes but only %d are published", ErrCorruptRecord, tail, size, avail)
+	}
+
+	switch typ {
+	case unix.PERF_RECORD_SAMPLE:
+		if size < sampleFixedSize {
+			return tail, fmt.Errorf("%w: sample at %d has %d bytes, too few for its raw size field", ErrCorruptRecord, tail, size)
+		}
+		n := uint64(b.uint32At(tail + headerSize))
+		if n > size-sampleFixedSize {
+			return tail, fmt.Errorf("%w: sample at %d claims %d raw bytes in a %d-byte record", ErrCorruptRecord, tail, n, size)
+		}
+		if uint64(cap(rec.RawSample)) < n {
+			rec.RawSample = make([]byte, n)
+		} else {
+			rec.RawSample = rec.RawSample[:n]
+		}
+		b.copyOut(rec.RawSample, tail+sampleFixedSize)
+		rec.LostSamples = 0
+
+	case unix.PERF_RECORD_LOST:
+		if size < lostSize {
+			return tail, fmt.Errorf("%w: lost record at %d has %d bytes, want %d", ErrCorruptRecord, tail, size, lostSize)
+		}
+		rec.RawSample = rec.RawSample[:0]
+		rec.LostSamples = b.uint64At(tail + headerSize + 8)
+
+	default:
+		return tail + size, fmt.Errorf("%w: type %d (%d bytes) at %d", ErrUnknownRecord, typ, size, tail)
+	}
+	return tail + size, nil
+}
