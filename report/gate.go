@@ -1,0 +1,271 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/perfconform/perfconform/result"
+)
+
+var (
+	// ErrGateOptions: GateOptions asks for something Gate cannot do.
+	ErrGateOptions = errors.New("invalid gate options")
+	// ErrBaseline: a baseline file cannot be used.
+	ErrBaseline = errors.New("invalid baseline")
+)
+
+// BaselineSchema is the version of the baseline file format.
+const BaselineSchema = 1
+
+// Baseline lists a loader's known deviations: failures its maintainers know
+// about and accept for now. A matched failure does not gate, and reports list
+// it as a known deviation with its reason instead of as a finding.
+type Baseline struct {
+	Schema     int         `json:"schema"`
+	Loader     string      `json:"loader"`
+	Deviations []Deviation `json:"deviations"`
+}
+
+// Deviation is one known deviation. Topology and Kernel narrow it; empty
+// means any.
+type Deviation struct {
+	Requirement string `json:"requirement"`
+	Reason      string `json:"reason"`
+	Topology    string `json:"topology,omitempty"`
+	Kernel      string `json:"kernel,omitempty"`
+}
+
+// Match returns the first deviation of b that covers the failed result r.
+// Only FAIL results of b's loader match: an ERROR says nothing about the
+// loader, so there is nothing to accept.
+func (b Baseline) Match(r result.Result) (Deviation, bool) {
+	if r.Status != result.Fail || r.Loader != b.Loader {
+		return Deviation{}, false
+	}
+	for _, d := range b.Deviations {
+		if d.Requirement == r.Requirement &&
+			(d.Topology == "" || d.Topology == r.Topology) &&
+			(d.Kernel == "" || d.Kernel == r.Kernel) {
+			return d, true
+		}
+	}
+	return Deviation{}, false
+}
+
+// LoadBaseline reads a baseline file. Unknown fields, a missing loader,
+// requirement or reason, and duplicate entries are errors that name the file
+// and the entry.
+func LoadBaseline(path string) (Baseline, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Baseline{}, fmt.Errorf("baseline: %w", err)
+	}
+	var b Baseline
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil {
+		return Baseline{}, fmt.Errorf("baseline %s: %w: %v", path, ErrBaseline, err)
+	}
+	if dec.More() {
+		return Baseline{}, fmt.Errorf("baseline %s: %w: data after the JSON object", path, ErrBaseline)
+	}
+	if b.Schema != BaselineSchema {
+		return Baseline{}, fmt.Errorf("baseline %s: %w: schema %d, want \"schema\": %d", path, ErrBaseline, b.Schema, BaselineSchema)
+	}
+	if b.Loader == "" {
+		return Baseline{}, fmt.Errorf("baseline %s: %w: \"loader\" is empty", path, ErrBaseline)
+	}
+	seen := map[Deviation]int{}
+	for i, d := range b.Deviations {
+		switch {
+		case d.Requirement == "":
+			return Baseline{}, fmt.Errorf("baseline %s: %w: deviations[%d]: \"requirement\" is empty", path, ErrBaseline, i)
+		case strings.TrimSpace(d.Reason) == "":
+			return Baseline{}, fmt.Errorf("baseline %s: %w: deviations[%d] (%s): \"reason\" is empty; say why the deviation is accepted", path, ErrBaseline, i, d.Requirement)
+		}
+		k := d
+		k.Reason = ""
+		if j, dup := seen[k]; dup {
+			return Baseline{}, fmt.Errorf("baseline %s: %w: deviations[%d] (%s) repeats deviations[%d]", path, ErrBaseline, i, d.Requirement, j)
+		}
+		seen[k] = i
+	}
+	return b, nil
+}
+
+// LoadBaselines loads baseline files and indexes them by loader, as
+// GateOptions.Baselines and Options.Baselines want. Two files for the same
+// loader are an error.
+func LoadBaselines(paths ...string) (map[string]Baseline, error) {
+	out := map[string]Baseline{}
+	from := map[string]string{}
+	for _, p := range paths {
+		b, err := LoadBaseline(p)
+		if err != nil {
+			return nil, err
+		}
+		if prev, dup := from[b.Loader]; dup {
+			return nil, fmt.Errorf("baseline %s: %w: loader %q already has baseline %s", p, ErrBaseline, b.Loader, prev)
+		}
+		from[b.Loader] = p
+		out[b.Loader] = b
+	}
+	return out, nil
+}
+
+// Known is a failure covered by a baseline.
+type Known struct {
+	Result    result.Result
+	Deviation Deviation
+}
+
+// KnownDeviations returns the failures in r that baselines cover, in
+// canonical order.
+func KnownDeviations(r *Results, baselines map[string]Baseline) []Known {
+	var out []Known
+	for _, res := range canonical(r).Results {
+		if d, ok := baselines[res.Loader].Match(res); ok {
+			out = append(out, Known{Result: res, Deviation: d})
+		}
+	}
+	return out
+}
+
+// GateOptions says which results fail a build.
+type GateOptions struct {
+	// FailLevel is result.Must (a FAIL of a MUST gates) or result.Should
+	// (a FAIL of a MUST or a SHOULD gates).
+	FailLevel result.Level
+	// Loaders restricts gating to these loaders; empty means every loader
+	// in the results.
+	Loaders []string
+	// AllowErrors lets ERROR results at gating levels and run errors pass.
+	// Off by default: an ERROR means the requirement was not checked.
+	AllowErrors bool
+	// Baselines, by loader name, mark known deviations that do not gate.
+	Baselines map[string]Baseline
+}
+
+// Violation is one reason to fail the build.
+type Violation struct {
+	Kernel, Topology, Loader string
+	// Result is the offending result; nil for a run error or a loader
+	// without results.
+	Result *result.Result
+	Reason string
+}
+
+func (v Violation) String() string {
+	where := strings.Join(nonEmpty(v.Kernel, v.Topology, v.Loader), "/")
+	if where == "" {
+		return v.Reason
+	}
+	return where + ": " + v.Reason
+}
+
+// ParseLevel parses a gate level as given on a command line: "must" or
+// "should", in any case.
+func ParseLevel(s string) (result.Level, error) {
+	switch l := result.Level(strings.ToUpper(s)); l {
+	case result.Must, result.Should:
+		return l, nil
+	}
+	return "", fmt.Errorf("%w: fail level %q: want must or should", ErrGateOptions, s)
+}
+
+// Gate returns the violations in r under opts, in canonical order; none means
+// the build passes. A FAIL at or above FailLevel gates unless a baseline
+// covers it; an ERROR at those levels, or a run error, gates unless
+// AllowErrors; a gated loader with no results at all gates, so that an empty
+// or truncated run never passes.
+func Gate(r *Results, opts GateOptions) ([]Violation, error) {
+	var gated []result.Level
+	switch opts.FailLevel {
+	case result.Must:
+		gated = []result.Level{result.Must}
+	case result.Should:
+		gated = []result.Level{result.Must, result.Should}
+	default:
+		return nil, fmt.Errorf("%w: FailLevel %q: want %s or %s", ErrGateOptions, opts.FailLevel, result.Must, result.Should)
+	}
+	for name, b := range opts.Baselines {
+		if b.Loader != name {
+			return nil, fmt.Errorf("%w: baseline for loader %q is filed under %q", ErrGateOptions, b.Loader, name)
+		}
+	}
+	c := canonical(r)
+	selected := func(loader string) bool {
+		return len(opts.Loaders) == 0 || slices.Contains(opts.Loaders, loader)
+	}
+
+	var out []Violation
+	if !opts.AllowErrors {
+		for _, run := range c.Runs {
+			if run.Error != "" {
+				out = append(out, Violation{Kernel: run.Kernel.Name, Topology: run.Topology,
+					Reason: "run error: " + firstLine(run.Error)})
+			}
+		}
+	}
+	have := map[string]bool{}
+	for i := range c.Results {
+		res := &c.Results[i]
+		if !selected(res.Loader) {
+			continue
+		}
+		have[res.Loader] = true
+		if !slices.Contains(gated, res.Level) {
+			continue
+		}
+		v := Violation{Kernel: res.Kernel, Topology: res.Topology, Loader: res.Loader, Result: res}
+		switch res.Status {
+		case result.Fail:
+			if _, known := opts.Baselines[res.Loader].Match(*res); known {
+				continue
+			}
+			v.Reason = fmt.Sprintf("%s %s failed: %s", res.Level, res.Requirement, firstLine(res.Detail))
+		case result.Error:
+			if opts.AllowErrors {
+				continue
+			}
+			v.Reason = fmt.Sprintf("%s %s could not be checked (ERROR): %s", res.Level, res.Requirement, firstLine(res.Detail))
+		default:
+			continue
+		}
+		out = append(out, v)
+	}
+	switch {
+	case len(opts.Loaders) == 0 && len(have) == 0:
+		out = append(out, Violation{Reason: "no results to gate on"})
+	default:
+		for _, l := range opts.Loaders {
+			if !have[l] {
+				out = append(out, Violation{Loader: l, Reason: "no results for this loader"})
+			}
+		}
+	}
+	return out, nil
+}
+
+func nonEmpty(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " …"
+	}
+	return s
+}

@@ -1,0 +1,304 @@
+package report
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/perfconform/perfconform/result"
+)
+
+// Options carry what the reports need beyond the results themselves.
+type Options struct {
+	// Impacts maps a requirement ID to one line on what a FAIL of it means
+	// for users of the loader (the suite defines requirements, so the texts
+	// come from the caller). Requirements without a text get a generic line.
+	Impacts map[string]string
+	// Baselines, by loader name, turn matching failures into known
+	// deviations: listed with their reason rather than as findings.
+	Baselines map[string]Baseline
+}
+
+// Verdict classes of a matrix cell, also used as CSS classes in report.html.
+const (
+	verdictFailMust = "fail-must" // a MUST failed (not a known deviation)
+	verdictFail     = "fail"      // a SHOULD or MAY failed
+	verdictError    = "error"     // something could not be checked
+	verdictKnown    = "known"     // only known deviations failed
+	verdictPass     = "pass"
+	verdictSkip     = "skip"    // everything skipped
+	verdictNotRun   = "not-run" // no results
+	verdictRunError = "run-error"
+)
+
+var verdictLabels = map[string]string{
+	verdictFailMust: "FAIL (MUST)",
+	verdictFail:     "FAIL",
+	verdictError:    "ERROR",
+	verdictKnown:    "FAIL (known)",
+	verdictPass:     "PASS",
+	verdictSkip:     "SKIP",
+	verdictNotRun:   "not run",
+	verdictRunError: "run error",
+}
+
+// model is what every rendering shows, computed once.
+type model struct {
+	Generated string
+	Schema    int
+	NResults  int
+	NRuns     int
+	Kernels   []*kernelView
+	Findings  []finding
+	Known     []finding
+	RunErrors []Run
+	Conflicts []Conflict
+}
+
+type kernelView struct {
+	Name       string
+	Versions   string // uname -r of its runs, comma separated
+	Topologies []string
+	Rows       []*loaderRow
+	Runs       []Run
+}
+
+type loaderRow struct {
+	Loader   string
+	Versions string
+	Cells    []*cell
+}
+
+type cell struct {
+	Kernel, Topology, Loader string
+	Results                  []result.Result
+	counts                   map[result.Level]map[result.Status]int
+	Verdict                  string
+	RunError                 string
+}
+
+// Label is the cell's headline, e.g. "FAIL (MUST)".
+func (c *cell) Label() string { return verdictLabels[c.Verdict] }
+
+// CountLines are the non-zero counts by level, e.g. "MUST: 11 PASS, 1 FAIL".
+func (c *cell) CountLines() []string {
+	var out []string
+	for _, l := range levels {
+		var parts []string
+		for _, s := range statuses {
+			if n := c.counts[l][s]; n > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", n, s))
+			}
+		}
+		if len(parts) > 0 {
+			out = append(out, fmt.Sprintf("%s: %s", l, strings.Join(parts, ", ")))
+		}
+	}
+	return out
+}
+
+type finding struct {
+	Result result.Result
+	Impact string
+	// Reason is the baseline's reason, for known deviations.
+	Reason string
+}
+
+// Evidence is the CPU, errno and masks of a finding, e.g.
+// "CPU 4 · errno ENODEV · possible 0-7, online 0-1".
+func (f finding) Evidence() string { return evidence(f.Result) }
+
+func evidence(r result.Result) string {
+	var parts []string
+	if r.CPU != nil {
+		parts = append(parts, fmt.Sprintf("CPU %d", *r.CPU))
+	}
+	if r.Errno != "" {
+		parts = append(parts, "errno "+r.Errno)
+	}
+	if m := r.Masks; m != nil {
+		parts = append(parts, fmt.Sprintf("possible %s, present %s, online %s", dash(m.Possible), dash(m.Present), dash(m.Online)))
+	}
+	return strings.Join(parts, " · ")
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+// impact is the one line on what a result means for users of its loader.
+func impact(r result.Result, impacts map[string]string) string {
+	if r.Status == result.Error {
+		return fmt.Sprintf("Not a verdict on %s: the environment could not run this check, so %s is unverified on this kernel and topology.", r.Loader, r.Requirement)
+	}
+	if t := strings.TrimSpace(impacts[r.Requirement]); t != "" {
+		return t
+	}
+	what := map[result.Level]string{
+		result.Must:   "breaks a MUST: expect failures or lost events",
+		result.Should: "misses a SHOULD: expect degraded behaviour",
+		result.May:    "misbehaves in an optional feature",
+	}[r.Level]
+	if what == "" {
+		what = "behaves differently from the reference"
+	}
+	return fmt.Sprintf("On machines with the %s topology, %s %s (%s).", r.Topology, r.Loader, what, r.Requirement)
+}
+
+func buildModel(r *Results, opts Options) *model {
+	c := canonical(r)
+	m := &model{
+		Generated: c.Generated.Format("2006-01-02T15:04:05Z07:00"),
+		Schema:    SchemaVersion,
+		NResults:  len(c.Results),
+		NRuns:     len(c.Runs),
+		Conflicts: c.Conflicts,
+	}
+	byKernel := map[string]*kernelView{}
+	kernel := func(name string) *kernelView {
+		k := byKernel[name]
+		if k == nil {
+			k = &kernelView{Name: name}
+			byKernel[name] = k
+		}
+		return k
+	}
+	type tk struct{ k, t string }
+	runErrors := map[tk][]string{}
+	kernelVersions := map[string][]string{}
+	for _, run := range c.Runs {
+		k := kernel(run.Kernel.Name)
+		k.Runs = append(k.Runs, run)
+		addUnique(&k.Topologies, run.Topology)
+		if run.Kernel.Version != "" {
+			addTo(kernelVersions, run.Kernel.Name, run.Kernel.Version)
+		}
+		if run.Error != "" {
+			runErrors[tk{run.Kernel.Name, run.Topology}] = append(runErrors[tk{run.Kernel.Name, run.Topology}], firstLine(run.Error))
+			m.RunErrors = append(m.RunErrors, run)
+		}
+	}
+	loaders := map[string][]string{}        // kernel -> loaders
+	loaderVersions := map[string][]string{} // loader -> versions
+	cells := map[cellKey]*cell{}            // Requirement empty
+	for _, res := range c.Results {
+		k := kernel(res.Kernel)
+		addUnique(&k.Topologies, res.Topology)
+		addTo(loaders, res.Kernel, res.Loader)
+		if res.LoaderVersion != "" {
+			addTo(loaderVersions, res.Loader, res.LoaderVersion)
+		}
+		ck := cellKey{res.Kernel, res.Topology, res.Loader, ""}
+		cl := cells[ck]
+		if cl == nil {
+			cl = &cell{Kernel: res.Kernel, Topology: res.Topology, Loader: res.Loader,
+				counts: map[result.Level]map[result.Status]int{}}
+			cells[ck] = cl
+		}
+		cl.Results = append(cl.Results, res)
+		if cl.counts[res.Level] == nil {
+			cl.counts[res.Level] = map[result.Status]int{}
+		}
+		cl.counts[res.Level][res.Status]++
+
+		switch res.Status {
+		case result.Fail, result.Error:
+			if d, ok := opts.Baselines[res.Loader].Match(res); ok {
+				m.Known = append(m.Known, finding{Result: res, Impact: impact(res, opts.Impacts), Reason: d.Reason})
+			} else {
+				m.Findings = append(m.Findings, finding{Result: res, Impact: impact(res, opts.Impacts)})
+			}
+		}
+	}
+	// Loaders that took part in a run but produced no results still get a row.
+	for _, run := range c.Runs {
+		for _, l := range run.Loaders {
+			addTo(loaders, run.Kernel.Name, l.Name)
+			if l.Version != "" {
+				addTo(loaderVersions, l.Name, l.Version)
+			}
+		}
+	}
+
+	names := make([]string, 0, len(byKernel))
+	for n := range byKernel {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		k := byKernel[n]
+		slices.Sort(k.Topologies)
+		k.Versions = strings.Join(kernelVersions[n], ", ")
+		ls := loaders[n]
+		slices.Sort(ls)
+		for _, l := range ls {
+			row := &loaderRow{Loader: l, Versions: strings.Join(loaderVersions[l], ", ")}
+			for _, t := range k.Topologies {
+				cl := cells[cellKey{n, t, l, ""}]
+				if cl == nil {
+					cl = &cell{Kernel: n, Topology: t, Loader: l}
+				}
+				cl.RunError = strings.Join(runErrors[tk{n, t}], "; ")
+				cl.Verdict = verdictOf(cl, opts.Baselines[l])
+				row.Cells = append(row.Cells, cl)
+			}
+			k.Rows = append(k.Rows, row)
+		}
+		m.Kernels = append(m.Kernels, k)
+	}
+	return m
+}
+
+func verdictOf(c *cell, b Baseline) string {
+	if len(c.Results) == 0 {
+		if c.RunError != "" {
+			return verdictRunError
+		}
+		return verdictNotRun
+	}
+	var failMust, fail, known, errs, pass bool
+	for _, r := range c.Results {
+		switch r.Status {
+		case result.Fail:
+			if _, ok := b.Match(r); ok {
+				known = true
+			} else if r.Level == result.Must {
+				failMust = true
+			} else {
+				fail = true
+			}
+		case result.Error:
+			errs = true
+		case result.Pass:
+			pass = true
+		}
+	}
+	switch {
+	case failMust:
+		return verdictFailMust
+	case fail:
+		return verdictFail
+	case errs || c.RunError != "":
+		return verdictError
+	case known:
+		return verdictKnown
+	case pass:
+		return verdictPass
+	}
+	return verdictSkip
+}
+
+func addTo(m map[string][]string, k, v string) {
+	if !slices.Contains(m[k], v) {
+		m[k] = append(m[k], v)
+	}
+}
+
+func addUnique(s *[]string, v string) {
+	if !slices.Contains(*s, v) {
+		*s = append(*s, v)
+	}
+}
