@@ -1,0 +1,169 @@
+package report_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/perfconform/perfconform/report"
+	"github.com/perfconform/perfconform/result"
+)
+
+func TestGate(t *testing.T) {
+	both := func() *report.Results {
+		m, _ := report.Merge(shard("debian-6.1"), shard("debian-6.12"))
+		return m
+	}
+	// cilium-ebpf: MUST RING-002 FAIL on hotplug-8 (both kernels);
+	// SHOULD LEGACY-003 ERROR on debian-6.12/smp-2.
+	ciliumBaseline := report.Baseline{Schema: 1, Loader: "cilium-ebpf", Deviations: []report.Deviation{
+		{Requirement: "RING-002", Reason: "fixed in v0.23", Topology: "hotplug-8"},
+	}}
+	narrowBaseline := report.Baseline{Schema: 1, Loader: "cilium-ebpf", Deviations: []report.Deviation{
+		{Requirement: "RING-002", Reason: "6.1 only", Kernel: "debian-6.1"},
+	}}
+	withShouldFail := func() *report.Results {
+		r := both()
+		for i := range r.Results {
+			if r.Results[i].Loader == "reference" && r.Results[i].Requirement == "LEGACY-003" && r.Results[i].Kernel == "debian-6.1" && r.Results[i].Topology == "smp-2" {
+				r.Results[i].Status = result.Fail
+			}
+		}
+		return r
+	}
+	withRunError := func() *report.Results {
+		r := both()
+		r.Runs[0].Error = "qemu exited: KVM internal error"
+		return r
+	}
+	for _, tc := range []struct {
+		name    string
+		results *report.Results
+		opts    report.GateOptions
+		want    []string // violations, as "kernel/topology/loader: prefix"
+	}{
+		{"reference MUSTs pass", both(), report.GateOptions{FailLevel: result.Must, Loaders: []string{"reference"}}, nil},
+		{"all loaders: cilium MUST fails on both kernels", both(), report.GateOptions{FailLevel: result.Must},
+			[]string{"debian-6.1/hotplug-8/cilium-ebpf: MUST RING-002 failed", "debian-6.12/hotplug-8/cilium-ebpf: MUST RING-002 failed"}},
+		{"baseline covers the known MUST failure", both(), report.GateOptions{FailLevel: result.Must,
+			Baselines: map[string]report.Baseline{"cilium-ebpf": ciliumBaseline}}, nil},
+		{"kernel-narrowed baseline leaves 6.12 gating", both(), report.GateOptions{FailLevel: result.Must,
+			Baselines: map[string]report.Baseline{"cilium-ebpf": narrowBaseline}},
+			[]string{"debian-6.12/hotplug-8/cilium-ebpf: MUST RING-002 failed"}},
+		{"should level sees the SHOULD ERROR", both(), report.GateOptions{FailLevel: result.Should, Loaders: []string{"cilium-ebpf"},
+			Baselines: map[string]report.Baseline{"cilium-ebpf": ciliumBaseline}},
+			[]string{"debian-6.12/smp-2/cilium-ebpf: SHOULD LEGACY-003 could not be checked (ERROR)"}},
+		{"allow errors", both(), report.GateOptions{FailLevel: result.Should, Loaders: []string{"cilium-ebpf"}, AllowErrors: true,
+			Baselines: map[string]report.Baseline{"cilium-ebpf": ciliumBaseline}}, nil},
+		{"SHOULD FAIL does not gate at must", withShouldFail(), report.GateOptions{FailLevel: result.Must, Loaders: []string{"reference"}}, nil},
+		{"SHOULD FAIL gates at should", withShouldFail(), report.GateOptions{FailLevel: result.Should, Loaders: []string{"reference"}},
+			[]string{"debian-6.1/smp-2/reference: SHOULD LEGACY-003 failed"}},
+		{"run error gates", withRunError(), report.GateOptions{FailLevel: result.Must, Loaders: []string{"reference"}},
+			[]string{"debian-6.1/hotplug-8: run error: qemu exited"}},
+		{"run error allowed", withRunError(), report.GateOptions{FailLevel: result.Must, Loaders: []string{"reference"}, AllowErrors: true}, nil},
+		{"gated loader without results", both(), report.GateOptions{FailLevel: result.Must, Loaders: []string{"aya"}},
+			[]string{"aya: no results for this loader"}},
+		{"empty results never pass", &report.Results{}, report.GateOptions{FailLevel: result.Must},
+			[]string{"no results to gate on"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := report.Gate(tc.results, tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var strs []string
+			for _, v := range got {
+				strs = append(strs, v.String())
+			}
+			if len(strs) != len(tc.want) {
+				t.Fatalf("violations:\n%s\nwant prefixes:\n%s", strings.Join(strs, "\n"), strings.Join(tc.want, "\n"))
+			}
+			for i := range strs {
+				if !strings.HasPrefix(strs[i], tc.want[i]) {
+					t.Errorf("violation %d: %q, want prefix %q", i, strs[i], tc.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestGateRejectsBadOptions(t *testing.T) {
+	for _, opts := range []report.GateOptions{
+		{},
+		{FailLevel: result.May},
+		{FailLevel: result.Must, Baselines: map[string]report.Baseline{"aya": {Schema: 1, Loader: "libbpf"}}},
+	} {
+		if _, err := report.Gate(&report.Results{}, opts); !errors.Is(err, report.ErrGateOptions) {
+			t.Errorf("Gate(%+v): %v, want ErrGateOptions", opts, err)
+		}
+	}
+}
+
+func TestParseLevel(t *testing.T) {
+	for in, want := range map[string]result.Level{"must": result.Must, "SHOULD": result.Should, "may": "", "": ""} {
+		got, err := report.ParseLevel(in)
+		if got != want || (want == "") != (err != nil) {
+			t.Errorf("ParseLevel(%q) = %q, %v", in, got, err)
+		}
+	}
+}
+
+func TestLoadBaseline(t *testing.T) {
+	for _, tc := range []struct {
+		name, doc string
+		mention   string // "" = valid
+	}{
+		{"valid", `{"schema": 1, "loader": "aya", "deviations": [{"requirement": "RING-002", "reason": "aya#123", "topology": "hotplug-8"}]}`, ""},
+		{"valid, no deviations", `{"schema": 1, "loader": "aya", "deviations": []}`, ""},
+		{"no schema", `{"loader": "aya", "deviations": []}`, `schema 0, want "schema": 1`},
+		{"no loader", `{"schema": 1, "deviations": []}`, `"loader" is empty`},
+		{"no requirement", `{"schema": 1, "loader": "aya", "deviations": [{"reason": "x"}]}`, `deviations[0]: "requirement" is empty`},
+		{"no reason", `{"schema": 1, "loader": "aya", "deviations": [{"requirement": "R"}, {"requirement": "S", "reason": " "}]}`, `deviations[0] (R): "reason" is empty`},
+		{"duplicate", `{"schema": 1, "loader": "aya", "deviations": [{"requirement": "R", "reason": "a"}, {"requirement": "R", "reason": "b"}]}`, `deviations[1] (R) repeats deviations[0]`},
+		{"typo in field", `{"schema": 1, "loader": "aya", "deviations": [{"requirement": "R", "reason": "a", "topolgy": "x"}]}`, `unknown field "topolgy"`},
+		{"trailing data", `{"schema": 1, "loader": "aya", "deviations": []} {}`, `data after the JSON object`},
+		{"not json", `schema: 1`, `invalid character`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "aya.baseline.json")
+			if err := os.WriteFile(path, []byte(tc.doc), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			b, err := report.LoadBaseline(path)
+			if tc.mention == "" {
+				if err != nil || b.Loader != "aya" {
+					t.Fatalf("LoadBaseline: %+v, %v", b, err)
+				}
+				return
+			}
+			if !errors.Is(err, report.ErrBaseline) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tc.mention) {
+				t.Fatalf("LoadBaseline: %v\nwant ErrBaseline naming %s and mentioning %q", err, path, tc.mention)
+			}
+		})
+	}
+	if _, err := report.LoadBaseline(filepath.Join(t.TempDir(), "missing.json")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+func TestLoadBaselinesRejectsTwoForOneLoader(t *testing.T) {
+	dir := t.TempDir()
+	var paths []string
+	for _, n := range []string{"a.json", "b.json"} {
+		p := filepath.Join(dir, n)
+		if err := os.WriteFile(p, []byte(`{"schema": 1, "loader": "aya", "deviations": []}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	if _, err := report.LoadBaselines(paths...); !errors.Is(err, report.ErrBaseline) || !strings.Contains(err.Error(), "a.json") {
+		t.Fatalf("LoadBaselines: %v", err)
+	}
+	m, err := report.LoadBaselines(paths[0])
+	if err != nil || !slices.Equal([]string{m["aya"].Loader}, []string{"aya"}) {
+		t.Fatalf("LoadBaselines(one): %v, %v", m, err)
+	}
+}

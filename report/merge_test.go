@@ -1,0 +1,152 @@
+package report_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/perfconform/perfconform/report"
+	"github.com/perfconform/perfconform/result"
+)
+
+func TestMerge(t *testing.T) {
+	a := res("k", "t", "l", "R1", result.Must, result.Pass, "")
+	aSlow := a
+	aSlow.Duration = time.Second
+	aFail := a
+	aFail.Status, aFail.Detail = result.Fail, "ring missing"
+	aErr := a
+	aErr.Status = result.Error
+	b := res("k", "t", "l", "R2", result.Should, result.Skip, "")
+	other := res("k", "t", "other", "R1", result.Must, result.Pass, "")
+
+	one := func(rs ...result.Result) *report.Results { return &report.Results{Results: rs} }
+	for _, tc := range []struct {
+		name      string
+		inputs    []*report.Results
+		want      []result.Status // statuses of the merged results, canonical order
+		conflicts []result.Status // Kept of each conflict
+	}{
+		{"disjoint cells are all kept", []*report.Results{one(a), one(b), one(other)}, []result.Status{"PASS", "SKIP", "PASS"}, nil},
+		{"same cell twice counts once", []*report.Results{one(a), one(a)}, []result.Status{"PASS"}, nil},
+		{"duplicate inside one input counts once", []*report.Results{one(a, a, b)}, []result.Status{"PASS", "SKIP"}, nil},
+		{"different duration is no conflict", []*report.Results{one(a), one(aSlow)}, []result.Status{"PASS"}, nil},
+		{"PASS vs FAIL keeps FAIL and flags it", []*report.Results{one(a), one(aFail)}, []result.Status{"FAIL"}, []result.Status{"FAIL"}},
+		{"FAIL vs PASS, other order, same outcome", []*report.Results{one(aFail), one(a)}, []result.Status{"FAIL"}, []result.Status{"FAIL"}},
+		{"ERROR beats PASS", []*report.Results{one(a, b), one(aErr)}, []result.Status{"ERROR", "SKIP"}, []result.Status{"ERROR"}},
+		{"three-way keeps FAIL", []*report.Results{one(aErr), one(a), one(aFail)}, []result.Status{"FAIL"}, []result.Status{"FAIL"}},
+		{"nil and empty inputs", []*report.Results{nil, {}, one(b)}, []result.Status{"SKIP"}, nil},
+		{"nothing", nil, nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, conflicts := report.Merge(tc.inputs...)
+			var statuses []result.Status
+			for _, r := range got.Results {
+				statuses = append(statuses, r.Status)
+			}
+			if !slices.Equal(statuses, tc.want) {
+				t.Errorf("merged statuses %v, want %v", statuses, tc.want)
+			}
+			var kept []result.Status
+			for _, c := range conflicts {
+				kept = append(kept, c.Kept)
+				if len(c.Outcomes) < 2 {
+					t.Errorf("conflict %s lists %d outcomes", c.Requirement, len(c.Outcomes))
+				}
+			}
+			if !slices.Equal(kept, tc.conflicts) {
+				t.Errorf("conflicts kept %v, want %v", kept, tc.conflicts)
+			}
+			if len(got.Conflicts) != len(conflicts) {
+				t.Errorf("Results.Conflicts has %d, returned %d", len(got.Conflicts), len(conflicts))
+			}
+			// Merge is commutative.
+			rev := slices.Clone(tc.inputs)
+			slices.Reverse(rev)
+			back, _ := report.Merge(rev...)
+			if encode(t, back) != encode(t, got) {
+				t.Errorf("Merge depends on input order:\n%s\n---\n%s", encode(t, got), encode(t, back))
+			}
+		})
+	}
+}
+
+func TestMergeCarriesConflictsAndDedupsRuns(t *testing.T) {
+	a := res("k", "t", "l", "R1", result.Must, result.Pass, "")
+	f := a
+	f.Status = result.Fail
+	first, _ := report.Merge(&report.Results{Runs: []report.Run{run("debian-6.1", "smp-2")}, Results: []result.Result{a}},
+		&report.Results{Runs: []report.Run{run("debian-6.1", "smp-2")}, Results: []result.Result{f}})
+	if len(first.Runs) != 1 {
+		t.Fatalf("identical runs kept %d times", len(first.Runs))
+	}
+	// Merging the merged document with a third PASS keeps the conflict.
+	again, conflicts := report.Merge(first, &report.Results{Results: []result.Result{a}})
+	if len(conflicts) != 1 || conflicts[0].Kept != result.Fail || len(again.Results) != 1 {
+		t.Fatalf("re-merge lost the conflict: %+v", conflicts)
+	}
+	later := &report.Results{Generated: testTime.Add(time.Hour)}
+	if m, _ := report.Merge(first, later, &report.Results{Generated: testTime}); !m.Generated.Equal(later.Generated) {
+		t.Fatalf("Generated %v, want the latest input's %v", m.Generated, later.Generated)
+	}
+}
+
+// Two shards merged give the same four files, byte for byte, as one run of
+// their union.
+func TestMergedShardsEqualUnion(t *testing.T) {
+	s1, s2 := shard("debian-6.1"), shard("debian-6.12")
+	union := &report.Results{
+		Generated: testTime,
+		Runs:      append(slices.Clone(s2.Runs), s1.Runs...), // any order: Write is canonical
+		Results:   append(slices.Clone(s2.Results), s1.Results...),
+	}
+	merged, conflicts := report.Merge(s1, s2)
+	if len(conflicts) != 0 {
+		t.Fatalf("disjoint shards conflict: %+v", conflicts)
+	}
+	opts := report.Options{Impacts: map[string]string{"RING-002": "Events from CPUs without a ring are lost."}}
+	dirU, dirM := t.TempDir(), t.TempDir()
+	if err := report.WriteAll(dirU, union, opts); err != nil {
+		t.Fatal(err)
+	}
+	if err := report.WriteAll(dirM, merged, opts); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{report.ResultsFile, report.JUnitFile, report.MarkdownFile, report.HTMLFile} {
+		u, err := os.ReadFile(filepath.Join(dirU, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := os.ReadFile(filepath.Join(dirM, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(u) < 200 {
+			t.Errorf("%s is suspiciously short (%d bytes)", name, len(u))
+		}
+		if !bytes.Equal(u, m) {
+			t.Errorf("%s of merged shards differs from the union's:\n%s\n---\n%s", name, u, m)
+		}
+	}
+	// And the merge is a fixed point: merging the written results again
+	// changes nothing.
+	back, err := report.ReadDir(dirM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := report.Merge(back, s1); encode(t, again) != encode(t, merged) {
+		t.Error("merging a merged result with one of its shards changed it")
+	}
+}
+
+func encode(t *testing.T, r *report.Results) string {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := report.Write(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
+}
