@@ -10,13 +10,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"sort"
+	"slices"
 	"sync"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/perf"
 
 	"github.com/perfconform/perfconform/adapters/internal/adapterkit"
@@ -52,9 +54,10 @@ type Reader interface {
 
 // Options inject behaviour; the zero value is cilium/ebpf's default behaviour.
 type Options struct {
-	// Mutate, if set, edits the spec between LoadCollectionSpec and
-	// NewCollection.
-	Mutate func(*ebpf.CollectionSpec)
+	// PerfArray, if set, creates every perf event array in place of
+	// NewCollection (which would clamp its size); the programs are bound to
+	// the returned map with AssociateMap.
+	PerfArray func(spec *ebpf.MapSpec) (*ebpf.Map, error)
 	// OpenReader, if set, replaces perf.NewReader(m, pages*pagesize).
 	OpenReader func(m *ebpf.Map, pages int) (Reader, error)
 }
@@ -71,8 +74,29 @@ func load(ctx context.Context, args adapterkit.LoadArgs, w *adapterkit.Writer, o
 	if err != nil {
 		return adapterkit.Fail(protocol.StageLoad, err)
 	}
-	if opts.Mutate != nil {
-		opts.Mutate(spec)
+	own := map[string]*ebpf.Map{} // maps created by opts.PerfArray
+	defer func() {
+		for _, m := range own {
+			m.Close()
+		}
+	}()
+	if opts.PerfArray != nil {
+		for name, ms := range spec.Maps {
+			if ms.Type != ebpf.PerfEventArray {
+				continue
+			}
+			m, err := opts.PerfArray(ms)
+			if err != nil {
+				return adapterkit.Fail(protocol.StageLoad, fmt.Errorf("create map %s: %w", name, err))
+			}
+			own[name] = m
+			for _, ps := range spec.Programs {
+				if err := ps.Instructions.AssociateMap(name, m); err != nil && !errors.Is(err, asm.ErrUnreferencedSymbol) {
+					return adapterkit.Fail(protocol.StageLoad, fmt.Errorf("bind map %s to program %s: %w", name, ps.Name, err))
+				}
+			}
+			delete(spec.Maps, name)
+		}
 	}
 	coll, err := ebpf.NewCollection(spec)
 	if err != nil {
@@ -80,14 +104,12 @@ func load(ctx context.Context, args adapterkit.LoadArgs, w *adapterkit.Writer, o
 	}
 	defer coll.Close()
 
-	names := make([]string, 0, len(coll.Maps))
-	for name := range coll.Maps {
-		names = append(names, name)
-	}
-	sort.Strings(names)
+	all := maps.Clone(coll.Maps)
+	maps.Copy(all, own)
+	names := slices.Sorted(maps.Keys(all))
 	var perfMaps []string
 	for _, name := range names {
-		m := coll.Maps[name]
+		m := all[name]
 		path := filepath.Join(args.PinDir, name)
 		if err := m.Pin(path); err != nil {
 			return adapterkit.Fail(protocol.StageLoad, fmt.Errorf("pin map %s at %s: %w", name, path, err))
@@ -110,7 +132,7 @@ func load(ctx context.Context, args adapterkit.LoadArgs, w *adapterkit.Writer, o
 		}
 	}
 	for _, name := range perfMaps {
-		rd, err := open(coll.Maps[name], args.Pages)
+		rd, err := open(all[name], args.Pages)
 		if err != nil {
 			closeAll()
 			return adapterkit.Fail(protocol.StageReader, fmt.Errorf("perf reader for map %s: %w", name, err))

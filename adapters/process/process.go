@@ -1,0 +1,531 @@
+// Package process is the suite's client for adapter executables: it runs any
+// program that speaks the perfconform adapter protocol (docs/ADAPTERS.md) and
+// presents it as a suite.Loader.
+//
+// The client never trusts the adapter. Every wait is bounded (info, ready,
+// shutdown), every line is parsed with the protocol types, and anything that
+// is not the protocol — a crash, a hang, garbage, an unknown protocol version,
+// an exit before it was asked to stop — is an *Error wrapping ErrAdapter with
+// the adapter's stderr attached, distinct from a loader's refusal
+// (*suite.LoadError). Each adapter runs in its own process group with
+// Pdeathsig set, and the group is killed when the session closes or the
+// context is cancelled, so no adapter process outlives its session.
+package process
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/perfconform/perfconform/adapters/protocol"
+	"github.com/perfconform/perfconform/suite"
+)
+
+// Defaults for the Options.
+const (
+	DefaultInfoTimeout     = 10 * time.Second
+	DefaultReadyTimeout    = 30 * time.Second
+	DefaultShutdownTimeout = 5 * time.Second
+	DefaultStderrTail      = 4 << 10
+	DefaultPages           = 8
+	// MaxLineSize bounds one protocol line; a longer line is an ErrAdapter.
+	MaxLineSize = 4 << 20
+)
+
+type config struct {
+	infoTimeout, readyTimeout, shutdownTimeout time.Duration
+	stderrTail                                 int
+	eventBuffer                                int
+}
+
+// Option configures a Loader.
+type Option func(*config)
+
+// WithInfoTimeout bounds `ADAPTER info`.
+func WithInfoTimeout(d time.Duration) Option { return func(c *config) { c.infoTimeout = d } }
+
+// WithReadyTimeout bounds the wait from starting `ADAPTER load` to its ready
+// (or error) line. Loading under TCG emulation is slow: be generous.
+func WithReadyTimeout(d time.Duration) Option { return func(c *config) { c.readyTimeout = d } }
+
+// WithShutdownTimeout bounds the wait for the adapter to exit after stdin is
+// closed (half of it) and after SIGTERM (the other half) before it is killed.
+func WithShutdownTimeout(d time.Duration) Option { return func(c *config) { c.shutdownTimeout = d } }
+
+// WithStderrTail sets how many trailing bytes of the adapter's stderr errors
+// carry.
+func WithStderrTail(n int) Option { return func(c *config) { c.stderrTail = n } }
+
+// WithEventBuffer sets the capacity of Session.Events.
+func WithEventBuffer(n int) Option { return func(c *config) { c.eventBuffer = n } }
+
+// Loader runs one adapter executable.
+type Loader struct {
+	path string
+	cfg  config
+
+	mu   sync.Mutex
+	info *protocol.Info
+}
+
+var _ suite.Loader = (*Loader)(nil)
+
+// New returns a suite.Loader that drives the adapter executable at path.
+// Nothing is started until Info or Load is called.
+func New(path string, opts ...Option) suite.Loader {
+	cfg := config{
+		infoTimeout:     DefaultInfoTimeout,
+		readyTimeout:    DefaultReadyTimeout,
+		shutdownTimeout: DefaultShutdownTimeout,
+		stderrTail:      DefaultStderrTail,
+		eventBuffer:     1024,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return &Loader{path: path, cfg: cfg}
+}
+
+// Path is the adapter executable.
+func (l *Loader) Path() string { return l.path }
+
+func (l *Loader) adapterErr(op string, stderr *tail, err error) *Error {
+	e := &Error{Adapter: l.path, Op: op, Err: err}
+	if stderr != nil {
+		e.Stderr = stderr.String()
+	}
+	return e
+}
+
+// command prepares `ADAPTER args...` in its own process group. With possible
+// set it is started through the namespace wrapper (see
+// MaybeRunNamespaceWrapper).
+func (l *Loader) command(possible string, args ...string) (*exec.Cmd, error) {
+	cmd := exec.Command(l.path, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if possible != "" {
+		if _, err := os.Stat(possible); err != nil {
+			return nil, fmt.Errorf("possible CPUs file: %w", err)
+		}
+		self, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("namespace wrapper: %w", err)
+		}
+		cmd.Path = self
+		cmd.Env = append(os.Environ(), envWrapExec+"="+l.path, envWrapPossible+"="+possible)
+		cmd.SysProcAttr.Unshareflags = syscall.CLONE_NEWNS
+	}
+	// Bound Wait even if something in the group keeps our pipes open.
+	cmd.WaitDelay = time.Second
+	return cmd, nil
+}
+
+func killGroup(cmd *exec.Cmd) {
+	if cmd.Process != nil {
+		// The group id is the leader's pid (Setpgid with Pgid 0).
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+}
+
+// Info runs `ADAPTER info` and checks the line it prints. The result is
+// cached: the first successful call decides.
+func (l *Loader) Info(ctx context.Context) (protocol.Info, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.info != nil {
+		return *l.info, nil
+	}
+	info, err := l.runInfo(ctx)
+	if err != nil {
+		return protocol.Info{}, err
+	}
+	l.info = &info
+	return info, nil
+}
+
+func (l *Loader) runInfo(ctx context.Context) (protocol.Info, error) {
+	stderr := &tail{max: l.cfg.stderrTail}
+	cmd, err := l.command("", "info")
+	if err != nil {
+		return protocol.Info{}, l.adapterErr("info", nil, err)
+	}
+	var stdout bytes.Buffer
+	cmd.Stdout = &limitedBuffer{buf: &stdout, max: MaxLineSize}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		return protocol.Info{}, l.adapterErr("info", nil, err)
+	}
+	waitErr, timedOut, ctxErr := waitBounded(ctx, cmd, l.cfg.infoTimeout)
+	switch {
+	case ctxErr != nil:
+		return protocol.Info{}, fmt.Errorf("adapter %s: info: %w", l.path, ctxErr)
+	case timedOut:
+		return protocol.Info{}, l.adapterErr("info", stderr, fmt.Errorf("no exit within %v", l.cfg.infoTimeout))
+	case waitErr != nil:
+		return protocol.Info{}, l.adapterErr("info", stderr, fmt.Errorf("exited: %w", waitErr))
+	}
+	line := bytes.TrimSpace(stdout.Bytes())
+	if i := bytes.IndexByte(line, '\n'); i >= 0 {
+		return protocol.Info{}, l.adapterErr("info", stderr, fmt.Errorf("printed more than one line: %q", truncate(line)))
+	}
+	var info protocol.Info
+	if err := json.Unmarshal(line, &info); err != nil {
+		return protocol.Info{}, l.adapterErr("info", stderr, fmt.Errorf("info line %q is not a JSON Info object: %v", truncate(line), err))
+	}
+	if info.Protocol != protocol.Version {
+		return protocol.Info{}, l.adapterErr("info", stderr, fmt.Errorf("%w: adapter speaks %d, this suite speaks %d", ErrProtocolVersion, info.Protocol, protocol.Version))
+	}
+	if info.Loader == "" || info.Version == "" {
+		return protocol.Info{}, l.adapterErr("info", stderr, fmt.Errorf("info line %q lacks loader or version", truncate(line)))
+	}
+	return info, nil
+}
+
+// waitBounded waits for cmd, killing its group after d or when ctx is done.
+func waitBounded(ctx context.Context, cmd *exec.Cmd, d time.Duration) (waitErr error, timedOut bool, ctxErr error) {
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		killGroup(cmd) // stragglers the adapter left behind
+		return err, false, nil
+	case <-timer.C:
+		timedOut = true
+	case <-ctx.Done():
+		ctxErr = ctx.Err()
+	}
+	killGroup(cmd)
+	<-done
+	return nil, timedOut, ctxErr
+}
+
+// Load runs `ADAPTER load` and returns once the adapter printed ready. A
+// loader's error line becomes a *suite.LoadError; anything else that keeps the
+// adapter from getting ready is an *Error. The session ends, and the adapter
+// is killed, when ctx is cancelled.
+func (l *Loader) Load(ctx context.Context, req suite.LoadRequest) (suite.Session, error) {
+	if _, err := l.Info(ctx); err != nil {
+		return nil, err
+	}
+	pages := req.Pages
+	if pages == 0 {
+		pages = DefaultPages
+	}
+	stderr := &tail{max: l.cfg.stderrTail}
+	cmd, err := l.command(req.PossibleCPUsFile, "load",
+		"--object", req.Object, "--pin-dir", req.PinDir, "--pages", strconv.Itoa(pages))
+	if err != nil {
+		return nil, l.adapterErr("load", nil, err)
+	}
+	cmd.Stderr = stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, l.adapterErr("load", nil, err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, l.adapterErr("load", nil, err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, l.adapterErr("load", nil, err)
+	}
+	s := &session{
+		l:       l,
+		cmd:     cmd,
+		stdin:   stdin,
+		stderr:  stderr,
+		events:  make(chan protocol.Event, l.cfg.eventBuffer),
+		ready:   make(chan struct{}),
+		failed:  make(chan struct{}),
+		exited:  make(chan struct{}),
+		closing: make(chan struct{}),
+	}
+	s.stopCtx = context.AfterFunc(ctx, func() { s.kill(ctx.Err()) })
+	go s.run(bufio.NewReaderSize(stdout, 64<<10))
+
+	timer := time.NewTimer(l.cfg.readyTimeout)
+	defer timer.Stop()
+	select {
+	case <-s.ready:
+		return s, nil
+	case <-s.failed:
+		// The loader refused the object; give it a bounded time to exit.
+		select {
+		case <-s.exited:
+		case <-time.After(l.cfg.shutdownTimeout):
+		}
+	case <-s.exited:
+	case <-timer.C:
+		s.fail(fmt.Errorf("no ready line within %v", l.cfg.readyTimeout))
+	case <-ctx.Done():
+	}
+	s.kill(nil)
+	<-s.exited
+	s.stopCtx()
+	if err := s.err(); err != nil {
+		return nil, err
+	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("adapter %s: load: %w", l.path, ctx.Err())
+	}
+	return nil, l.adapterErr("load", stderr, fmt.Errorf("exited (%v) without printing ready or error", s.waitErr))
+}
+
+type session struct {
+	l       *Loader
+	cmd     *exec.Cmd
+	stdin   interface{ Close() error }
+	stderr  *tail
+	events  chan protocol.Event
+	stopCtx func() bool
+
+	ready, failed, exited, closing chan struct{}
+	closeOnce                      sync.Once
+	closeErr                       error
+
+	mu        sync.Mutex
+	broken    error            // first protocol violation (an *Error)
+	loadErr   *suite.LoadError // the adapter's error line
+	killedBy  error            // context error that killed the group
+	waitErr   error            // cmd.Wait result
+	sawReady  bool
+	stopAsked bool
+	// endedUnasked: stdout ended before Close asked the adapter to stop.
+	endedUnasked bool
+}
+
+func (s *session) Events() <-chan protocol.Event { return s.events }
+
+// fail records a protocol violation and kills the adapter.
+func (s *session) fail(err error) {
+	s.mu.Lock()
+	if s.broken == nil {
+		s.broken = s.l.adapterErr("load", nil, err)
+	}
+	s.mu.Unlock()
+	s.kill(nil)
+}
+
+func (s *session) kill(cause error) {
+	s.mu.Lock()
+	if cause != nil && s.killedBy == nil {
+		s.killedBy = cause
+	}
+	s.mu.Unlock()
+	killGroup(s.cmd)
+}
+
+// err is the session's failure, stderr attached, or nil.
+func (s *session) err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.broken != nil {
+		if e, ok := s.broken.(*Error); ok {
+			e.Stderr = s.stderr.String()
+		}
+		return s.broken
+	}
+	if s.loadErr != nil {
+		return s.loadErr
+	}
+	return nil
+}
+
+// run reads the adapter's stdout until EOF, then reaps the adapter.
+func (s *session) run(rd *bufio.Reader) {
+	defer close(s.exited)
+	defer close(s.events)
+	for {
+		line, err := readLine(rd)
+		if err != nil {
+			if !errors.Is(err, errEOF) {
+				s.fail(err)
+			}
+			break
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		if !s.handle(line) {
+			break
+		}
+	}
+	s.mu.Lock()
+	s.endedUnasked = !s.stopAsked
+	s.mu.Unlock()
+	s.waitErr = s.cmd.Wait()
+	killGroup(s.cmd)
+}
+
+var errEOF = errors.New("eof")
+
+func readLine(rd *bufio.Reader) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := rd.ReadSlice('\n')
+		line = append(line, chunk...)
+		if len(line) > MaxLineSize {
+			return nil, fmt.Errorf("line longer than %d bytes", MaxLineSize)
+		}
+		switch {
+		case err == nil:
+			return line, nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case len(line) > 0:
+			return nil, fmt.Errorf("output ends in an unterminated line %q", truncate(line))
+		default:
+			return nil, errEOF
+		}
+	}
+}
+
+// handle processes one line; false stops reading.
+func (s *session) handle(line []byte) bool {
+	var ev protocol.Event
+	dec := json.NewDecoder(bytes.NewReader(line))
+	if err := dec.Decode(&ev); err != nil {
+		s.fail(fmt.Errorf("line %q is not a JSON protocol event: %v", truncate(line), err))
+		return false
+	}
+	s.mu.Lock()
+	sawReady := s.sawReady
+	s.mu.Unlock()
+	switch ev.Event {
+	case protocol.EventReady:
+		if sawReady {
+			s.fail(errors.New("second ready line"))
+			return false
+		}
+		s.mu.Lock()
+		s.sawReady = true
+		s.mu.Unlock()
+		close(s.ready)
+	case protocol.EventSample, protocol.EventLost:
+		if !sawReady {
+			s.fail(fmt.Errorf("%s line before ready: %q", ev.Event, truncate(line)))
+			return false
+		}
+		if ev.Map == "" {
+			s.fail(fmt.Errorf("%s line without a map: %q", ev.Event, truncate(line)))
+			return false
+		}
+		select {
+		case s.events <- ev:
+		case <-s.closing: // nobody reads any more; drain until exit
+		}
+	case protocol.EventError:
+		if ev.Stage != protocol.StageLoad && ev.Stage != protocol.StageReader {
+			s.fail(fmt.Errorf("error line with unknown stage %q: %q", ev.Stage, truncate(line)))
+			return false
+		}
+		s.mu.Lock()
+		first := s.loadErr == nil
+		if first {
+			s.loadErr = &suite.LoadError{Stage: ev.Stage, Err: errors.New(ev.Message)}
+		}
+		s.mu.Unlock()
+		if first && !sawReady {
+			close(s.failed)
+		}
+	default:
+		s.fail(fmt.Errorf("unknown event %q in line %q", ev.Event, truncate(line)))
+		return false
+	}
+	return true
+}
+
+// Close asks the adapter to stop (stdin closed, then SIGTERM), kills its
+// process group when it does not, and reports how the session ended: nil for
+// a clean exit 0, a *suite.LoadError if the loader reported a failure after
+// ready, an *Error for anything else (including an adapter that had already
+// exited on its own).
+func (s *session) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.close() })
+	return s.closeErr
+}
+
+func (s *session) close() error {
+	defer s.stopCtx()
+	s.mu.Lock()
+	s.stopAsked = true
+	s.mu.Unlock()
+	close(s.closing)
+
+	half := s.l.cfg.shutdownTimeout / 2
+	s.stdin.Close()
+	stuck := false
+	select {
+	case <-s.exited:
+	case <-time.After(half):
+		s.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-s.exited:
+		case <-time.After(s.l.cfg.shutdownTimeout - half):
+			stuck = true
+			killGroup(s.cmd)
+			<-s.exited
+		}
+	}
+	if err := s.err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	killedBy, waitErr, exitedEarly := s.killedBy, s.waitErr, s.endedUnasked
+	s.mu.Unlock()
+	switch {
+	case killedBy != nil:
+		return fmt.Errorf("adapter %s: killed: %w", s.l.path, killedBy)
+	case exitedEarly:
+		return s.l.adapterErr("stream", s.stderr, fmt.Errorf("exited (%v) before the session was closed", exitStatus(waitErr)))
+	case stuck:
+		return s.l.adapterErr("shutdown", s.stderr, fmt.Errorf("still running %v after stdin was closed and SIGTERM sent; killed", s.l.cfg.shutdownTimeout))
+	case waitErr != nil:
+		return s.l.adapterErr("shutdown", s.stderr, fmt.Errorf("exited with %v after stdin was closed, want status 0", waitErr))
+	}
+	return nil
+}
+
+func exitStatus(err error) string {
+	if err == nil {
+		return "status 0"
+	}
+	return err.Error()
+}
+
+func truncate(b []byte) string {
+	const max = 200
+	if len(b) > max {
+		return string(b[:max]) + "..."
+	}
+	return string(bytes.TrimRight(b, "\n"))
+}
+
+// limitedBuffer stops collecting after max bytes (an adapter printing
+// endlessly must not exhaust memory); the excess is dropped.
+type limitedBuffer struct {
+	buf *bytes.Buffer
+	max int
+}
+
+func (w *limitedBuffer) Write(p []byte) (int, error) {
+	if room := w.max - w.buf.Len(); room > 0 {
+		if len(p) > room {
+			w.buf.Write(p[:room])
+		} else {
+			w.buf.Write(p)
+		}
+	}
+	return len(p), nil
+}
