@@ -40,8 +40,9 @@
 // steady state: it reuses the capacity of Record.RawSample. Rings that epoll
 // reports as readable are drained round-robin, one record per ring per turn,
 // each up to the data_head seen when it became readable, so one busy CPU cannot
-// starve the others. data_tail is published once a ring's turn reaches that
-// head, which batches the stores the kernel has to observe.
+// starve the others. data_tail is published as soon as the record that
+// reaches that head has been copied out: one store per batch, and no space is
+// held back while the caller is not reading.
 //
 // Lost samples are reported as a Record with LostSamples > 0 and an empty
 // RawSample. The kernel writes that record only when it next has room for a

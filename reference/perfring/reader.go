@@ -225,16 +225,15 @@ func (rd *Reader) ReadInto(rec *Record) error {
 // next returns the ring whose turn it is and that still holds a record, or
 // nil if the ring whose turn it was turned out empty (it is dropped from the
 // ready list). Each ring is read up to the head loaded when it joined the
-// ready list; at that point its tail is published and its head reloaded once,
-// so a ring the kernel keeps filling stays in the rotation without a syscall,
-// but never gets more than one record per turn.
+// ready list; at that point (when its tail has been published, see readFrom)
+// its head is reloaded, so a ring the kernel keeps filling stays in the
+// rotation without a syscall, but never gets more than one record per turn.
 func (rd *Reader) next() *ring {
 	if rd.turn >= len(rd.ready) {
 		rd.turn = 0
 	}
 	r := rd.ready[rd.turn]
 	if r.tail == r.head {
-		r.storeTail()
 		r.loadHead()
 		if r.tail == r.head {
 			rd.ready = slices.Delete(rd.ready, rd.turn, rd.turn+1)
@@ -259,6 +258,11 @@ func (rd *Reader) readFrom(r *ring, rec *Record) error {
 		return fmt.Errorf("perf ring for CPU %d of map %s: %w", r.cpu, rd.mapName, err)
 	}
 	r.tail = next
+	if next == r.head {
+		// The reader may not come back for a while: hand the space
+		// back now rather than on its next call.
+		r.storeTail()
+	}
 	rec.CPU = r.cpu
 	return nil
 }
