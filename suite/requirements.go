@@ -1,0 +1,149 @@
+package suite
+
+import "github.com/perfconform/perfconform/result"
+
+// Requirement is one numbered rule the suite checks against every loader.
+// docs/SPEC.md lists the same table with more evidence; a test keeps the two in
+// step.
+type Requirement struct {
+	ID    string
+	Level result.Level
+	Title string
+	// Fixture is the object the check loads (besides any it creates itself).
+	Fixture string
+	// Rationale says why the rule exists.
+	Rationale string
+	// Bug is the real-world failure the rule catches.
+	Bug string
+	// Impact is one line on what a FAIL means for users of the loader; the
+	// reports print it beside each finding.
+	Impact string
+}
+
+// Requirements lists every requirement in the order the suite runs them.
+var Requirements = []Requirement{
+	{
+		ID: "SIZE-AUTO", Level: result.Must, Fixture: "perf_auto_kv",
+		Title:     "a perf event array declared without max_entries gets highest possible CPU id + 1 entries",
+		Rationale: "bpf_perf_event_output(BPF_F_CURRENT_CPU) indexes the array by CPU id; every possible CPU can come online and needs its slot, including ids after gaps in the possible list.",
+		Bug:       "loaders that count CPUs (nproc, online count) undersize the array on machines with hotplug slots or gapped possible lists; events from high CPUs fail with E2BIG.",
+		Impact:    "programs running on CPUs beyond the array size lose every event (bpf_perf_event_output returns -E2BIG).",
+	},
+	{
+		ID: "SIZE-KV-DEFAULT", Level: result.Must, Fixture: "perf_auto",
+		Title:     "key_size and value_size left 0 in a perf event array become 4",
+		Rationale: "the kernel stores a u32 perf event fd under a u32 CPU index; BTF map definitions commonly declare only the type.",
+		Bug:       "libbpf 1.1 leaves them 0 and the kernel refuses the map with EINVAL.",
+		Impact:    "objects that declare only the map type (the common BTF style) do not load at all.",
+	},
+	{
+		ID: "SIZE-EXPLICIT-SMALL", Level: result.Must, Fixture: "perf_explicit_N",
+		Title:     "an explicit max_entries not above the possible CPU count is kept exactly",
+		Rationale: "the author chose the size; a loader may not silently grow it.",
+		Bug:       "loaders that always resize perf arrays to the CPU count override deliberate sizes.",
+		Impact:    "maps do not have the size the program author declared.",
+	},
+	{
+		ID: "SIZE-EXPLICIT-LARGE", Level: result.Must, Fixture: "perf_explicit_N",
+		Title:     "an explicit max_entries above the possible CPU count loads, and every online CPU delivers",
+		Rationale: "objects written for big machines must still run on small ones.",
+		Bug:       "loaders that open rings on every key below max_entries fail on keys with no CPU behind them.",
+		Impact:    "objects sized for larger machines fail to load or to open their reader on smaller ones.",
+	},
+	{
+		ID: "SIZE-EXPLICIT-REPORT", Level: result.Info, Fixture: "perf_explicit_N",
+		Title:     "explicit max_entries above the possible CPU count: kept or clamped (reported, not judged)",
+		Rationale: "both choices run; keeping the size keeps maps pinned by libbpf or iproute2 compatible, clamping saves kernel memory.",
+		Bug:       "cilium/ebpf clamps (issue 1744), so it cannot reuse a pinned map created by libbpf with the declared size.",
+		Impact:    "informational: tells which behaviour the loader has.",
+	},
+	{
+		ID: "SIZE-BAD", Level: result.Must, Fixture: "perf_badsize",
+		Title:     "a perf event array with key_size or value_size other than 4 is refused with an error naming the map",
+		Rationale: "the kernel only accepts 4; an error naming the map tells the author what to fix, a silent fix hides a wrong declaration.",
+		Bug:       "loaders that forward the declaration fail with a bare EINVAL, or rewrite it silently.",
+		Impact:    "a wrong declaration is accepted silently or reported without saying which map is wrong.",
+	},
+	{
+		ID: "SIZE-MULTI", Level: result.Must, Fixture: "perf_multi",
+		Title:     "several perf event arrays in one object are each sized and given rings independently; other maps are created as declared",
+		Rationale: "sizing must be per map, not a single global fix-up applied to the first array only.",
+		Bug:       "loaders that special-case one 'events' map leave others with the declared 0.",
+		Impact:    "objects with more than one perf array fail to load or lose events on the second array.",
+	},
+	{
+		ID: "SIZE-LEGACY", Level: result.May, Fixture: "perf_legacy",
+		Title:     "a perf event array in a legacy maps section is auto-sized like a BTF one",
+		Rationale: "old objects still exist; loaders that read them must size them the same way.",
+		Bug:       "libbpf 1.x dropped the legacy section entirely.",
+		Impact:    "objects built with struct bpf_map_def do not load.",
+	},
+	{
+		ID: "RING-CREATE", Level: result.Must, Fixture: "perf_auto_kv",
+		Title:     "the perf reader can be created on every topology",
+		Rationale: "a reader must open rings on the online CPUs it can, not fail because some possible CPU is offline or absent.",
+		Bug:       "\"perf ring for CPU 4: no such device\" on VMs with hotplug slots.",
+		Impact:    "the tool cannot start on machines with offline or hot-pluggable CPUs.",
+	},
+	{
+		ID: "RING-DELIVER", Level: result.Must, Fixture: "perf_auto_kv",
+		Title:     "every online CPU delivers its samples to user space, attributed to that CPU",
+		Rationale: "the suite writes a sample on each online CPU through the kernel; each must reach the loader's reader with the right CPU.",
+		Bug:       "readers that skip rings or mislabel them silently lose or misattribute events.",
+		Impact:    "events from some CPUs are lost or reported as coming from another CPU.",
+	},
+	{
+		ID: "RING-KEY", Level: result.Must, Fixture: "perf_auto_kv",
+		Title:     "the ring for CPU c is stored at map key c",
+		Rationale: "bpf_perf_event_output(BPF_F_CURRENT_CPU) looks up the current CPU's id; a ring at another key gives -ENOENT or -EOPNOTSUPP.",
+		Bug:       "cilium/ebpf v0.22.0 files rings under their position in the online list (issue 2100): with online 0,2-3 CPUs 2 and 3 lose every sample.",
+		Impact:    "on sparse online masks every event from the affected CPUs is dropped in the kernel.",
+	},
+	{
+		ID: "RING-OFFLINE", Level: result.Must, Fixture: "perf_auto_kv",
+		Title:     "offline possible CPUs are skipped without error and the online ones still deliver",
+		Rationale: "an offline CPU has no ring to open; that is normal, not a failure.",
+		Bug:       "readers that open rings on every possible CPU fail with ENODEV on hotplug slots.",
+		Impact:    "the reader fails to start whenever a possible CPU is offline.",
+	},
+	{
+		ID: "COMPAT-RELOAD", Level: result.Should, Fixture: "perf_auto_kv",
+		Title:     "loading the same object again against the maps it pinned succeeds and delivers",
+		Rationale: "tools restart; a pinned map must be reusable by the loader that pinned it.",
+		Bug:       "a loader whose size calculation differs between runs refuses its own pinned map.",
+		Impact:    "restarting a tool that pins its maps fails until the pins are removed.",
+	},
+	{
+		ID: "COMPAT-FOREIGN-PIN", Level: result.Should, Fixture: "perf_auto_kv",
+		Title:     "a perf event array pinned by another loader with max_entries above the CPU count is reused",
+		Rationale: "libbpf and iproute2 keep declared sizes; another loader sharing the pin must accept a larger map that has a slot for every possible CPU.",
+		Bug:       "cilium/ebpf clamps the expected size and then refuses the pinned map as incompatible (issue 1744).",
+		Impact:    "the loader cannot share pinned perf arrays with libbpf- or iproute2-loaded programs.",
+	},
+	{
+		ID: "DEGRADE-POSSIBLE", Level: result.Must, Fixture: "perf_auto_kv",
+		Title:     "an unreadable possible CPU mask gives a clear error naming it, or a declared fallback, never a silently wrong size",
+		Rationale: "guessing (nproc, online count, 1) produces arrays that silently drop events; failing loudly lets the operator fix or override detection.",
+		Bug:       "loaders that fall back to the online count when /sys is not mounted in a container undersize the array.",
+		Impact:    "in containers or sandboxes without a readable sysfs the loader silently sizes arrays wrong.",
+	},
+}
+
+// RequirementByID returns the requirement with id.
+func RequirementByID(id string) (Requirement, bool) {
+	for _, r := range Requirements {
+		if r.ID == id {
+			return r, true
+		}
+	}
+	return Requirement{}, false
+}
+
+// Impacts maps requirement IDs to their Impact line, for the reports.
+func Impacts() map[string]string {
+	out := make(map[string]string, len(Requirements))
+	for _, r := range Requirements {
+		out[r.ID] = r.Impact
+	}
+	return out
+}

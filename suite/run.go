@@ -1,0 +1,225 @@
+package suite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/ginkgo/v2/formatter"
+	"github.com/onsi/ginkgo/v2/types"
+	"golang.org/x/sys/unix"
+
+	"github.com/perfconform/perfconform/adapters/protocol"
+	bpffixtures "github.com/perfconform/perfconform/fixtures/bpf"
+	"github.com/perfconform/perfconform/reference/topology"
+	"github.com/perfconform/perfconform/result"
+)
+
+// ErrEnvironment is wrapped when this machine cannot run the suite at all
+// (not root, no bpffs, no sysfs CPU masks).
+var ErrEnvironment = errors.New("environment cannot run the suite")
+
+// NamedLoader is a loader under test and the name its results carry.
+type NamedLoader struct {
+	Name   string
+	Loader Loader
+}
+
+// Config configures one run of the suite.
+type Config struct {
+	Loaders []NamedLoader
+	// Pages is the per-CPU ring size in pages (default 8).
+	Pages int
+	// PinRoot is a bpffs directory under which every load gets its own pin
+	// directory (default /sys/fs/bpf/perfconform).
+	PinRoot string
+	// SysfsRoot is where the suite reads the CPU masks it judges loaders
+	// against (default /sys/devices/system/cpu).
+	SysfsRoot string
+	// Focus, when set, runs only these requirement IDs.
+	Focus []string
+	// Timeout bounds how long the suite waits for one sample or one load
+	// (default 10s; VMs under TCG want more).
+	Timeout time.Duration
+	// Log receives Ginkgo's own report (default: discarded).
+	Log io.Writer
+	// OnResult is called with each result as soon as it is known.
+	OnResult func(result.Result)
+}
+
+// Run runs every requirement against every loader and returns one result per
+// (loader, requirement). Ginkgo allows one suite run per process, so Run may be
+// called once.
+func Run(ctx context.Context, cfg Config) ([]result.Result, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	env, cleanup, err := newEnvironment(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+
+	rec := &recorder{onResult: cfg.OnResult}
+	for _, nl := range cfg.Loaders {
+		info, err := infoWithTimeout(ctx, nl.Loader, cfg.Timeout)
+		if err != nil {
+			// Without info the loader cannot be run at all: every
+			// requirement is an ERROR carrying the reason.
+			for _, req := range cfg.requirements() {
+				rec.add(result.Result{
+					Requirement: req.ID, Level: req.Level, Status: result.Error, Loader: nl.Name,
+					Detail: fmt.Sprintf("loader info: %v", err),
+				})
+			}
+			continue
+		}
+		registerLoader(env, rec, nl, info, cfg.requirements())
+	}
+	if !rec.hasSpecs {
+		return rec.results, nil
+	}
+
+	ginkgo.ReportAfterEach(func(report types.SpecReport) { rec.finish(report) })
+	suiteConfig, reporterConfig := ginkgo.GinkgoConfiguration()
+	suiteConfig.RandomizeAllSpecs = false
+	suiteConfig.Timeout = 24 * time.Hour
+	reporterConfig.NoColor = true
+	reporterConfig.Succinct = true
+	// Ginkgo writes its default reporter to this package variable; the CLI
+	// prints its own lines, so Ginkgo's go where the caller wants them.
+	formatter.ColorableStdOut = cfg.Log
+	ginkgo.RunSpecs(silentT{}, "perfconform", suiteConfig, reporterConfig)
+	return rec.results, nil
+}
+
+func (cfg *Config) defaults() error {
+	if len(cfg.Loaders) == 0 {
+		return errors.New("suite: no loader to run")
+	}
+	if cfg.Pages == 0 {
+		cfg.Pages = 8
+	}
+	if cfg.Pages < 0 || cfg.Pages&(cfg.Pages-1) != 0 {
+		return fmt.Errorf("suite: pages %d is not a power of two", cfg.Pages)
+	}
+	if cfg.PinRoot == "" {
+		cfg.PinRoot = "/sys/fs/bpf/perfconform"
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = io.Discard
+	}
+	for _, id := range cfg.Focus {
+		if _, ok := RequirementByID(id); !ok {
+			return fmt.Errorf("suite: unknown requirement %q (see `conform spec`)", id)
+		}
+	}
+	return nil
+}
+
+func (cfg *Config) requirements() []Requirement {
+	if len(cfg.Focus) == 0 {
+		return Requirements
+	}
+	var out []Requirement
+	for _, r := range Requirements {
+		for _, id := range cfg.Focus {
+			if r.ID == id {
+				out = append(out, r)
+			}
+		}
+	}
+	return out
+}
+
+func infoWithTimeout(ctx context.Context, l Loader, d time.Duration) (protocol.Info, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	return l.Info(ctx)
+}
+
+// environment is what every check shares: fixture files, the pin root, and the
+// masks the kernel reports (the oracle, read by the suite itself).
+type environment struct {
+	cfg      Config
+	fixtures map[string]string
+	topo     topology.Topology
+	tmp      string
+	pinSeq   int
+	pinMu    sync.Mutex
+}
+
+func newEnvironment(cfg Config) (*environment, func(), error) {
+	if os.Geteuid() != 0 {
+		return nil, nil, fmt.Errorf("%w: it loads BPF programs and must run as root (uid %d)", ErrEnvironment, os.Geteuid())
+	}
+	if err := checkBPFFS(filepath.Dir(cfg.PinRoot)); err != nil {
+		return nil, nil, err
+	}
+	topo, err := topology.Read(cfg.SysfsRoot)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrEnvironment, err)
+	}
+	tmp, err := os.MkdirTemp("", "perfconform-suite-")
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrEnvironment, err)
+	}
+	fixtures, err := bpffixtures.WriteAll(filepath.Join(tmp, "fixtures"))
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, nil, fmt.Errorf("%w: write fixtures: %w", ErrEnvironment, err)
+	}
+	pinRoot := filepath.Join(cfg.PinRoot, fmt.Sprintf("run-%d", os.Getpid()))
+	if err := os.MkdirAll(pinRoot, 0o700); err != nil {
+		os.RemoveAll(tmp)
+		return nil, nil, fmt.Errorf("%w: create pin root: %w", ErrEnvironment, err)
+	}
+	cfg.PinRoot = pinRoot
+	env := &environment{cfg: cfg, fixtures: fixtures, topo: topo, tmp: tmp}
+	return env, func() {
+		os.RemoveAll(pinRoot) // unpins whatever a check left behind
+		os.Remove(filepath.Dir(pinRoot))
+		os.RemoveAll(tmp)
+	}, nil
+}
+
+// checkBPFFS makes sure dir is on a bpffs mount, so pins can be created.
+func checkBPFFS(dir string) error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return fmt.Errorf("%w: bpffs: %s: %w (mount it with: mount -t bpf bpf /sys/fs/bpf)", ErrEnvironment, dir, err)
+	}
+	if st.Type != unix.BPF_FS_MAGIC {
+		return fmt.Errorf("%w: %s is not a bpffs mount (mount it with: mount -t bpf bpf /sys/fs/bpf)", ErrEnvironment, dir)
+	}
+	return nil
+}
+
+// newPinDir returns a fresh, empty pin directory for one load.
+func (e *environment) newPinDir(tag string) (string, error) {
+	e.pinMu.Lock()
+	e.pinSeq++
+	n := e.pinSeq
+	e.pinMu.Unlock()
+	dir := filepath.Join(e.cfg.PinRoot, fmt.Sprintf("%03d-%s", n, strings.ToLower(tag)))
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return "", fmt.Errorf("pin dir: %w", err)
+	}
+	return dir, nil
+}
+
+// silentT receives Ginkgo's overall verdict; the suite reports per result,
+// so a failing loader is data, not a crashed run.
+type silentT struct{}
+
+func (silentT) Fail() {}

@@ -1,0 +1,579 @@
+package suite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/onsi/ginkgo/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/perfconform/perfconform/adapters/protocol"
+	"github.com/perfconform/perfconform/internal/bpfsys"
+	"github.com/perfconform/perfconform/reference/topology"
+	"github.com/perfconform/perfconform/result"
+	"github.com/perfconform/perfconform/suite/trigger"
+)
+
+// checks maps requirement IDs to their implementation.
+var checks = map[string]func(*check){
+	"SIZE-AUTO":            checkSizeAuto,
+	"SIZE-KV-DEFAULT":      checkKVDefault,
+	"SIZE-EXPLICIT-SMALL":  checkExplicitSmall,
+	"SIZE-EXPLICIT-LARGE":  checkExplicitLarge,
+	"SIZE-EXPLICIT-REPORT": checkExplicitReport,
+	"SIZE-BAD":             checkBadSize,
+	"SIZE-MULTI":           checkMulti,
+	"SIZE-LEGACY":          checkLegacy,
+	"RING-CREATE":          checkRingCreate,
+	"RING-DELIVER":         checkRingDeliver,
+	"RING-KEY":             checkRingKey,
+	"RING-OFFLINE":         checkRingOffline,
+	"COMPAT-RELOAD":        checkReload,
+	"COMPAT-FOREIGN-PIN":   checkForeignPin,
+	"DEGRADE-POSSIBLE":     checkDegradePossible,
+}
+
+// registerLoader adds one Ginkgo container per loader with one spec per
+// requirement, labelled with the requirement ID and level.
+func registerLoader(env *environment, rec *recorder, nl NamedLoader, info protocol.Info, reqs []Requirement) {
+	masks := &result.Masks{Possible: env.topo.Possible.String(), Present: env.topo.Present.String(), Online: env.topo.Online.String()}
+	ginkgo.Describe(nl.Name, ginkgo.Ordered, ginkgo.Label("loader:"+nl.Name), func() {
+		for _, req := range reqs {
+			run := checks[req.ID]
+			ginkgo.It(req.ID+": "+req.Title, ginkgo.Label(req.ID, string(req.Level)), func(ctx ginkgo.SpecContext) {
+				p := rec.begin(result.Result{
+					Requirement: req.ID, Level: req.Level, Loader: nl.Name,
+					LoaderVersion: info.Version, Masks: masks,
+				})
+				run(&check{ctx: ctx, env: env, loader: nl.Loader, info: info, req: req, p: p})
+			}, ginkgo.NodeTimeout(10*env.cfg.Timeout+time.Minute))
+			rec.hasSpecs = true
+		}
+	})
+}
+
+// check is one requirement being checked against one loader.
+type check struct {
+	ctx    context.Context
+	env    *environment
+	loader Loader
+	info   protocol.Info
+	req    Requirement
+	p      *pending
+}
+
+// failf records a loader failure with its evidence and ends the spec.
+func (c *check) failf(cpu *int, errno string, format string, args ...any) {
+	c.p.res.CPU, c.p.res.Errno = cpu, errno
+	ginkgo.Fail(c.withMasks(fmt.Sprintf(format, args...)), 1)
+}
+
+// errorf records that the environment (not the loader) failed, and ends the spec.
+func (c *check) errorf(format string, args ...any) {
+	c.p.isError = true
+	ginkgo.Fail(c.withMasks(fmt.Sprintf(format, args...)), 1)
+}
+
+// passf records the detail of a pass.
+func (c *check) passf(format string, args ...any) {
+	c.p.res.Detail = fmt.Sprintf(format, args...)
+}
+
+func (c *check) withMasks(msg string) string {
+	t := c.env.topo
+	return fmt.Sprintf("%s [possible %s, present %s, online %s]", msg, t.Possible, t.Present, t.Online)
+}
+
+// want is the size an auto-sized perf array must have here.
+func (c *check) want() uint32 { return topology.PerfArraySize(c.env.topo.Possible) }
+
+// loaded is one object loaded by the loader under test.
+type loaded struct {
+	fixture string
+	pinDir  string
+	sess    Session
+}
+
+// load asks the loader to load a fixture. A refusal by the loader comes back
+// as *LoadError; anything else (adapter crash, hang, garbage) ends the spec
+// as ERROR, because it says nothing about the requirement.
+func (c *check) load(fixture, pinDir, possibleFile string) (*loaded, *LoadError) {
+	path, ok := c.env.fixtures[fixture]
+	if !ok {
+		c.errorf("fixture %s is not built into this binary", fixture)
+	}
+	if pinDir == "" {
+		var err error
+		if pinDir, err = c.env.newPinDir(c.req.ID + "-" + fixture); err != nil {
+			c.errorf("%v", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, 3*c.env.cfg.Timeout)
+	defer cancel()
+	sess, err := c.loader.Load(ctx, LoadRequest{Object: path, PinDir: pinDir, Pages: c.env.cfg.Pages, PossibleCPUsFile: possibleFile})
+	if err != nil {
+		if le := AsLoadError(err); le != nil {
+			return &loaded{fixture: fixture, pinDir: pinDir}, le
+		}
+		c.errorf("loader did not complete the load of %s: %v", fixture, err)
+	}
+	l := &loaded{fixture: fixture, pinDir: pinDir, sess: sess}
+	ginkgo.DeferCleanup(func() { l.close() })
+	return l, nil
+}
+
+// mustLoad is load where a refusal fails the requirement.
+func (c *check) mustLoad(fixture string) *loaded {
+	l, lerr := c.load(fixture, "", "")
+	if lerr != nil {
+		c.failf(nil, "", "loading %s failed at the %s stage: %v", fixture, lerr.Stage, lerr.Err)
+	}
+	return l
+}
+
+func (l *loaded) close() {
+	if l.sess != nil {
+		l.sess.Close()
+		l.sess = nil
+	}
+}
+
+// kernelMap opens the map the loader pinned and returns what the kernel says
+// about it. A missing pin is a protocol violation, so an ERROR.
+func (c *check) kernelMap(l *loaded, name string) (*ebpf.Map, *ebpf.MapInfo) {
+	path := filepath.Join(l.pinDir, name)
+	m, err := ebpf.LoadPinnedMap(path, nil)
+	if err != nil {
+		c.errorf("map %s of %s is not pinned at %s as the loader contract requires: %v", name, l.fixture, path, err)
+	}
+	ginkgo.DeferCleanup(m.Close)
+	info, err := m.Info()
+	if err != nil {
+		c.errorf("map %s: kernel map info: %v", name, err)
+	}
+	return m, info
+}
+
+// cpuOutcome is what happened to the sample the suite wrote on one CPU.
+type cpuOutcome struct {
+	cpu       int
+	errno     unix.Errno // bpf_perf_event_output's result; 0 = a live ring took it
+	delivered bool
+	reported  int // the CPU the loader's reader attributed the sample to
+}
+
+func (o cpuOutcome) String() string {
+	switch {
+	case o.errno != 0:
+		return fmt.Sprintf("CPU %d: bpf_perf_event_output returned -%s (%s)", o.cpu, unix.ErrnoName(o.errno), errnoMeaning(o.errno))
+	case !o.delivered:
+		return fmt.Sprintf("CPU %d: the kernel accepted the sample but the loader's reader never delivered it", o.cpu)
+	case o.reported != o.cpu:
+		return fmt.Sprintf("CPU %d: sample delivered as CPU %d", o.cpu, o.reported)
+	}
+	return fmt.Sprintf("CPU %d: delivered", o.cpu)
+}
+
+func (o cpuOutcome) ok() bool { return o.errno == 0 && o.delivered && o.reported == o.cpu }
+
+func errnoMeaning(e unix.Errno) string {
+	switch e {
+	case unix.ENOENT:
+		return "no ring at this CPU's key"
+	case unix.EOPNOTSUPP:
+		return "the ring at this CPU's key belongs to another CPU"
+	case unix.E2BIG:
+		return "the array has no slot for this CPU"
+	}
+	return e.Error()
+}
+
+// ringCPUs are the CPUs that must have a live ring in a map of maxEntries:
+// online CPUs below min(max_entries, highest possible + 1).
+func (c *check) ringCPUs(maxEntries uint32) []int {
+	return topology.RingCPUs(c.env.topo, maxEntries).CPUs()
+}
+
+// fire writes one sample on each CPU into the pinned map through the kernel
+// and waits for the loader's reader to deliver them.
+func (c *check) fire(l *loaded, mapName string, m *ebpf.Map, cpus []int) []cpuOutcome {
+	trig, err := trigger.New(m)
+	if err != nil {
+		c.errorf("load the suite's trigger program for map %s: %v", mapName, err)
+	}
+	defer trig.Close()
+	outcomes := make([]cpuOutcome, len(cpus))
+	byCPU := make(map[int]*cpuOutcome)
+	waiting := 0
+	for i, cpu := range cpus {
+		outcomes[i] = cpuOutcome{cpu: cpu, reported: -1}
+		byCPU[cpu] = &outcomes[i]
+		err := trig.Fire(cpu)
+		var errno unix.Errno
+		switch {
+		case err == nil:
+			waiting++
+		case errors.As(err, &errno) && errors.Is(err, trigger.ErrOutput):
+			outcomes[i].errno = errno
+		default:
+			c.errorf("run the trigger on CPU %d: %v", cpu, err)
+		}
+	}
+	if waiting == 0 || l.sess == nil {
+		return outcomes
+	}
+	deadline := time.NewTimer(c.env.cfg.Timeout)
+	defer deadline.Stop()
+	for waiting > 0 {
+		select {
+		case ev, ok := <-l.sess.Events():
+			if !ok {
+				c.errorf("the loader's session ended while %d samples were outstanding", waiting)
+			}
+			if ev.Event != protocol.EventSample || ev.Map != mapName {
+				continue
+			}
+			cpu, mine := trig.Match(ev.Data)
+			o := byCPU[cpu]
+			if !mine || o == nil || o.delivered {
+				continue
+			}
+			o.delivered, o.reported = true, ev.CPU
+			waiting--
+		case <-deadline.C:
+			return outcomes
+		case <-c.ctx.Done():
+			c.errorf("interrupted while waiting for samples: %v", c.ctx.Err())
+		}
+	}
+	return outcomes
+}
+
+// requireDelivery fires on every ring CPU of the named map and fails the
+// requirement with the first bad CPU's evidence and a list of all.
+func (c *check) requireDelivery(l *loaded, mapName string) string {
+	m, info := c.kernelMap(l, mapName)
+	cpus := c.ringCPUs(info.MaxEntries)
+	if len(cpus) == 0 {
+		c.failf(nil, "", "map %s has max_entries %d: no online CPU has a slot", mapName, info.MaxEntries)
+	}
+	outcomes := c.fire(l, mapName, m, cpus)
+	var bad []string
+	var first *cpuOutcome
+	for i, o := range outcomes {
+		if !o.ok() {
+			bad = append(bad, o.String())
+			if first == nil {
+				first = &outcomes[i]
+			}
+		}
+	}
+	if first != nil {
+		errno := ""
+		if first.errno != 0 {
+			errno = unix.ErrnoName(first.errno)
+		}
+		cpu := first.cpu
+		c.failf(&cpu, errno, "map %s (max_entries %d): %s", mapName, info.MaxEntries, strings.Join(bad, "; "))
+	}
+	return fmt.Sprintf("map %s: CPUs %s delivered", mapName, topology.CPUSetOf(cpus...))
+}
+
+func checkSizeAuto(c *check) {
+	l := c.mustLoad("perf_auto_kv")
+	m, info := c.kernelMap(l, "events")
+	want := c.want()
+	if info.MaxEntries == want {
+		c.passf("max_entries %d = highest possible CPU %d + 1", want, c.env.topo.Possible.Highest())
+		return
+	}
+	msg := fmt.Sprintf("max_entries is %d, want %d = highest possible CPU %d + 1", info.MaxEntries, want, c.env.topo.Possible.Highest())
+	// Where an online CPU has no slot, show the kernel refusing its sample.
+	for _, cpu := range c.env.topo.Online.CPUs() {
+		if uint32(cpu) >= info.MaxEntries {
+			o := c.fire(l, "events", m, []int{cpu})[0]
+			if o.errno != 0 {
+				c.failf(&cpu, unix.ErrnoName(o.errno), "%s; %s", msg, o)
+			}
+		}
+	}
+	if info.MaxEntries < want {
+		cpu := int(info.MaxEntries)
+		c.failf(&cpu, "", "%s: possible CPUs from %d up have no slot", msg, cpu)
+	}
+	c.failf(nil, "", "%s", msg)
+}
+
+func checkKVDefault(c *check) {
+	l := c.mustLoad("perf_auto")
+	_, info := c.kernelMap(l, "events")
+	if info.KeySize != 4 || info.ValueSize != 4 {
+		c.failf(nil, "", "key/value size %d/%d in the kernel, want 4/4", info.KeySize, info.ValueSize)
+	}
+	c.passf("key/value size 4/4")
+}
+
+// explicitFixtures returns the perf_explicit_N fixtures with N below or equal
+// to the automatic size (small) or above it (large).
+func (c *check) explicitFixtures(large bool) []string {
+	var out []string
+	for _, n := range []uint32{1, 2, 4, 32, 128} {
+		if (n > c.want()) == large {
+			out = append(out, fmt.Sprintf("perf_explicit_%d", n))
+		}
+	}
+	return out
+}
+
+func explicitSize(fixture string) uint32 {
+	var n uint32
+	fmt.Sscanf(fixture, "perf_explicit_%d", &n)
+	return n
+}
+
+func checkExplicitSmall(c *check) {
+	var notes, bad []string
+	for _, fx := range c.explicitFixtures(false) {
+		l := c.mustLoad(fx)
+		_, info := c.kernelMap(l, "events")
+		n := explicitSize(fx)
+		if info.MaxEntries != n {
+			bad = append(bad, fmt.Sprintf("%s: max_entries %d, declared %d", fx, info.MaxEntries, n))
+		} else {
+			notes = append(notes, fmt.Sprintf("%d kept", n))
+		}
+		l.close()
+	}
+	if len(bad) > 0 {
+		c.failf(nil, "", "%s", strings.Join(bad, "; "))
+	}
+	c.passf("%s", strings.Join(notes, ", "))
+}
+
+func checkExplicitLarge(c *check) {
+	fxs := c.explicitFixtures(true)
+	if len(fxs) == 0 {
+		c.passf("vacuous here: no explicit fixture is larger than %d", c.want())
+		return
+	}
+	var notes []string
+	for _, fx := range fxs {
+		l := c.mustLoad(fx)
+		notes = append(notes, fx+": "+c.requireDelivery(l, "events"))
+		l.close()
+	}
+	c.passf("%s", strings.Join(notes, "; "))
+}
+
+func checkExplicitReport(c *check) {
+	fxs := c.explicitFixtures(true)
+	if len(fxs) == 0 {
+		c.passf("vacuous here: no explicit fixture is larger than %d", c.want())
+		return
+	}
+	var notes []string
+	for _, fx := range fxs {
+		l, lerr := c.load(fx, "", "")
+		if lerr != nil {
+			notes = append(notes, fmt.Sprintf("%s: not loaded (%v)", fx, lerr))
+			continue
+		}
+		_, info := c.kernelMap(l, "events")
+		n := explicitSize(fx)
+		if info.MaxEntries == n {
+			notes = append(notes, fmt.Sprintf("%d kept", n))
+		} else {
+			notes = append(notes, fmt.Sprintf("%d clamped to %d", n, info.MaxEntries))
+		}
+		l.close()
+	}
+	c.passf("%s", strings.Join(notes, ", "))
+}
+
+func checkBadSize(c *check) {
+	l, lerr := c.load("perf_badsize", "", "")
+	if lerr == nil {
+		detail := ""
+		if _, info := c.kernelMap(l, "events"); info != nil {
+			detail = fmt.Sprintf(" (the kernel map has key/value size %d/%d)", info.KeySize, info.ValueSize)
+		}
+		c.failf(nil, "", "perf_badsize declares value_size 8 and was loaded without error%s", detail)
+	}
+	msg := lerr.Error()
+	if !strings.Contains(msg, "events") {
+		c.failf(nil, "", "refused, but the error does not name the map \"events\": %q", msg)
+	}
+	c.passf("refused at the %s stage: %s", lerr.Stage, msg)
+}
+
+func checkMulti(c *check) {
+	l := c.mustLoad("perf_multi")
+	want := c.want()
+	var bad, notes []string
+	for _, name := range []string{"events_a", "events_b"} {
+		_, info := c.kernelMap(l, name)
+		if info.MaxEntries != want || info.KeySize != 4 || info.ValueSize != 4 {
+			bad = append(bad, fmt.Sprintf("%s: max_entries %d key/value %d/%d, want %d 4/4", name, info.MaxEntries, info.KeySize, info.ValueSize, want))
+		}
+	}
+	others := []struct {
+		name       string
+		typ        ebpf.MapType
+		key, value uint32
+		max        uint32
+	}{{"counts", ebpf.Array, 4, 8, 4}, {"seen", ebpf.Hash, 4, 8, 64}}
+	for _, o := range others {
+		_, info := c.kernelMap(l, o.name)
+		if info.Type != o.typ || info.KeySize != o.key || info.ValueSize != o.value || info.MaxEntries != o.max {
+			bad = append(bad, fmt.Sprintf("%s: %s %d/%d x%d, declared %s %d/%d x%d", o.name, info.Type, info.KeySize, info.ValueSize, info.MaxEntries, o.typ, o.key, o.value, o.max))
+		}
+	}
+	if len(bad) > 0 {
+		c.failf(nil, "", "%s", strings.Join(bad, "; "))
+	}
+	for _, name := range []string{"events_a", "events_b"} {
+		notes = append(notes, c.requireDelivery(l, name))
+	}
+	c.passf("both arrays max_entries %d; %s", want, strings.Join(notes, "; "))
+}
+
+func checkLegacy(c *check) {
+	if !c.info.Has(protocol.CapLegacyMaps) {
+		ginkgo.Skip(fmt.Sprintf("%s declares no %q capability", c.info.Loader, protocol.CapLegacyMaps))
+	}
+	l := c.mustLoad("perf_legacy")
+	_, info := c.kernelMap(l, "events")
+	if info.MaxEntries != c.want() {
+		c.failf(nil, "", "legacy map max_entries %d, want %d", info.MaxEntries, c.want())
+	}
+	c.passf("max_entries %d", info.MaxEntries)
+}
+
+func checkRingCreate(c *check) {
+	l, lerr := c.load("perf_auto_kv", "", "")
+	if lerr != nil {
+		c.failf(nil, "", "no reader: %s stage: %v", lerr.Stage, lerr.Err)
+	}
+	_, info := c.kernelMap(l, "events")
+	c.passf("reader ready for max_entries %d (ring CPUs %s)", info.MaxEntries, topology.CPUSetOf(c.ringCPUs(info.MaxEntries)...))
+}
+
+func checkRingKey(c *check) {
+	l := c.mustLoad("perf_auto_kv")
+	m, info := c.kernelMap(l, "events")
+	cpus := c.ringCPUs(info.MaxEntries)
+	outcomes := c.fire(l, "events", m, cpus)
+	var bad []string
+	var first *cpuOutcome
+	for i, o := range outcomes {
+		if o.errno != 0 {
+			bad = append(bad, o.String())
+			if first == nil {
+				first = &outcomes[i]
+			}
+		}
+	}
+	if first != nil {
+		cpu := first.cpu
+		c.failf(&cpu, unix.ErrnoName(first.errno), "%s", strings.Join(bad, "; "))
+	}
+	c.passf("a live ring at key c for every CPU c in %s", topology.CPUSetOf(cpus...))
+}
+
+func checkRingDeliver(c *check) {
+	l := c.mustLoad("perf_auto_kv")
+	c.passf("%s", c.requireDelivery(l, "events"))
+}
+
+func checkRingOffline(c *check) {
+	offline := c.env.topo.Possible.Difference(c.env.topo.Online)
+	l, lerr := c.load("perf_auto_kv", "", "")
+	if offline.Empty() {
+		if lerr != nil {
+			c.failf(nil, "", "%s stage: %v", lerr.Stage, lerr.Err)
+		}
+		c.passf("vacuous here: no possible CPU is offline")
+		return
+	}
+	if lerr != nil {
+		c.failf(nil, "", "with possible CPUs %s offline the load failed at the %s stage: %v", offline, lerr.Stage, lerr.Err)
+	}
+	c.passf("offline %s skipped; %s", offline, c.requireDelivery(l, "events"))
+}
+
+func checkReload(c *check) {
+	first := c.mustLoad("perf_auto_kv")
+	first.close()
+	again, lerr := c.load("perf_auto_kv", first.pinDir, "")
+	if lerr != nil {
+		c.failf(nil, "", "second load against the maps pinned in %s failed at the %s stage: %v", first.pinDir, lerr.Stage, lerr.Err)
+	}
+	c.passf("reloaded; %s", c.requireDelivery(again, "events"))
+}
+
+func checkForeignPin(c *check) {
+	size := uint32(128)
+	if 2*c.want() > size {
+		size = 2 * c.want()
+	}
+	dir, err := c.env.newPinDir(c.req.ID)
+	if err != nil {
+		c.errorf("%v", err)
+	}
+	fd, err := bpfsys.CreateMap(bpfsys.MapCreate{Type: uint32(ebpf.PerfEventArray), KeySize: 4, ValueSize: 4, MaxEntries: size, Name: "events"})
+	if err != nil {
+		c.errorf("create the foreign perf array: %v", err)
+	}
+	foreign, err := ebpf.NewMapFromFD(fd)
+	if err != nil {
+		c.errorf("wrap the foreign perf array: %v", err)
+	}
+	defer foreign.Close()
+	if err := foreign.Pin(filepath.Join(dir, "events")); err != nil {
+		c.errorf("pin the foreign perf array: %v", err)
+	}
+	l, lerr := c.load("perf_auto_kv", dir, "")
+	if lerr != nil {
+		c.failf(nil, "", "a perf array pinned with max_entries %d (> %d needed) was refused at the %s stage: %v", size, c.want(), lerr.Stage, lerr.Err)
+	}
+	_, pinned := c.kernelMap(l, "events")
+	fid, _ := mustID(foreign)
+	if pid, _ := pinned.ID(); pid != fid {
+		c.failf(nil, "", "the pin at %s no longer holds the foreign map (id %d, now %d)", dir, fid, pid)
+	}
+	c.passf("reused the pinned max_entries %d map; %s", size, c.requireDelivery(l, "events"))
+}
+
+func mustID(m *ebpf.Map) (ebpf.MapID, bool) {
+	info, err := m.Info()
+	if err != nil {
+		return 0, false
+	}
+	return info.ID()
+}
+
+func checkDegradePossible(c *check) {
+	bogus := filepath.Join(c.env.tmp, "possible-unreadable")
+	if err := os.WriteFile(bogus, []byte("not-a-cpu-list\n"), 0o644); err != nil {
+		c.errorf("write the bogus possible file: %v", err)
+	}
+	l, lerr := c.load("perf_auto_kv", "", bogus)
+	if lerr != nil {
+		if !strings.Contains(strings.ToLower(lerr.Error()), "possible") {
+			c.failf(nil, "", "refused, but the error does not say the possible CPU mask is the problem: %q", lerr.Error())
+		}
+		c.passf("refused with %q", lerr.Error())
+		return
+	}
+	_, info := c.kernelMap(l, "events")
+	if info.MaxEntries < c.want() {
+		c.failf(nil, "", "with the possible mask unreadable the loader silently sized the array to %d; this machine needs %d", info.MaxEntries, c.want())
+	}
+	c.passf("loaded with a fallback size %d (>= %d needed)", info.MaxEntries, c.want())
+}
