@@ -6,6 +6,8 @@ import (
 	"html/template"
 	"io"
 	"strings"
+
+	"github.com/perfconform/perfconform/result"
 )
 
 //go:embed report.html.tmpl
@@ -18,7 +20,7 @@ var htmlTemplate = template.Must(template.New("report.html").Funcs(template.Func
 	"durText":    durText,
 	"maskText":   maskText,
 	"loaderList": loaderList,
-	"lower":      strings.ToLower,
+	"cpuErrno":   func(r result.Result) string { r.Masks = nil; return evidence(r) },
 	"label":      func(v string) string { return verdictLabels[v] },
 	"verdicts": func() []string {
 		return []string{verdictFailMust, verdictFail, verdictError, verdictRunError, verdictKnown, verdictPass, verdictSkip, verdictNotRun}

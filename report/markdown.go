@@ -81,11 +81,15 @@ func WriteMarkdown(w io.Writer, r *Results, opts Options) error {
 	for _, f := range m.Findings {
 		writeFinding(p, f)
 	}
+	if len(m.Findings) > 0 {
+		p("\n")
+	}
 	if len(m.Known) > 0 {
 		p("## Known deviations\n\nFailures the loader's baseline accepts; they do not gate.\n\n")
 		for _, f := range m.Known {
 			writeFinding(p, f)
 		}
+		p("\n")
 	}
 	if len(m.RunErrors) > 0 {
 		p("## Run errors\n\n")
@@ -141,7 +145,7 @@ func mdText(s string) string {
 	var b strings.Builder
 	for _, r := range s {
 		switch r {
-		case '\\', '`', '*', '_', '[', ']', '<', '>', '|', '#':
+		case '\\', '`', '*', '_', '[', ']', '<', '>', '|':
 			b.WriteByte('\\')
 		}
 		b.WriteRune(r)

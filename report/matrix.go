@@ -77,6 +77,22 @@ type cell struct {
 	RunError                 string
 }
 
+// Masks are the masks the cell's results report, when they all agree.
+func (c *cell) Masks() string {
+	var out string
+	for i, r := range c.Results {
+		m := maskText(r.Masks)
+		if i > 0 && m != out {
+			return ""
+		}
+		out = m
+	}
+	if out == "—" {
+		return ""
+	}
+	return out
+}
+
 // Label is the cell's headline, e.g. "FAIL (MUST)".
 func (c *cell) Label() string { return verdictLabels[c.Verdict] }
 
@@ -242,6 +258,8 @@ func buildModel(r *Results, opts Options) *model {
 					cl = &cell{Kernel: n, Topology: t, Loader: l}
 				}
 				cl.RunError = strings.Join(runErrors[tk{n, t}], "; ")
+				// Strictest level first, then by requirement.
+				slices.SortStableFunc(cl.Results, func(a, b result.Result) int { return levelRank(a.Level) - levelRank(b.Level) })
 				cl.Verdict = verdictOf(cl, opts.Baselines[l])
 				row.Cells = append(row.Cells, cl)
 			}
