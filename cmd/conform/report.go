@@ -1,0 +1,158 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/perfconform/perfconform/report"
+)
+
+var reportCmd = &cobra.Command{
+	Use:   "report",
+	Short: "Merge results into reports (results.json, junit.xml, report.md, report.html) and gate on them",
+}
+
+var reportMergeFlags struct {
+	out       string
+	impacts   string
+	baselines []string
+}
+
+var reportMergeCmd = &cobra.Command{
+	Use:   "merge DIR... --out DIR",
+	Short: "Merge the results of several runs into one report directory",
+	Long: `merge reads DIR/results.json of each DIR (the --out directory of a conform run, or a
+results.json file), merges them without double counting a (kernel, topology, loader,
+requirement) cell, and writes results.json, junit.xml, report.md and report.html to --out.
+Cells on which inputs disagree keep the worst status and are listed as conflicts.
+SOURCE_DATE_EPOCH, when set, fixes the "generated" time; otherwise it is the latest input's.`,
+	Args: cobra.MinimumNArgs(1),
+	RunE: func(cmd *cobra.Command, args []string) error {
+		f := reportMergeFlags
+		if f.out == "" {
+			return fmt.Errorf("report merge: --out is required")
+		}
+		opts, err := reportOptions(f.impacts, f.baselines)
+		if err != nil {
+			return fmt.Errorf("report merge: %w", err)
+		}
+		var inputs []*report.Results
+		for _, dir := range args {
+			r, err := report.ReadDir(dir)
+			if err != nil {
+				return fmt.Errorf("report merge: %w", err)
+			}
+			inputs = append(inputs, r)
+		}
+		merged, conflicts := report.Merge(inputs...)
+		if epoch := os.Getenv("SOURCE_DATE_EPOCH"); epoch != "" {
+			sec, err := strconv.ParseInt(epoch, 10, 64)
+			if err != nil {
+				return fmt.Errorf("report merge: SOURCE_DATE_EPOCH=%q: %w", epoch, err)
+			}
+			merged.Generated = time.Unix(sec, 0).UTC()
+		}
+		if err := report.WriteAll(f.out, merged, opts); err != nil {
+			return fmt.Errorf("report merge: %w", err)
+		}
+		for _, c := range conflicts {
+			fmt.Fprintf(cmd.ErrOrStderr(), "conflict: %s/%s/%s %s: inputs disagree, kept %s\n", c.Kernel, c.Topology, c.Loader, c.Requirement, c.Kept)
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "merged %d inputs: %d results from %d runs, %d conflicts -> %s\n",
+			len(inputs), len(merged.Results), len(merged.Runs), len(conflicts), f.out)
+		return nil
+	},
+}
+
+var reportGateFlags struct {
+	level       string
+	loaders     []string
+	allowErrors bool
+	baselines   []string
+}
+
+var reportGateCmd = &cobra.Command{
+	Use:   "gate DIR",
+	Short: "Exit 1 if the results in DIR fail the gate",
+	Long: `gate reads DIR/results.json (or a results.json file) and exits 1 when a FAIL at or above
+--fail-level, an ERROR at those levels or a run error (unless --allow-errors) is found for the
+gated loaders (--loader, repeatable; default every loader). Failures a --baseline file lists for
+that loader do not gate. A gated loader without any results fails the gate.`,
+	Args: cobra.ExactArgs(1),
+	RunE: func(cmd *cobra.Command, args []string) error {
+		f := reportGateFlags
+		level, err := report.ParseLevel(f.level)
+		if err != nil {
+			return fmt.Errorf("report gate: --fail-level: %w", err)
+		}
+		baselines, err := report.LoadBaselines(f.baselines...)
+		if err != nil {
+			return fmt.Errorf("report gate: %w", err)
+		}
+		r, err := report.ReadDir(args[0])
+		if err != nil {
+			return fmt.Errorf("report gate: %w", err)
+		}
+		violations, err := report.Gate(r, report.GateOptions{
+			FailLevel: level, Loaders: f.loaders, AllowErrors: f.allowErrors, Baselines: baselines,
+		})
+		if err != nil {
+			return fmt.Errorf("report gate: %w", err)
+		}
+		known := report.KnownDeviations(r, baselines)
+		for _, k := range known {
+			fmt.Fprintf(cmd.OutOrStdout(), "known deviation: %s/%s/%s %s: %s\n",
+				k.Result.Kernel, k.Result.Topology, k.Result.Loader, k.Result.Requirement, k.Deviation.Reason)
+		}
+		scope := "every loader"
+		if len(f.loaders) > 0 {
+			scope = strings.Join(f.loaders, ", ")
+		}
+		if len(violations) == 0 {
+			fmt.Fprintf(cmd.OutOrStdout(), "gate passed: %s at %s, %d known deviations\n", scope, level, len(known))
+			return nil
+		}
+		for _, v := range violations {
+			fmt.Fprintln(cmd.ErrOrStderr(), "gate:", v)
+		}
+		return &exitError{code: 1, msg: fmt.Sprintf("gate failed: %d violations (%s at %s)", len(violations), scope, level)}
+	},
+}
+
+func reportOptions(impacts string, baselines []string) (report.Options, error) {
+	var opts report.Options
+	if impacts != "" {
+		m, err := report.LoadImpacts(impacts)
+		if err != nil {
+			return opts, err
+		}
+		opts.Impacts = m
+	}
+	b, err := report.LoadBaselines(baselines...)
+	if err != nil {
+		return opts, err
+	}
+	opts.Baselines = b
+	return opts, nil
+}
+
+func init() {
+	mf := reportMergeCmd.Flags()
+	mf.StringVar(&reportMergeFlags.out, "out", "", "directory to write results.json, junit.xml, report.md and report.html to")
+	mf.StringVar(&reportMergeFlags.impacts, "impacts", "", "JSON file mapping requirement IDs to what a FAIL means for users")
+	mf.StringArrayVar(&reportMergeFlags.baselines, "baseline", nil, "baseline file of a loader's known deviations (repeatable)")
+
+	gf := reportGateCmd.Flags()
+	gf.StringVar(&reportGateFlags.level, "fail-level", "must", "lowest requirement level whose FAIL gates: must or should")
+	gf.StringArrayVar(&reportGateFlags.loaders, "loader", nil, "loader to gate on (repeatable; default every loader)")
+	gf.BoolVar(&reportGateFlags.allowErrors, "allow-errors", false, "do not gate on ERROR results and run errors")
+	gf.StringArrayVar(&reportGateFlags.baselines, "baseline", nil, "baseline file of a loader's known deviations (repeatable)")
+
+	reportCmd.AddCommand(reportMergeCmd, reportGateCmd)
+	rootCmd.AddCommand(reportCmd)
+}
