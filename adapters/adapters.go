@@ -1,0 +1,246 @@
+// Package adapters is the registry of the loaders perfconform can run through
+// the adapter protocol: their names, how to build each one, where the built
+// executable lives under a bin directory, whether it can run on this machine
+// (and why not), and which host files it needs inside a VM. It also builds
+// the negative-control adapters in adapters/testdata.
+//
+// The protocol itself is in package protocol and docs/ADAPTERS.md; the client
+// the suite drives adapters with is package process.
+package adapters
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+)
+
+var (
+	// ErrUnknownAdapter: no built-in adapter has that name.
+	ErrUnknownAdapter = errors.New("unknown adapter")
+	// ErrUnavailable: the adapter cannot be built or run on this machine.
+	ErrUnavailable = errors.New("adapter unavailable here")
+	// ErrBuild: building an adapter failed.
+	ErrBuild = errors.New("adapter build failed")
+)
+
+// Adapter describes one built-in adapter.
+type Adapter struct {
+	// Name is what `conform --loader` and result.Result.Loader use.
+	Name string
+	// Description says which loader it wraps and how.
+	Description string
+	// Source is the adapter's directory relative to the module root.
+	Source string
+	// BuildHint is the command that builds it by hand, for humans.
+	BuildHint string
+	// Static says the executable has no shared-library dependencies.
+	Static bool
+	// HostTools are host executables (absolute paths) the adapter runs; a VM
+	// needs them at the same path, with their shared-library closure.
+	HostTools []string
+
+	build func(ctx context.Context, root, out string) error
+	// check returns why the adapter cannot be built or run here, or nil.
+	check func(root string) error
+}
+
+// Path is where Build puts the adapter's executable under binDir.
+func (a Adapter) Path(binDir string) string { return filepath.Join(binDir, a.Name) }
+
+// VMExecutables lists every executable the adapter needs inside a VM: its
+// own binary under binDir, then HostTools. The VM harness copies each one and,
+// for dynamically linked ones, its library closure.
+func (a Adapter) VMExecutables(binDir string) []string {
+	return append([]string{a.Path(binDir)}, a.HostTools...)
+}
+
+// Available returns nil if the adapter can be built and run on this machine,
+// or an error wrapping ErrUnavailable that says what is missing.
+func (a Adapter) Available() error {
+	root, err := ModuleRoot()
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrUnavailable, a.Name, err)
+	}
+	if _, err := os.Stat(filepath.Join(root, a.Source)); err != nil {
+		return fmt.Errorf("%w: %s: source %s not in this tree", ErrUnavailable, a.Name, a.Source)
+	}
+	if a.check != nil {
+		if err := a.check(root); err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrUnavailable, a.Name, err)
+		}
+	}
+	return nil
+}
+
+// Build builds the adapter into a.Path(binDir).
+func (a Adapter) Build(ctx context.Context, binDir string) (string, error) {
+	if err := a.Available(); err != nil {
+		return "", err
+	}
+	root, _ := ModuleRoot()
+	if err := os.MkdirAll(binDir, 0o755); err != nil {
+		return "", fmt.Errorf("%w: %s: %w", ErrBuild, a.Name, err)
+	}
+	out, err := filepath.Abs(a.Path(binDir))
+	if err != nil {
+		return "", err
+	}
+	if err := a.build(ctx, root, out); err != nil {
+		return "", fmt.Errorf("%w: %s: %w", ErrBuild, a.Name, err)
+	}
+	return out, nil
+}
+
+const bpftoolPath = "/usr/sbin/bpftool"
+
+// builtins is the registry. To add an adapter: put its source under
+// adapters/NAME, add an entry here (goAdapter for a Go main package), and
+// list any host program it runs in HostTools.
+var builtins = []Adapter{
+	// The reference loader's adapter slot: it becomes available as soon as
+	// its main package exists at adapters/reference (a Go program that calls
+	// adapterkit.Main with the reference loader, like adapters/cilium-ebpf).
+	goAdapter("reference", "perfconform's reference loader (package reference) behind the protocol", "adapters/reference"),
+	goAdapter("cilium-ebpf", "github.com/cilium/ebpf: LoadCollectionSpec + NewCollection with defaults, Map.Pin, perf.NewReader", "adapters/cilium-ebpf"),
+	{
+		Name:        "libbpf",
+		Description: "libbpf (Debian libbpf-dev, linked statically): bpf_object__open_file/__load, bpf_map__pin, perf_buffer__new/__poll",
+		Source:      "adapters/libbpf",
+		BuildHint:   "make -C adapters/libbpf OUT=bin/libbpf",
+		Static:      true,
+		build: func(ctx context.Context, root, out string) error {
+			return run(ctx, root, nil, "make", "-C", filepath.Join(root, "adapters/libbpf"), "OUT="+out)
+		},
+		check: func(string) error {
+			for _, tool := range []string{"make", "cc"} {
+				if _, err := exec.LookPath(tool); err != nil {
+					return fmt.Errorf("%s not found in PATH (apt-get install build-essential)", tool)
+				}
+			}
+			for _, lib := range []string{"libbpf.a", "libelf.a", "libz.a"} {
+				if _, err := os.Stat(filepath.Join("/usr/lib", runtimeTriplet(), lib)); err != nil {
+					return fmt.Errorf("static %s not found (apt-get install libbpf-dev libelf-dev zlib1g-dev)", lib)
+				}
+			}
+			return nil
+		},
+	},
+	{
+		Name:        "bpftool",
+		Description: "bpftool (Debian, " + bpftoolPath + "): prog loadall ... pinmaps, then one map event_pipe per perf array",
+		Source:      "adapters/bpftool",
+		BuildHint:   "CGO_ENABLED=0 go build -o bin/bpftool ./adapters/bpftool",
+		Static:      true, // the wrapper; bpftool itself is in HostTools
+		HostTools:   []string{bpftoolPath},
+		build:       goBuild("./adapters/bpftool"),
+		check: func(string) error {
+			if _, err := os.Stat(bpftoolPath); err != nil {
+				return fmt.Errorf("%s not found (apt-get install bpftool)", bpftoolPath)
+			}
+			return nil
+		},
+	},
+}
+
+func goAdapter(name, desc, dir string) Adapter {
+	return Adapter{
+		Name:        name,
+		Description: desc,
+		Source:      dir,
+		BuildHint:   "CGO_ENABLED=0 go build -o bin/" + name + " ./" + dir,
+		Static:      true,
+		build:       goBuild("./" + dir),
+	}
+}
+
+func goBuild(pkg string) func(ctx context.Context, root, out string) error {
+	return func(ctx context.Context, root, out string) error {
+		return run(ctx, root, []string{"CGO_ENABLED=0"}, "go", "build", "-o", out, pkg)
+	}
+}
+
+func runtimeTriplet() string {
+	if runtime.GOARCH == "arm64" {
+		return "aarch64-linux-gnu"
+	}
+	return "x86_64-linux-gnu"
+}
+
+// run runs a build command in dir, with its output in the error.
+func run(ctx context.Context, dir string, env []string, name string, args ...string) error {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, strings.TrimSpace(out.String()))
+	}
+	return nil
+}
+
+// All returns the built-in adapters, in a stable order.
+func All() []Adapter { return append([]Adapter(nil), builtins...) }
+
+// Get returns the built-in adapter called name.
+func Get(name string) (Adapter, error) {
+	for _, a := range builtins {
+		if a.Name == name {
+			return a, nil
+		}
+	}
+	return Adapter{}, fmt.Errorf("%w %q", ErrUnknownAdapter, name)
+}
+
+// Build builds the named adapters (all available ones if names is empty)
+// into binDir and returns name -> executable path. Every adapter is tried;
+// the error joins every failure.
+func Build(ctx context.Context, binDir string, names ...string) (map[string]string, error) {
+	var list []Adapter
+	if len(names) == 0 {
+		for _, a := range builtins {
+			if a.Available() == nil {
+				list = append(list, a)
+			}
+		}
+	} else {
+		for _, n := range names {
+			a, err := Get(n)
+			if err != nil {
+				return nil, err
+			}
+			list = append(list, a)
+		}
+	}
+	built := map[string]string{}
+	var errs []error
+	for _, a := range list {
+		path, err := a.Build(ctx, binDir)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		built[a.Name] = path
+	}
+	return built, errors.Join(errs...)
+}
+
+// ModuleRoot is the perfconform source tree this package was compiled from.
+// Building adapters needs it (and the Go toolchain).
+func ModuleRoot() (string, error) {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return "", errors.New("cannot locate the perfconform source tree")
+	}
+	root := filepath.Dir(filepath.Dir(file))
+	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
+		return "", fmt.Errorf("perfconform source tree not found at %s (adapters are built from source): %w", root, err)
+	}
+	return root, nil
+}

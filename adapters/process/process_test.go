@@ -1,0 +1,285 @@
+package process_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/perfconform/perfconform/adapters"
+	"github.com/perfconform/perfconform/adapters/process"
+	"github.com/perfconform/perfconform/suite"
+)
+
+var bins map[string]string
+
+func TestMain(m *testing.M) {
+	process.MaybeRunNamespaceWrapper()
+	dir, err := os.MkdirTemp("", "process-test-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bins, err = adapters.BuildTestdata(context.Background(), dir)
+	if err == nil {
+		var p string
+		p, err = mustGet("cilium-ebpf").Build(context.Background(), dir)
+		bins["cilium-ebpf"] = p
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "building adapters:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func mustGet(name string) adapters.Adapter {
+	a, err := adapters.Get(name)
+	if err != nil {
+		panic(err)
+	}
+	return a
+}
+
+// running lists live (non-zombie) processes whose executable is path.
+func running(path string) []string {
+	entries, _ := os.ReadDir("/proc")
+	var pids []string
+	for _, e := range entries {
+		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
+		if err == nil && strings.TrimSuffix(exe, " (deleted)") == path {
+			pids = append(pids, e.Name())
+		}
+	}
+	return pids
+}
+
+// requireNoneRunning fails if a process of path is still alive. Killed
+// processes need a moment to be reaped, hence the short grace period.
+func requireNoneRunning(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		pids := running(path)
+		if len(pids) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processes of %s still running: %v", path, pids)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func pinDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/sys/fs/bpf", "process-test")
+	if err != nil {
+		t.Skipf("need a bpffs at /sys/fs/bpf (mount -t bpf bpf /sys/fs/bpf): %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+func object(t *testing.T) string {
+	t.Helper()
+	p, err := filepath.Abs("../testdata/perf_simple.o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+
+func TestNegativeControls(t *testing.T) {
+	opts := []process.Option{
+		process.WithInfoTimeout(2 * time.Second),
+		process.WithReadyTimeout(time.Second),
+		process.WithShutdownTimeout(time.Second),
+	}
+	for _, tc := range []struct {
+		name string
+		// stage at which the control must fail: "info", "load" or "close".
+		stage  string
+		stderr string // must appear in the error (the adapter's stderr)
+		also   error  // must also be in the chain
+		msg    string // must appear in the error
+	}{
+		{name: "badversion", stage: "info", stderr: "speaking protocol 99", also: process.ErrProtocolVersion, msg: "adapter speaks 99"},
+		{name: "hang", stage: "load", stderr: "never getting ready", msg: "no ready line within 1s"},
+		{name: "garbage", stage: "load", stderr: "printing garbage", msg: "not a JSON protocol event"},
+		{name: "crash", stage: "close", stderr: "crashing on purpose", msg: "before the session was closed"},
+		{name: "earlyexit", stage: "close", stderr: "leaving right after ready", msg: "before the session was closed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := bins[tc.name]
+			l := process.New(path, opts...)
+			ctx := context.Background()
+			start := time.Now()
+			var err error
+			if _, err = l.Info(ctx); err == nil && tc.stage != "info" {
+				var s suite.Session
+				s, err = l.Load(ctx, suite.LoadRequest{Object: object(t), PinDir: t.TempDir(), Pages: 1})
+				if err == nil {
+					if tc.stage != "close" {
+						s.Close()
+						t.Fatalf("Load succeeded, want it to fail")
+					}
+					// The adapter ends on its own: Events must close.
+					select {
+					case <-drain(s.Events()):
+					case <-time.After(5 * time.Second):
+						t.Error("Events not closed 5s after the adapter should have died")
+					}
+					err = s.Close()
+				}
+			}
+			if time.Since(start) > 8*time.Second {
+				t.Errorf("took %v: a broken adapter must not stall the suite", time.Since(start))
+			}
+			if !errors.Is(err, process.ErrAdapter) {
+				t.Fatalf("error = %v, want ErrAdapter", err)
+			}
+			if suite.AsLoadError(err) != nil {
+				t.Errorf("broken adapter reported as a loader refusal: %v", err)
+			}
+			if tc.also != nil && !errors.Is(err, tc.also) {
+				t.Errorf("error = %v, want it to wrap %v", err, tc.also)
+			}
+			var pe *process.Error
+			if !errors.As(err, &pe) || !strings.Contains(pe.Stderr, tc.stderr) {
+				t.Errorf("error lacks the adapter's stderr %q: %v", tc.stderr, err)
+			}
+			if !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("error %q does not say %q", err, tc.msg)
+			}
+			requireNoneRunning(t, path)
+		})
+	}
+}
+
+func drain[T any](ch <-chan T) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		for range ch {
+		}
+		close(done)
+	}()
+	return done
+}
+
+func TestContextCancelKillsAdapter(t *testing.T) {
+	path := bins["hang"]
+	l := process.New(path, process.WithReadyTimeout(time.Minute))
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := l.Load(ctx, suite.LoadRequest{Object: object(t), PinDir: t.TempDir(), Pages: 1})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Load = %v, want context.DeadlineExceeded", err)
+	}
+	if errors.Is(err, process.ErrAdapter) {
+		t.Errorf("a cancelled context is not the adapter's fault: %v", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Load returned %v after cancel", d)
+	}
+	requireNoneRunning(t, path)
+}
+
+func TestContextCancelEndsSession(t *testing.T) {
+	path := bins["cilium-ebpf"]
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := process.New(path).Load(ctx, suite.LoadRequest{Object: object(t), PinDir: pinDir(t), Pages: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	select {
+	case <-drain(s.Events()):
+	case <-time.After(5 * time.Second):
+		t.Fatal("session still delivering 5s after its context was cancelled")
+	}
+	if err := s.Close(); !errors.Is(err, context.Canceled) {
+		t.Errorf("Close = %v, want context.Canceled", err)
+	}
+	requireNoneRunning(t, path)
+}
+
+func TestLoaderRefusalIsLoadError(t *testing.T) {
+	path := bins["cilium-ebpf"]
+	_, err := process.New(path).Load(context.Background(), suite.LoadRequest{
+		Object: filepath.Join(t.TempDir(), "missing.o"), PinDir: t.TempDir(), Pages: 1,
+	})
+	le := suite.AsLoadError(err)
+	if le == nil || le.Stage != "load" {
+		t.Fatalf("Load of a missing object = %v, want a *suite.LoadError at stage load", err)
+	}
+	if errors.Is(err, process.ErrAdapter) {
+		t.Errorf("a loader's refusal reported as a broken adapter: %v", err)
+	}
+	if !strings.Contains(err.Error(), "missing.o") {
+		t.Errorf("refusal %q does not carry the loader's message", err)
+	}
+	requireNoneRunning(t, path)
+}
+
+func TestInfoRejectsMalformedLines(t *testing.T) {
+	for _, tc := range []struct{ name, script, msg string }{
+		{"not json", "echo 'cilium-ebpf 1.0'", "not a JSON Info object"},
+		{"no loader", `echo '{"version":"1","protocol":1}'`, "lacks loader or version"},
+		{"two lines", `echo '{"loader":"a","version":"1","protocol":1}'; echo '{}'`, "more than one line"},
+		{"exit status", `echo '{"loader":"a","version":"1","protocol":1}'; echo oops >&2; exit 3`, "exit status 3"},
+		{"hang", "exec sleep 60", "no exit within"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "adapter")
+			if err := os.WriteFile(path, []byte("#!/bin/sh\n[ \"$1\" = info ] || exit 9\n"+tc.script+"\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			_, err := process.New(path, process.WithInfoTimeout(500*time.Millisecond)).Info(context.Background())
+			if !errors.Is(err, process.ErrAdapter) || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("Info = %v, want ErrAdapter saying %q", err, tc.msg)
+			}
+		})
+	}
+}
+
+func TestPossibleCPUsFileIsWhatTheLoaderSees(t *testing.T) {
+	path := bins["cilium-ebpf"]
+	possible := filepath.Join(t.TempDir(), "possible")
+	if err := os.WriteFile(possible, []byte("0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := pinDir(t)
+	s, err := process.New(path).Load(context.Background(), suite.LoadRequest{
+		Object: object(t), PinDir: dir, Pages: 1, PossibleCPUsFile: possible,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	got := mapMaxEntries(t, filepath.Join(dir, "events"))
+	if got != 1 {
+		t.Fatalf("cilium/ebpf sized events to %d with possible CPUs \"0\", want 1: the replacement file was not seen", got)
+	}
+	// The host's own view is untouched.
+	host, err := os.ReadFile(process.PossibleCPUsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(string(host)) == "0" {
+		t.Skip("host has a single possible CPU: cannot tell the namespaces apart")
+	}
+	requireNoneRunning(t, path)
+}

@@ -1,0 +1,57 @@
+package adapters
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Control is a negative-control adapter from adapters/testdata.
+type Control struct {
+	Name string
+	// WrongLoader: a real loader (cilium/ebpf) with one deliberate fault,
+	// which specs must FAIL; otherwise a broken adapter the process client
+	// must turn into ErrAdapter.
+	WrongLoader bool
+	Description string
+}
+
+// Controls lists the negative controls BuildTestdata builds.
+var Controls = []Control{
+	{"crash", false, "prints ready, then panics (leaving a child in its process group)"},
+	{"hang", false, "never prints ready, ignores stdin and SIGTERM, leaves a child behind"},
+	{"garbage", false, "valid info; load prints a line that is not JSON"},
+	{"badversion", false, "info claims protocol version 99"},
+	{"earlyexit", false, "prints ready and exits 0 without waiting for stdin to close"},
+	{"hardcode32", true, "cilium/ebpf with every perf array created with max_entries 32"},
+	{"sizeone", true, "cilium/ebpf with every perf array created with max_entries 1"},
+	{"keyplus1", true, "cilium/ebpf with the ring of CPU c filed under key c+1 (max_entries possible+1)"},
+}
+
+// BuildTestdata builds every Control into binDir (static, so they also run in
+// a VM) and returns name -> executable path.
+func BuildTestdata(ctx context.Context, binDir string) (map[string]string, error) {
+	root, err := ModuleRoot()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(binDir, 0o755); err != nil {
+		return nil, err
+	}
+	built := map[string]string{}
+	var errs []error
+	for _, c := range Controls {
+		out, err := filepath.Abs(filepath.Join(binDir, c.Name))
+		if err != nil {
+			return nil, err
+		}
+		if err := goBuild("./adapters/testdata/"+c.Name)(ctx, root, out); err != nil {
+			errs = append(errs, fmt.Errorf("%w: control %s: %w", ErrBuild, c.Name, err))
+			continue
+		}
+		built[c.Name] = out
+	}
+	return built, errors.Join(errs...)
+}
