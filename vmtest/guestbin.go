@@ -1,0 +1,58 @@
+package vmtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/perfconform/perfconform/vmtest/initramfs"
+)
+
+// ConformPackage is the package of the conform command, whose hidden
+// `guest` command is the default guest init.
+const ConformPackage = "github.com/perfconform/perfconform/cmd/conform"
+
+// BuildGuest builds pkg as a static binary (CGO_ENABLED=0) into dir and
+// returns its path. It must run inside the perfconform module (a test, or a
+// checkout); go's build cache makes an unchanged rebuild cheap.
+func BuildGuest(ctx context.Context, dir, pkg string) (string, error) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		if _, serr := os.Stat("/usr/local/go/bin/go"); serr == nil {
+			goBin = "/usr/local/go/bin/go"
+		} else {
+			return "", fmt.Errorf("build guest %s: go toolchain not found: %w (or pass a static guest binary)", pkg, err)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("build guest %s: %w", pkg, err)
+	}
+	out := filepath.Join(dir, path.Base(pkg)+"-static")
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-o", out, pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	cmd.WaitDelay = 5 * time.Second
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build guest %s: %w: %s", pkg, err, strings.TrimSpace(string(b)))
+	}
+	return out, nil
+}
+
+// GuestBinary returns exe when it is a static executable (a conform binary
+// built with CGO_ENABLED=0 can be its own guest), and otherwise builds
+// ConformPackage into the cache.
+func GuestBinary(ctx context.Context, cacheDir, exe string) (string, error) {
+	if exe != "" {
+		libs, err := initramfs.Closure(exe)
+		if err == nil && len(libs) == 0 {
+			return exe, nil
+		}
+	}
+	return BuildGuest(ctx, filepath.Join(cacheDir, "guest"), ConformPackage)
+}

@@ -1,0 +1,393 @@
+// Package kernel is the catalog of kernels perfconform boots: named Debian
+// cloud kernels fetched into a cache directory, the host's own kernel, or
+// any bzImage given by path.
+//
+// Named kernels are fetched with the host's apt (apt-get download, then
+// dpkg-deb -x); the newest package of the series that apt knows is taken and
+// its version is recorded in kernel.json beside the image, so a run can say
+// exactly which kernel it booted.
+package kernel
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+var (
+	// ErrUnknown: the name is neither in the catalog nor an existing file.
+	ErrUnknown = errors.New("unknown kernel")
+	// ErrNotFetched: a named kernel is not in the cache.
+	ErrNotFetched = errors.New("kernel not fetched")
+	// ErrFetch: fetching a named kernel failed.
+	ErrFetch = errors.New("fetch kernel")
+	// ErrHostKernel: the host's kernel image cannot be read.
+	ErrHostKernel = errors.New("host kernel image not readable")
+	// ErrNotBzImage: the file is not an x86 bzImage.
+	ErrNotBzImage = errors.New("not a bzImage")
+)
+
+// Kernel is one bootable kernel.
+type Kernel struct {
+	Name    string    `json:"name"`              // catalog name, or the path given
+	Path    string    `json:"path"`              // the bzImage
+	Release string    `json:"release"`           // uname -r of the kernel
+	Package string    `json:"package,omitempty"` // Debian package it came from
+	Version string    `json:"version,omitempty"` // Debian package version
+	Fetched time.Time `json:"fetched,omitzero"`
+}
+
+// String is "name (release)".
+func (k Kernel) String() string {
+	if k.Release == "" {
+		return k.Name
+	}
+	return fmt.Sprintf("%s (%s)", k.Name, k.Release)
+}
+
+// Entry is a catalog kernel fetched from Debian.
+type Entry struct {
+	Name        string
+	Description string
+	// packageRE matches the package names of the series; the captured
+	// group orders them (the ABI number for 6.1, the patch level for 6.12).
+	packageRE *regexp.Regexp
+}
+
+var catalog = []Entry{
+	{
+		Name:        "debian-6.1",
+		Description: "Debian bookworm cloud kernel 6.1 (linux-image-6.1.0-N-cloud-amd64-unsigned)",
+		packageRE:   regexp.MustCompile(`^linux-image-6\.1\.0-([0-9]+)-cloud-amd64-unsigned$`),
+	},
+	{
+		Name:        "debian-6.12",
+		Description: "Debian bookworm-backports cloud kernel 6.12 (linux-image-6.12.N+deb12-cloud-amd64-unsigned)",
+		packageRE:   regexp.MustCompile(`^linux-image-6\.12\.([0-9]+)\+deb12-cloud-amd64-unsigned$`),
+	},
+}
+
+// Host is the catalog name of the running kernel's image.
+const Host = "host"
+
+// Catalog returns the fetchable kernel entries.
+func Catalog() []Entry { return append([]Entry(nil), catalog...) }
+
+// Names returns the catalog names: the fetchable kernels and "host".
+func Names() []string {
+	var out []string
+	for _, e := range catalog {
+		out = append(out, e.Name)
+	}
+	return append(out, Host)
+}
+
+func lookup(name string) (Entry, bool) {
+	for _, e := range catalog {
+		if e.Name == name {
+			return e, true
+		}
+	}
+	return Entry{}, false
+}
+
+// DefaultCacheDir is $XDG_CACHE_HOME/perfconform, or ~/.cache/perfconform.
+func DefaultCacheDir() (string, error) {
+	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
+		return filepath.Join(d, "perfconform"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("cache dir: %w (set XDG_CACHE_HOME)", err)
+	}
+	return filepath.Join(home, ".cache", "perfconform"), nil
+}
+
+// Progress receives one line of news about long work (fetching).
+type Progress func(msg string)
+
+// Cache holds fetched kernels under Dir/kernels/<name>/.
+type Cache struct {
+	Dir string
+	// Progress, if set, is told about fetches.
+	Progress Progress
+}
+
+func (c *Cache) progress(format string, args ...any) {
+	if c.Progress != nil {
+		c.Progress(fmt.Sprintf(format, args...))
+	}
+}
+
+func (c *Cache) entryDir(name string) string { return filepath.Join(c.Dir, "kernels", name) }
+
+// Cached returns a named kernel from the cache without fetching: an error
+// wrapping ErrNotFetched says how to fetch it.
+func (c *Cache) Cached(name string) (Kernel, error) {
+	if _, ok := lookup(name); !ok {
+		return Kernel{}, fmt.Errorf("%w %q: not a fetchable catalog name (have %s)", ErrUnknown, name, strings.Join(Names(), ", "))
+	}
+	dir := c.entryDir(name)
+	b, err := os.ReadFile(filepath.Join(dir, "kernel.json"))
+	if err != nil {
+		return Kernel{}, fmt.Errorf("%w: %s (no %s; run `conform kernels fetch %s`)", ErrNotFetched, name, filepath.Join(dir, "kernel.json"), name)
+	}
+	var k Kernel
+	if err := json.Unmarshal(b, &k); err != nil {
+		return Kernel{}, fmt.Errorf("%w: %s: %s: %w", ErrNotFetched, name, filepath.Join(dir, "kernel.json"), err)
+	}
+	k.Path = filepath.Join(dir, "vmlinuz")
+	if _, err := os.Stat(k.Path); err != nil {
+		return Kernel{}, fmt.Errorf("%w: %s: %w (run `conform kernels fetch %s`)", ErrNotFetched, name, err, name)
+	}
+	return k, nil
+}
+
+// Resolve turns a name into a bootable kernel: a catalog name (fetched
+// first when missing), "host", or a path to a bzImage.
+func (c *Cache) Resolve(ctx context.Context, name string) (Kernel, error) {
+	if _, ok := lookup(name); ok {
+		if k, err := c.Cached(name); err == nil {
+			return k, nil
+		}
+		ks, err := c.Fetch(ctx, name)
+		if err != nil {
+			return Kernel{}, err
+		}
+		return ks[0], nil
+	}
+	if name == Host {
+		return HostKernel()
+	}
+	if _, err := os.Stat(name); err == nil {
+		return FromFile(name)
+	}
+	return Kernel{}, fmt.Errorf("%w %q: not a catalog name (%s) nor an existing file", ErrUnknown, name, strings.Join(Names(), ", "))
+}
+
+// HostKernel returns /boot/vmlinuz-$(uname -r).
+func HostKernel() (Kernel, error) {
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err != nil {
+		return Kernel{}, fmt.Errorf("%w: uname: %w", ErrHostKernel, err)
+	}
+	release := unix.ByteSliceToString(uts.Release[:])
+	path := "/boot/vmlinuz-" + release
+	f, err := os.Open(path)
+	if err != nil {
+		return Kernel{}, fmt.Errorf("%w: %w (the host kernel %s has no image in /boot here; use debian-6.1 or debian-6.12, or pass a bzImage path)",
+			ErrHostKernel, err, release)
+	}
+	f.Close()
+	k, err := FromFile(path)
+	if err != nil {
+		return Kernel{}, fmt.Errorf("%w: %w", ErrHostKernel, err)
+	}
+	k.Name = Host
+	return k, nil
+}
+
+// FromFile describes a bzImage given by path, reading its release from the
+// image header.
+func FromFile(path string) (Kernel, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return Kernel{}, err
+	}
+	release, err := ReadRelease(abs)
+	if err != nil {
+		return Kernel{}, err
+	}
+	return Kernel{Name: path, Path: abs, Release: release}, nil
+}
+
+// ReadRelease returns the kernel release recorded in an x86 bzImage: the
+// boot protocol header's kernel_version field points at a string that
+// starts with the release ("6.1.0-56-cloud-amd64 (debian-kernel@...) #1 ...").
+func ReadRelease(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("kernel image: %w", err)
+	}
+	defer f.Close()
+	var hdr [0x210]byte
+	if _, err := io.ReadFull(f, hdr[:]); err != nil {
+		return "", fmt.Errorf("%s: %w: short header: %w", path, ErrNotBzImage, err)
+	}
+	if string(hdr[0x202:0x206]) != "HdrS" {
+		return "", fmt.Errorf("%s: %w: no HdrS boot header", path, ErrNotBzImage)
+	}
+	off := int64(binary.LittleEndian.Uint16(hdr[0x20e:])) + 0x200
+	var buf [256]byte
+	n, err := f.ReadAt(buf[:], off)
+	if n == 0 {
+		return "", fmt.Errorf("%s: %w: kernel_version at %#x: %w", path, ErrNotBzImage, off, err)
+	}
+	s := string(buf[:n])
+	if i := strings.IndexAny(s, " \x00"); i > 0 {
+		s = s[:i]
+	}
+	if s == "" || !strings.Contains(s, ".") {
+		return "", fmt.Errorf("%s: %w: no kernel_version string", path, ErrNotBzImage)
+	}
+	return s, nil
+}
+
+// Fetch downloads the named catalog kernels into the cache (re-fetching
+// any already there only if a newer package is available is not attempted:
+// a cached kernel is kept). It returns them in the order given.
+func (c *Cache) Fetch(ctx context.Context, names ...string) ([]Kernel, error) {
+	var out []Kernel
+	for _, name := range names {
+		e, ok := lookup(name)
+		if !ok {
+			if name == Host {
+				return nil, fmt.Errorf("%w: %s is not fetched; it is read from /boot", ErrFetch, Host)
+			}
+			return nil, fmt.Errorf("%w %q (fetchable: %s)", ErrUnknown, name, strings.Join(names0(), ", "))
+		}
+		if k, err := c.Cached(name); err == nil {
+			c.progress("%s: cached (%s, %s)", name, k.Package, k.Version)
+			out = append(out, k)
+			continue
+		}
+		k, err := c.fetch(ctx, e)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+func names0() []string {
+	var out []string
+	for _, e := range catalog {
+		out = append(out, e.Name)
+	}
+	return out
+}
+
+func (c *Cache) fetch(ctx context.Context, e Entry) (Kernel, error) {
+	for _, tool := range []string{"apt-cache", "apt-get", "dpkg-deb"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return Kernel{}, fmt.Errorf("%w %s: %s not found: fetching needs a Debian host with apt; otherwise pass a bzImage path", ErrFetch, e.Name, tool)
+		}
+	}
+	c.progress("%s: looking up the newest package", e.Name)
+	pkg, err := newestPackage(ctx, e)
+	if err != nil {
+		return Kernel{}, err
+	}
+	if err := os.MkdirAll(filepath.Join(c.Dir, "kernels"), 0o755); err != nil {
+		return Kernel{}, fmt.Errorf("%w %s: %w", ErrFetch, e.Name, err)
+	}
+	work, err := os.MkdirTemp(filepath.Join(c.Dir, "kernels"), "."+e.Name+"-fetch-")
+	if err != nil {
+		return Kernel{}, fmt.Errorf("%w %s: %w", ErrFetch, e.Name, err)
+	}
+	defer os.RemoveAll(work)
+
+	c.progress("%s: downloading %s", e.Name, pkg)
+	if out, err := run(ctx, work, "apt-get", "download", pkg); err != nil {
+		return Kernel{}, fmt.Errorf("%w %s: apt-get download %s: %w: %s", ErrFetch, e.Name, pkg, err, out)
+	}
+	debs, _ := filepath.Glob(filepath.Join(work, "*.deb"))
+	if len(debs) != 1 {
+		return Kernel{}, fmt.Errorf("%w %s: apt-get download %s left %d .deb files", ErrFetch, e.Name, pkg, len(debs))
+	}
+	version, err := run(ctx, work, "dpkg-deb", "-f", debs[0], "Version")
+	if err != nil {
+		return Kernel{}, fmt.Errorf("%w %s: dpkg-deb -f %s: %w: %s", ErrFetch, e.Name, debs[0], err, version)
+	}
+	c.progress("%s: unpacking %s %s", e.Name, pkg, strings.TrimSpace(version))
+	tree := filepath.Join(work, "tree")
+	if out, err := run(ctx, work, "dpkg-deb", "-x", debs[0], tree); err != nil {
+		return Kernel{}, fmt.Errorf("%w %s: dpkg-deb -x %s: %w: %s", ErrFetch, e.Name, debs[0], err, out)
+	}
+	images, _ := filepath.Glob(filepath.Join(tree, "boot", "vmlinuz-*"))
+	if len(images) != 1 {
+		return Kernel{}, fmt.Errorf("%w %s: %s holds %d boot/vmlinuz-* images, want 1", ErrFetch, e.Name, pkg, len(images))
+	}
+	release := strings.TrimPrefix(filepath.Base(images[0]), "vmlinuz-")
+
+	stage := filepath.Join(work, "entry")
+	if err := os.Mkdir(stage, 0o755); err != nil {
+		return Kernel{}, fmt.Errorf("%w %s: %w", ErrFetch, e.Name, err)
+	}
+	if err := os.Rename(images[0], filepath.Join(stage, "vmlinuz")); err != nil {
+		return Kernel{}, fmt.Errorf("%w %s: %w", ErrFetch, e.Name, err)
+	}
+	if cfg, _ := filepath.Glob(filepath.Join(tree, "boot", "config-*")); len(cfg) == 1 {
+		_ = os.Rename(cfg[0], filepath.Join(stage, "config")) // for reference only
+	}
+	k := Kernel{Name: e.Name, Release: release, Package: pkg, Version: strings.TrimSpace(version), Fetched: time.Now().UTC()}
+	b, _ := json.MarshalIndent(k, "", "  ")
+	if err := os.WriteFile(filepath.Join(stage, "kernel.json"), append(b, '\n'), 0o644); err != nil {
+		return Kernel{}, fmt.Errorf("%w %s: %w", ErrFetch, e.Name, err)
+	}
+	dst := c.entryDir(e.Name)
+	_ = os.RemoveAll(dst) // a partial entry without kernel.json
+	if err := os.Rename(stage, dst); err != nil {
+		return Kernel{}, fmt.Errorf("%w %s: %w", ErrFetch, e.Name, err)
+	}
+	k.Path = filepath.Join(dst, "vmlinuz")
+	c.progress("%s: fetched %s (%s)", e.Name, release, k.Version)
+	return k, nil
+}
+
+// newestPackage asks apt for the packages of the series and picks the
+// highest captured number.
+func newestPackage(ctx context.Context, e Entry) (string, error) {
+	out, err := run(ctx, "", "apt-cache", "pkgnames", "linux-image-6.")
+	if err != nil {
+		return "", fmt.Errorf("%w %s: apt-cache pkgnames: %w: %s", ErrFetch, e.Name, err, out)
+	}
+	type cand struct {
+		name string
+		n    int
+	}
+	var cands []cand
+	for _, line := range strings.Fields(out) {
+		m := e.packageRE.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		n, err := strconv.Atoi(m[1])
+		if err != nil {
+			continue
+		}
+		cands = append(cands, cand{line, n})
+	}
+	if len(cands) == 0 {
+		return "", fmt.Errorf("%w %s: apt knows no package matching %s (run `apt-get update`; bookworm ships 6.12 kernels from bookworm-security)",
+			ErrFetch, e.Name, e.packageRE)
+	}
+	sort.Slice(cands, func(i, j int) bool { return cands[i].n > cands[j].n })
+	return cands[0].name, nil
+}
+
+func run(ctx context.Context, dir, name string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	cmd.WaitDelay = 5 * time.Second
+	err := cmd.Run()
+	return strings.TrimSpace(out.String()), err
+}

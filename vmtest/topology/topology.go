@@ -1,0 +1,297 @@
+// Package topology is the catalog of named CPU topologies perfconform boots
+// VMs with: the QEMU -smp settings, the kernel arguments and the guest-side
+// actions that produce each one, and the CPU masks each is expected to show
+// on each kernel series.
+//
+// Expectations are measured, not derived: kernels differ in how they turn
+// QEMU's firmware tables into possible CPUs (Debian 6.1 counts hotplug slots
+// as possible CPUs, 6.12 does not), so an entry lists masks per kernel series
+// or says why the topology cannot be realized there. docs/VMTEST.md records
+// the boots that back every entry.
+package topology
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/perfconform/perfconform/result"
+	"github.com/perfconform/perfconform/vmtest/qemu"
+)
+
+var (
+	// ErrUnknown: no topology or set has that name.
+	ErrUnknown = errors.New("unknown topology")
+	// ErrNotRealizable: the topology cannot be produced on that kernel.
+	ErrNotRealizable = errors.New("topology not realizable on this kernel")
+)
+
+// Topology is one named CPU topology.
+type Topology struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+
+	// QEMU -smp fields; zero means "leave it to QEMU".
+	CPUs    int `json:"cpus"`
+	MaxCPUs int `json:"max_cpus,omitempty"`
+	Sockets int `json:"sockets,omitempty"`
+	Cores   int `json:"cores,omitempty"`
+	Threads int `json:"threads,omitempty"`
+
+	// KernelArgs are appended to the kernel command line (maxcpus=, nr_cpus=, possible_cpus=).
+	KernelArgs []string `json:"kernel_args,omitempty"`
+
+	// Offline lists CPUs the guest takes offline (writes 0 to cpuN/online)
+	// before it reads the masks.
+	Offline []int `json:"offline,omitempty"`
+	// PossibleOverride, when set, is bind-mounted by the guest over
+	// /sys/devices/system/cpu/possible. Only synthetic topologies use it.
+	PossibleOverride string `json:"possible_override,omitempty"`
+	// Synthetic topologies are shaped by the guest rather than by QEMU and
+	// the kernel: the possible mask is a file we wrote.
+	Synthetic bool `json:"synthetic,omitempty"`
+
+	// Expect lists the masks per kernel series, lowest series first.
+	Expect []Expectation `json:"expect"`
+}
+
+// Expectation is what a topology shows on one kernel series.
+type Expectation struct {
+	// Series is the kernel series ("6.1", "6.12") the masks were measured on.
+	Series string `json:"series"`
+	// Masks in canonical Linux CPU-list form; zero when NotRealizable is set.
+	Masks result.Masks `json:"masks"`
+	// NotRealizable, when set, says why this kernel cannot produce the topology.
+	NotRealizable string `json:"not_realizable,omitempty"`
+}
+
+// SMP returns the QEMU -smp settings of t.
+func (t Topology) SMP() qemu.SMP {
+	return qemu.SMP{CPUs: t.CPUs, MaxCPUs: t.MaxCPUs, Sockets: t.Sockets, Cores: t.Cores, Threads: t.Threads}
+}
+
+// ExpectFor returns the expectation for a kernel release ("6.1.0-56-cloud-amd64",
+// "6.12.117+deb12-cloud-amd64", "6.18.44"): the entry of the highest series
+// not newer than the release, or the lowest entry for older kernels. Kernels
+// of a series that has no entry of its own are assumed to behave like the
+// nearest older measured series. A NotRealizable entry yields an error
+// wrapping ErrNotRealizable with the reason.
+func (t Topology) ExpectFor(release string) (Expectation, error) {
+	if len(t.Expect) == 0 {
+		return Expectation{}, fmt.Errorf("topology %s: no expectations", t.Name)
+	}
+	rel, err := parseSeries(release)
+	if err != nil {
+		return Expectation{}, fmt.Errorf("topology %s: kernel release %q: %w", t.Name, release, err)
+	}
+	pick := t.Expect[0]
+	for _, e := range t.Expect {
+		s, err := parseSeries(e.Series)
+		if err != nil {
+			return Expectation{}, fmt.Errorf("topology %s: series %q: %w", t.Name, e.Series, err)
+		}
+		if compareSeries(s, rel) <= 0 {
+			pick = e
+		}
+	}
+	if pick.NotRealizable != "" {
+		return pick, fmt.Errorf("topology %s on kernel %s: %w: %s", t.Name, release, ErrNotRealizable, pick.NotRealizable)
+	}
+	return pick, nil
+}
+
+// parseSeries reads the leading "major.minor" of a kernel release.
+func parseSeries(release string) ([2]int, error) {
+	var out [2]int
+	fields := strings.SplitN(release, ".", 3)
+	if len(fields) < 2 {
+		return out, fmt.Errorf("want major.minor")
+	}
+	for i := range 2 {
+		digits := fields[i]
+		if j := strings.IndexFunc(digits, func(r rune) bool { return r < '0' || r > '9' }); j >= 0 {
+			digits = digits[:j]
+		}
+		n, err := strconv.Atoi(digits)
+		if err != nil {
+			return out, fmt.Errorf("want major.minor: %w", err)
+		}
+		out[i] = n
+	}
+	return out, nil
+}
+
+func compareSeries(a, b [2]int) int {
+	if a[0] != b[0] {
+		return a[0] - b[0]
+	}
+	return a[1] - b[1]
+}
+
+func same(series string, m result.Masks) []Expectation {
+	return []Expectation{{Series: series, Masks: m}}
+}
+
+func masks(possible, present, online string) result.Masks {
+	return result.Masks{Possible: possible, Present: present, Online: online}
+}
+
+// notRealizedOnNewTopology explains why QEMU hotplug slots are not possible
+// CPUs on 6.12, measured with possible_cpus=8 on the command line too.
+const notRealizedOnNewTopology = "since the x86 CPU topology rework (6.9) the kernel ignores the disabled MADT " +
+	"entries QEMU 7.2 emits for hotplug slots (they lack the online-capable flag), so possible = present; " +
+	"possible_cpus=N only caps the count (dmesg: \"Limiting to 8 possible CPUs\", \"Allowing 2 present CPUs plus 0 hotplug CPUs\")"
+
+var catalog = []Topology{
+	{
+		Name: "1cpu", Description: "a single CPU",
+		CPUs:   1,
+		Expect: same("6.1", masks("0", "0", "0")),
+	},
+	{
+		Name: "3cpu", Description: "three CPUs: a count that is not a power of two",
+		CPUs:   3,
+		Expect: same("6.1", masks("0-2", "0-2", "0-2")),
+	},
+	{
+		Name: "4cpu", Description: "four CPUs, all online",
+		CPUs:   4,
+		Expect: same("6.1", masks("0-3", "0-3", "0-3")),
+	},
+	{
+		Name: "hotplug-slots", Description: "two CPUs plus six empty hotplug slots: possible > online",
+		CPUs: 2, MaxCPUs: 8,
+		Expect: []Expectation{
+			{Series: "6.1", Masks: masks("0-7", "0-1", "0-1")},
+			{Series: "6.12", NotRealizable: notRealizedOnNewTopology},
+		},
+	},
+	{
+		Name: "wide", Description: "two CPUs plus 62 hotplug slots: a perf array of 64 entries with 2 rings",
+		CPUs: 2, MaxCPUs: 64,
+		Expect: []Expectation{
+			{Series: "6.1", Masks: masks("0-63", "0-1", "0-1")},
+			{Series: "6.12", NotRealizable: notRealizedOnNewTopology},
+		},
+	},
+	{
+		Name: "boot-maxcpus", Description: "four CPUs, only two brought up at boot (maxcpus=2)",
+		CPUs: 4, KernelArgs: []string{"maxcpus=2"},
+		Expect: same("6.1", masks("0-3", "0-3", "0-1")),
+	},
+	{
+		Name: "nr-cpus", Description: "eight CPUs, the kernel limited to three ids (nr_cpus=3)",
+		CPUs: 8, KernelArgs: []string{"nr_cpus=3"},
+		Expect: same("6.1", masks("0-2", "0-2", "0-2")),
+	},
+	{
+		Name: "sparse", Description: "four CPUs with cpu1 taken offline: online is not a prefix",
+		CPUs: 4, Offline: []int{1},
+		Expect: same("6.1", masks("0-3", "0-3", "0,2-3")),
+	},
+	{
+		Name: "sparse-high", Description: "eight CPUs with 1-4 and 6 offline: few online CPUs with high ids",
+		CPUs: 8, Offline: []int{1, 2, 3, 4, 6},
+		Expect: same("6.1", masks("0-7", "0-7", "0,5,7")),
+	},
+	{
+		Name: "smt32", Description: "32 CPUs as one socket of 16 cores with 2 threads",
+		CPUs: 32, Sockets: 1, Cores: 16, Threads: 2,
+		Expect: same("6.1", masks("0-31", "0-31", "0-31")),
+	},
+	{
+		Name: "gapped-possible", Description: "synthetic: possible file \"0-1,4-5\" bind-mounted over sysfs, CPUs 2-3 offline; " +
+			"counting possible CPUs (4) instead of highest id + 1 (6) is exposed",
+		CPUs: 6, Offline: []int{2, 3}, PossibleOverride: "0-1,4-5\n", Synthetic: true,
+		Expect: same("6.1", masks("0-1,4-5", "0-5", "0-1,4-5")),
+	},
+}
+
+var sets = map[string][]string{
+	"quick": {"1cpu", "4cpu", "hotplug-slots", "boot-maxcpus", "sparse"},
+}
+
+// All returns every topology, in catalog order.
+func All() []Topology {
+	out := make([]Topology, len(catalog))
+	for i, t := range catalog {
+		out[i] = clone(t)
+	}
+	return out
+}
+
+func clone(t Topology) Topology {
+	t.KernelArgs = slices.Clone(t.KernelArgs)
+	t.Offline = slices.Clone(t.Offline)
+	t.Expect = slices.Clone(t.Expect)
+	return t
+}
+
+// Get returns the topology called name.
+func Get(name string) (Topology, error) {
+	for _, t := range catalog {
+		if t.Name == name {
+			return clone(t), nil
+		}
+	}
+	return Topology{}, fmt.Errorf("%w %q (have %s)", ErrUnknown, name, strings.Join(Names(), ", "))
+}
+
+// Names returns the topology names in catalog order.
+func Names() []string {
+	out := make([]string, len(catalog))
+	for i, t := range catalog {
+		out[i] = t.Name
+	}
+	return out
+}
+
+// SetNames returns the names of the topology sets: "full" (every topology)
+// and "quick".
+func SetNames() []string {
+	names := []string{"full"}
+	for n := range sets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Resolve expands topology and set names into topologies, in the order given,
+// each topology at most once.
+func Resolve(names ...string) ([]Topology, error) {
+	var out []Topology
+	seen := map[string]bool{}
+	add := func(t Topology) {
+		if !seen[t.Name] {
+			seen[t.Name] = true
+			out = append(out, t)
+		}
+	}
+	for _, name := range names {
+		switch members, ok := sets[name]; {
+		case name == "full":
+			for _, t := range All() {
+				add(t)
+			}
+		case ok:
+			for _, m := range members {
+				t, err := Get(m)
+				if err != nil {
+					return nil, fmt.Errorf("set %s: %w", name, err)
+				}
+				add(t)
+			}
+		default:
+			t, err := Get(name)
+			if err != nil {
+				return nil, err
+			}
+			add(t)
+		}
+	}
+	return out, nil
+}

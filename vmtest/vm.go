@@ -1,0 +1,253 @@
+package vmtest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/perfconform/perfconform/vmtest/event"
+	"github.com/perfconform/perfconform/vmtest/guest"
+	"github.com/perfconform/perfconform/vmtest/initramfs"
+	"github.com/perfconform/perfconform/vmtest/kernel"
+	"github.com/perfconform/perfconform/vmtest/qemu"
+)
+
+// ConsoleTailLines is how much console output a failed VM's error carries.
+const ConsoleTailLines = 50
+
+type vmRun struct {
+	job       Job
+	kernel    kernel.Kernel
+	accel     string
+	outDir    string
+	opts      *options
+	baseImage initramfs.Image
+	report    func(Progress)
+}
+
+func (v *vmRun) progress(stage, format string, args ...any) {
+	v.report(Progress{Kernel: v.job.Kernel, Topology: v.job.Topology.Name, Stage: stage, Message: fmt.Sprintf(format, args...)})
+}
+
+func (v *vmRun) run(ctx context.Context) (res VMResult) {
+	res = VMResult{Kernel: v.kernel, Topology: v.job.Topology.Name, Accelerator: v.accel, OutDir: v.outDir}
+	defer func() {
+		res.Ended = time.Now()
+		if res.Err != nil {
+			res.ErrorMsg = res.Err.Error()
+			v.progress("failed", "%v", firstLine(res.Err.Error()))
+		} else {
+			v.progress("done", "%d results in %v (boot %v)", len(res.Results), res.Ended.Sub(res.Started).Round(time.Millisecond), res.BootTime().Round(time.Millisecond))
+		}
+		if err := writeJSON(filepath.Join(v.outDir, "vm.json"), res); err != nil && res.Err == nil {
+			res.Err = err
+			res.ErrorMsg = err.Error()
+		}
+	}()
+	if err := os.MkdirAll(v.outDir, 0o755); err != nil {
+		res.Err = fmt.Errorf("vm out dir: %w", err)
+		return res
+	}
+
+	exp, err := v.job.Topology.ExpectFor(v.kernel.Release)
+	res.Expected = exp.Masks
+	if err != nil {
+		// Not realizable here (or no expectation): no VM is booted.
+		res.Err = err
+		return res
+	}
+
+	work, err := os.MkdirTemp("", "perfconform-vm-")
+	if err != nil {
+		res.Err = fmt.Errorf("vm dir: %w", err)
+		return res
+	}
+	defer func() {
+		if v.opts.keep {
+			v.progress("kept", "%s", work)
+			return
+		}
+		os.RemoveAll(work)
+	}()
+
+	cfg := guest.Config{
+		Kernel: v.kernel.Name, Topology: v.job.Topology, Accelerator: v.accel,
+		Args: v.job.Args, Files: v.baseImage.Files,
+	}
+	cfgJSON, err := json.Marshal(cfg)
+	if err != nil {
+		res.Err = fmt.Errorf("guest config: %w", err)
+		return res
+	}
+	_ = os.WriteFile(filepath.Join(work, "config.json"), cfgJSON, 0o644)
+	initrd := filepath.Join(work, "initrd.cpio")
+	if err := initramfs.WriteWithOverlay(initrd, v.baseImage.Path, map[string][]byte{guest.ConfigPath: cfgJSON}); err != nil {
+		res.Err = err
+		return res
+	}
+	consoleLog := filepath.Join(work, "console.log")
+	m := qemu.Machine{
+		Binary: v.opts.qemuBinary, Accel: v.accel, SMP: v.job.Topology.SMP(),
+		Kernel: v.kernel.Path, Initrd: initrd, ConsoleLog: consoleLog,
+		Append: append(append([]string{}, v.job.Topology.KernelArgs...), "--", guest.GuestArg),
+	}
+	if args, err := m.Args(); err == nil {
+		_ = os.WriteFile(filepath.Join(work, "qemu.args"), []byte(strings.Join(args, "\n")+"\n"), 0o644)
+	}
+
+	bootTimeout := qemu.BootTimeout(v.accel, m.SMP, v.opts.timeoutScale)
+	payloadTimeout := v.job.PayloadTimeout
+	if payloadTimeout == 0 {
+		payloadTimeout = DefaultPayloadTimeout(v.accel)
+	}
+	payloadTimeout = time.Duration(float64(payloadTimeout) * max(v.opts.timeoutScale, 0.01))
+
+	vmCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	res.Started = time.Now()
+	v.progress("start", "qemu -smp %s, %s, %s", m.SMP, v.accel, v.kernel)
+	vm, err := qemu.Start(vmCtx, m)
+	if err != nil {
+		res.Err = fmt.Errorf("%w: %w", ErrQEMU, err)
+		return res
+	}
+	// Whatever happens below, QEMU is dead and reaped when run returns.
+	defer func() { _ = vm.Kill(); _ = vm.Wait() }()
+
+	// Timers: booted must come within bootTimeout, done within
+	// payloadTimeout after booted.
+	var timerMu sync.Mutex
+	timer := time.AfterFunc(bootTimeout, func() {
+		cancel(fmt.Errorf("%w: no booted event within %v", ErrTimeout, bootTimeout))
+	})
+	defer func() { timerMu.Lock(); timer.Stop(); timerMu.Unlock() }()
+
+	events, err := os.Create(filepath.Join(v.outDir, "events.jsonl"))
+	if err != nil {
+		res.Err = fmt.Errorf("events file: %w", err)
+		return res
+	}
+	defer events.Close()
+
+	var guestErrs []string
+	decodeErr := event.Decode(vm.Events(), func(e event.Event) error {
+		line, _ := json.Marshal(e)
+		if _, err := events.Write(append(line, '\n')); err != nil {
+			return fmt.Errorf("events file: %w", err)
+		}
+		switch e.Kind {
+		case event.KindBooted:
+			res.Booted = time.Now()
+			timerMu.Lock()
+			timer.Stop()
+			timer = time.AfterFunc(payloadTimeout, func() {
+				cancel(fmt.Errorf("%w: no done event within %v after boot", ErrTimeout, payloadTimeout))
+			})
+			timerMu.Unlock()
+			v.progress("booted", "%s in %v", e.Booted.Release, res.BootTime().Round(time.Millisecond))
+		case event.KindRealized:
+			res.Masks = e.Realized.Masks
+			res.Realized = e.Realized.Match
+			v.progress("realized", "possible %s present %s online %s (match %v)", res.Masks.Possible, res.Masks.Present, res.Masks.Online, res.Realized)
+		case event.KindResult:
+			r := *e.Result
+			if r.Kernel == "" {
+				r.Kernel = v.kernel.Name
+			}
+			if r.Topology == "" {
+				r.Topology = v.job.Topology.Name
+			}
+			if r.Accelerator == "" {
+				r.Accelerator = v.accel
+			}
+			if r.Masks == nil {
+				masks := res.Masks
+				r.Masks = &masks
+			}
+			res.Results = append(res.Results, r)
+		case event.KindLog:
+			res.Logs = append(res.Logs, e.Message)
+		case event.KindError:
+			res.Logs = append(res.Logs, "error: "+e.Message)
+			guestErrs = append(guestErrs, e.Message)
+		case event.KindDone:
+			res.Done = time.Now()
+		}
+		return nil
+	})
+	waitErr := vm.Wait()
+	_ = events.Sync()
+	if err := copyFile(consoleLog, filepath.Join(v.outDir, "console.log")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		res.Err = err
+	}
+
+	var errs []error
+	if cause := context.Cause(vmCtx); cause != nil {
+		// Our timeout or the caller's cancellation killed QEMU.
+		errs = append(errs, fmt.Errorf("%w; console tail:\n%s", cause, consoleTail(consoleLog, ConsoleTailLines)))
+	} else {
+		if waitErr != nil {
+			errs = append(errs, fmt.Errorf("%w: %w", ErrQEMU, waitErr))
+		}
+		if decodeErr != nil {
+			if errors.Is(decodeErr, event.ErrMissingDone) {
+				errs = append(errs, fmt.Errorf("%w: %w; console tail:\n%s", ErrNoDone, decodeErr, consoleTail(consoleLog, ConsoleTailLines)))
+			} else {
+				errs = append(errs, decodeErr)
+			}
+		}
+	}
+	if !res.Booted.IsZero() && !res.Realized && !res.Done.IsZero() {
+		errs = append(errs, fmt.Errorf("%w: %s on %s: got possible %q present %q online %q, want %q %q %q",
+			ErrTopologyNotRealized, v.job.Topology.Name, v.kernel.Release,
+			res.Masks.Possible, res.Masks.Present, res.Masks.Online,
+			res.Expected.Possible, res.Expected.Present, res.Expected.Online))
+	}
+	if len(guestErrs) > 0 {
+		errs = append(errs, fmt.Errorf("%w: %s", ErrGuest, strings.Join(guestErrs, "; ")))
+	}
+	if res.Err == nil {
+		res.Err = errors.Join(errs...)
+	}
+	return res
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return fmt.Errorf("copy console log: %w", err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("copy console log: %w", err)
+	}
+	return out.Close()
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", path, err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}

@@ -1,0 +1,172 @@
+package vmtest_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/perfconform/perfconform/result"
+	"github.com/perfconform/perfconform/vmtest"
+	"github.com/perfconform/perfconform/vmtest/kernel"
+	"github.com/perfconform/perfconform/vmtest/qemu"
+	"github.com/perfconform/perfconform/vmtest/topology"
+)
+
+// vmEnv skips unless QEMU and the debian-6.1 kernel are there, and builds
+// the test guest once.
+func vmEnv(t *testing.T) (cacheDir, guestBin string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("VM test: skipped with -short")
+	}
+	if _, err := exec.LookPath(qemu.DefaultBinary); err != nil {
+		t.Skipf("VM test: %v", err)
+	}
+	cacheDir, err := kernel.DefaultCacheDir()
+	if err != nil {
+		t.Skip(err)
+	}
+	if _, err := (&kernel.Cache{Dir: cacheDir}).Cached("debian-6.1"); err != nil {
+		t.Skipf("VM test: %v", err)
+	}
+	guestBin, err = vmtest.BuildGuest(context.Background(), t.TempDir(), "github.com/perfconform/perfconform/vmtest/internal/testguest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cacheDir, guestBin
+}
+
+// qemuProcesses lists the pids of running qemu-system processes.
+func qemuProcesses(t *testing.T) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		comm, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
+		if err == nil && strings.HasPrefix(string(comm), "qemu-system") {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func noNewQEMU(t *testing.T, before []int) {
+	t.Helper()
+	old := map[int]bool{}
+	for _, p := range before {
+		old[p] = true
+	}
+	for _, p := range qemuProcesses(t) {
+		if !old[p] {
+			t.Errorf("qemu process %d survived the run", p)
+		}
+	}
+}
+
+func mustTopology(t *testing.T, name string) topology.Topology {
+	t.Helper()
+	top, err := topology.Get(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return top
+}
+
+func TestVMRealizesTopologies(t *testing.T) {
+	cacheDir, guestBin := vmEnv(t)
+	before := qemuProcesses(t)
+	out := t.TempDir()
+	jobs := []vmtest.Job{
+		{Kernel: "debian-6.1", Topology: mustTopology(t, "1cpu")},
+		{Kernel: "debian-6.1", Topology: mustTopology(t, "sparse")},
+	}
+	res, err := vmtest.Run(context.Background(), jobs,
+		vmtest.WithCacheDir(cacheDir), vmtest.WithGuestBinary(guestBin), vmtest.WithOutDir(out),
+		vmtest.WithProgress(func(p vmtest.Progress) { t.Log(p) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	noNewQEMU(t, before)
+	for i, r := range res {
+		want, _ := jobs[i].Topology.ExpectFor(r.Kernel.Release)
+		if r.Err != nil {
+			t.Errorf("%s: %v", r.Topology, r.Err)
+			continue
+		}
+		if !r.Realized || r.Masks != want.Masks {
+			t.Errorf("%s: realized %v masks %+v, want %+v", r.Topology, r.Realized, r.Masks, want.Masks)
+		}
+		if len(r.Results) != 1 || r.Results[0].Detail != "online="+want.Masks.Online || r.Results[0].Status != result.Pass {
+			t.Errorf("%s: results %+v, want one PASS with detail online=%s", r.Topology, r.Results, want.Masks.Online)
+		}
+		if r.Results[0].Kernel != "debian-6.1" || r.Results[0].Topology != r.Topology || r.Results[0].Accelerator == "" {
+			t.Errorf("%s: result not labelled with kernel/topology/accelerator: %+v", r.Topology, r.Results[0])
+		}
+		if r.Accelerator == "" || r.BootTime() <= 0 || r.RunTime() < 0 {
+			t.Errorf("%s: accelerator %q boot %v run %v", r.Topology, r.Accelerator, r.BootTime(), r.RunTime())
+		}
+		for _, f := range []string{"events.jsonl", "console.log", "vm.json"} {
+			if _, err := os.Stat(filepath.Join(r.OutDir, f)); err != nil {
+				t.Errorf("%s: %v", r.Topology, err)
+			}
+		}
+		t.Logf("%s: %s masks %+v boot %v total %v", r.Topology, r.Accelerator, r.Masks, r.BootTime(), r.Ended.Sub(r.Started))
+	}
+}
+
+func TestVMFailures(t *testing.T) {
+	cacheDir, guestBin := vmEnv(t)
+	before := qemuProcesses(t)
+	one := mustTopology(t, "1cpu")
+	jobs := []vmtest.Job{
+		{Kernel: "debian-6.1", Topology: one, Args: []string{"panic"}},
+		{Kernel: "debian-6.1", Topology: one, Args: []string{"hang"}, PayloadTimeout: 3 * time.Second},
+		{Kernel: "debian-6.1", Topology: one, Args: []string{"exit"}},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	res, err := vmtest.Run(ctx, jobs,
+		vmtest.WithCacheDir(cacheDir), vmtest.WithGuestBinary(guestBin), vmtest.WithOutDir(t.TempDir()),
+		vmtest.WithProgress(func(p vmtest.Progress) { t.Log(p) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	noNewQEMU(t, before)
+	for _, tc := range []struct {
+		name     string
+		res      vmtest.VMResult
+		sentinel error
+		evidence string // must be in the error text
+	}{
+		{"panic", res[0], vmtest.ErrNoDone, "testguest panics on purpose"},
+		{"hang", res[1], vmtest.ErrTimeout, "Run /init as init process"},
+		{"exit", res[2], vmtest.ErrNoDone, "Attempted to kill init"},
+	} {
+		if !errors.Is(tc.res.Err, tc.sentinel) {
+			t.Errorf("%s: error %v, want %v", tc.name, tc.res.Err, tc.sentinel)
+			continue
+		}
+		if !strings.Contains(tc.res.Err.Error(), tc.evidence) {
+			t.Errorf("%s: error lacks %q:\n%v", tc.name, tc.evidence, tc.res.Err)
+		}
+		if tc.res.Booted.IsZero() {
+			t.Errorf("%s: the guest never booted", tc.name)
+		}
+	}
+	if !errors.Is(res[0].Err, vmtest.ErrGuest) {
+		t.Errorf("panic: error %v, want the guest's error event too", res[0].Err)
+	}
+}

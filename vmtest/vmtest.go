@@ -1,0 +1,367 @@
+package vmtest
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/perfconform/perfconform/result"
+	"github.com/perfconform/perfconform/vmtest/guest"
+	"github.com/perfconform/perfconform/vmtest/initramfs"
+	"github.com/perfconform/perfconform/vmtest/kernel"
+	"github.com/perfconform/perfconform/vmtest/qemu"
+	"github.com/perfconform/perfconform/vmtest/topology"
+)
+
+var (
+	// ErrNoDone: the guest's event stream ended without done (payload
+	// panic, kernel panic, hang, crash); the error carries the console tail.
+	ErrNoDone = errors.New("guest ended without done")
+	// ErrTimeout: the VM did not finish in time and was killed.
+	ErrTimeout = errors.New("vm timed out")
+	// ErrGuest: the guest reported error events.
+	ErrGuest = errors.New("guest reported errors")
+	// ErrTopologyNotRealized: the guest's masks did not match the topology's
+	// expectation; the payload did not run.
+	ErrTopologyNotRealized = guest.ErrTopologyNotRealized
+	// ErrNotRealizable: the topology cannot be produced on the kernel; no VM
+	// was booted.
+	ErrNotRealizable = topology.ErrNotRealizable
+	// ErrQEMU: QEMU failed (could not start, or exited with an error).
+	ErrQEMU = errors.New("qemu failed")
+)
+
+// Job is one VM: a kernel and a topology.
+type Job struct {
+	// Kernel is a catalog name ("debian-6.1", "debian-6.12", "host") or a bzImage path.
+	Kernel   string
+	Topology topology.Topology
+	// Args are handed to the payload (guest.Env.Args).
+	Args []string
+	// PayloadTimeout bounds the time from booted to done; zero means
+	// DefaultPayloadTimeout for the accelerator, times the timeout scale.
+	PayloadTimeout time.Duration
+}
+
+// DefaultPayloadTimeout is the time a payload gets under each accelerator.
+func DefaultPayloadTimeout(accel string) time.Duration {
+	if accel == qemu.AccelKVM {
+		return 2 * time.Minute
+	}
+	return 5 * time.Minute
+}
+
+// VMResult is what one VM produced. It is also written as vm.json in the
+// VM's out directory.
+type VMResult struct {
+	Kernel      kernel.Kernel `json:"kernel"`
+	Topology    string        `json:"topology"`
+	Accelerator string        `json:"accelerator,omitempty"`
+	// Realized is true when the guest's masks matched the expectation.
+	Realized bool            `json:"realized"`
+	Masks    result.Masks    `json:"masks"`    // as read in the guest
+	Expected result.Masks    `json:"expected"` // the topology's expectation for the kernel
+	Results  []result.Result `json:"results"`
+	// Logs are the guest's log and error messages, in order.
+	Logs []string `json:"logs,omitempty"`
+
+	Started time.Time `json:"started,omitzero"` // QEMU started
+	Booted  time.Time `json:"booted,omitzero"`  // booted event received
+	Done    time.Time `json:"done,omitzero"`    // done event received
+	Ended   time.Time `json:"ended,omitzero"`   // QEMU gone
+
+	// OutDir holds events.jsonl, console.log and vm.json.
+	OutDir string `json:"out_dir"`
+	// Err is nil only for a VM that realized its topology, ran the payload
+	// and ended with done, without error events.
+	Err      error  `json:"-"`
+	ErrorMsg string `json:"error,omitempty"`
+}
+
+// BootTime is the time from QEMU's start to the booted event.
+func (r VMResult) BootTime() time.Duration {
+	if r.Booted.IsZero() || r.Started.IsZero() {
+		return 0
+	}
+	return r.Booted.Sub(r.Started)
+}
+
+// RunTime is the time from the booted event to done.
+func (r VMResult) RunTime() time.Duration {
+	if r.Done.IsZero() || r.Booted.IsZero() {
+		return 0
+	}
+	return r.Done.Sub(r.Booted)
+}
+
+// Progress is news about a Run.
+type Progress struct {
+	Kernel   string // job kernel
+	Topology string // job topology; empty for run-wide stages
+	Stage    string // "kernel", "image", "accel", "start", "booted", "realized", "done", "failed"
+	Message  string
+}
+
+func (p Progress) String() string {
+	where := p.Kernel
+	if p.Topology != "" {
+		where += "/" + p.Topology
+	}
+	if where == "" {
+		return fmt.Sprintf("%s: %s", p.Stage, p.Message)
+	}
+	return fmt.Sprintf("%s %s: %s", where, p.Stage, p.Message)
+}
+
+type options struct {
+	parallel     int
+	keep         bool
+	outDir       string
+	progress     func(Progress)
+	timeoutScale float64
+	cacheDir     string
+	guestBinary  string
+	accel        string
+	qemuBinary   string
+	files        []initramfs.File
+}
+
+// Option configures Run.
+type Option func(*options)
+
+// WithParallel bounds the number of VMs running at once; the default is the
+// number of host CPUs.
+func WithParallel(n int) Option { return func(o *options) { o.parallel = n } }
+
+// WithKeep keeps each VM's temporary directory (initrd, config, console log).
+func WithKeep(keep bool) Option { return func(o *options) { o.keep = keep } }
+
+// WithOutDir sets where each VM's events.jsonl, console.log and vm.json go;
+// by default a new perfconform-vmtest-* directory in the system temp dir.
+func WithOutDir(dir string) Option { return func(o *options) { o.outDir = dir } }
+
+// WithProgress receives progress; it is called from several goroutines,
+// one call at a time.
+func WithProgress(fn func(Progress)) Option { return func(o *options) { o.progress = fn } }
+
+// WithTimeoutScale multiplies every timeout (slow or busy hosts).
+func WithTimeoutScale(f float64) Option { return func(o *options) { o.timeoutScale = f } }
+
+// WithCacheDir sets the cache of kernels, images and the accelerator
+// verdict; default kernel.DefaultCacheDir.
+func WithCacheDir(dir string) Option { return func(o *options) { o.cacheDir = dir } }
+
+// WithGuestBinary sets the static binary that runs as /init; it must call
+// guest.Main when started as "/init guest". Default: BuildGuest of cmd/conform.
+func WithGuestBinary(path string) Option { return func(o *options) { o.guestBinary = path } }
+
+// WithAccel sets the accelerator: "auto" (default), "kvm" or "tcg".
+func WithAccel(accel string) Option { return func(o *options) { o.accel = accel } }
+
+// WithQEMU sets the QEMU binary.
+func WithQEMU(binary string) Option { return func(o *options) { o.qemuBinary = binary } }
+
+// WithFiles adds files to every VM's initramfs (fixtures, loader executables).
+func WithFiles(files ...initramfs.File) Option {
+	return func(o *options) { o.files = append(o.files, files...) }
+}
+
+// Run boots one VM per job and returns one VMResult per job, in job order.
+// Per-VM failures are in VMResult.Err; the error is for failures that stop
+// the whole run (no kernel, no QEMU, no image, cancelled context).
+func Run(ctx context.Context, jobs []Job, opts ...Option) ([]VMResult, error) {
+	o := options{parallel: runtime.NumCPU(), timeoutScale: 1, accel: qemu.AccelAuto}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.parallel < 1 {
+		o.parallel = 1
+	}
+	var progressMu sync.Mutex
+	report := func(p Progress) {
+		if o.progress != nil {
+			progressMu.Lock()
+			defer progressMu.Unlock()
+			o.progress(p)
+		}
+	}
+	if o.cacheDir == "" {
+		dir, err := kernel.DefaultCacheDir()
+		if err != nil {
+			return nil, err
+		}
+		o.cacheDir = dir
+	}
+	if o.outDir == "" {
+		dir, err := os.MkdirTemp("", "perfconform-vmtest-")
+		if err != nil {
+			return nil, fmt.Errorf("out dir: %w", err)
+		}
+		o.outDir = dir
+	}
+	if err := os.MkdirAll(o.outDir, 0o755); err != nil {
+		return nil, fmt.Errorf("out dir: %w", err)
+	}
+	if _, err := qemu.Version(ctx, o.qemuBinary); err != nil {
+		return nil, err
+	}
+
+	// Kernels: resolve (and fetch) each once.
+	cache := &kernel.Cache{Dir: o.cacheDir, Progress: func(msg string) { report(Progress{Stage: "kernel", Message: msg}) }}
+	kernels := map[string]kernel.Kernel{}
+	for _, j := range jobs {
+		if _, ok := kernels[j.Kernel]; ok {
+			continue
+		}
+		k, err := cache.Resolve(ctx, j.Kernel)
+		if err != nil {
+			return nil, err
+		}
+		kernels[j.Kernel] = k
+	}
+
+	// The base image, shared by every VM.
+	if o.guestBinary == "" {
+		report(Progress{Stage: "image", Message: "building the static guest binary"})
+		bin, err := BuildGuest(ctx, filepath.Join(o.cacheDir, "guest"), ConformPackage)
+		if err != nil {
+			return nil, err
+		}
+		o.guestBinary = bin
+	}
+	img, err := initramfs.Build(initramfs.Spec{Init: o.guestBinary, Files: o.files}, filepath.Join(o.cacheDir, "initramfs"))
+	if err != nil {
+		return nil, err
+	}
+	report(Progress{Stage: "image", Message: fmt.Sprintf("%s (cache hit: %v)", img.Path, img.Hit)})
+
+	// The accelerator, once per run.
+	accel := o.accel
+	if accel == qemu.AccelAuto && len(jobs) > 0 {
+		var probeKernel kernel.Kernel
+		for _, k := range kernels {
+			probeKernel = k
+			break
+		}
+		v, err := qemu.AutoAccel(ctx, o.qemuBinary, filepath.Join(o.cacheDir, "accel.json"),
+			kvmProber(o.qemuBinary, probeKernel, img.Path))
+		if err != nil {
+			return nil, err
+		}
+		accel = v.Accel
+		report(Progress{Stage: "accel", Message: fmt.Sprintf("%s (%s)", v.Accel, v.Reason)})
+	}
+
+	results := make([]VMResult, len(jobs))
+	dirs := jobDirs(o.outDir, jobs)
+	sem := make(chan struct{}, o.parallel)
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				results[i] = VMResult{Kernel: kernels[j.Kernel], Topology: j.Topology.Name, OutDir: dirs[i], Err: ctx.Err()}
+				results[i].ErrorMsg = ctx.Err().Error()
+				return
+			}
+			defer func() { <-sem }()
+			vm := &vmRun{job: j, kernel: kernels[j.Kernel], accel: accel, outDir: dirs[i], opts: &o, baseImage: img, report: report}
+			results[i] = vm.run(ctx)
+		}()
+	}
+	wg.Wait()
+	return results, ctx.Err()
+}
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// jobDirs names each job's out directory <kernel>_<topology>, made unique.
+func jobDirs(outDir string, jobs []Job) []string {
+	seen := map[string]int{}
+	dirs := make([]string, len(jobs))
+	for i, j := range jobs {
+		k := j.Kernel
+		if strings.Contains(k, "/") {
+			k = filepath.Base(k)
+		}
+		name := unsafeName.ReplaceAllString(k+"_"+j.Topology.Name, "-")
+		seen[name]++
+		if n := seen[name]; n > 1 {
+			name = fmt.Sprintf("%s-%d", name, n)
+		}
+		dirs[i] = filepath.Join(outDir, name)
+	}
+	return dirs
+}
+
+// kvmProber boots the base image with a probe config under KVM: success is
+// a clean exit with guest.ProbeMarker on the console.
+func kvmProber(binary string, k kernel.Kernel, baseImage string) qemu.Prober {
+	return func(ctx context.Context) error {
+		dir, err := os.MkdirTemp("", "perfconform-kvm-probe-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		cfg, _ := json.Marshal(guest.Config{Probe: true, Kernel: k.Name})
+		initrd := filepath.Join(dir, "initrd")
+		if err := initramfs.WriteWithOverlay(initrd, baseImage, map[string][]byte{guest.ConfigPath: cfg}); err != nil {
+			return err
+		}
+		m := qemu.Machine{
+			Binary: binary, Accel: qemu.AccelKVM, SMP: qemu.SMP{CPUs: 1},
+			Kernel: k.Path, Initrd: initrd, Append: []string{"quiet", "--", guest.GuestArg},
+			ConsoleLog: filepath.Join(dir, "console.log"),
+		}
+		vm, err := qemu.Start(ctx, m)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, vm.Events())
+		waitErr := vm.Wait()
+		console, _ := os.ReadFile(m.ConsoleLog)
+		switch {
+		case ctx.Err() != nil:
+			return fmt.Errorf("kvm guest did not power off within %v: %w", qemu.ProbeTimeout, ctx.Err())
+		case waitErr != nil:
+			return waitErr
+		case strings.Contains(vm.Stderr(), "KVM internal error"):
+			return fmt.Errorf("KVM internal error: %s", vm.Stderr())
+		case !strings.Contains(string(console), guest.ProbeMarker):
+			return fmt.Errorf("kvm guest exited without %q on its console", guest.ProbeMarker)
+		}
+		return nil
+	}
+}
+
+// consoleTail returns the last n lines of a console log.
+func consoleTail(path string, n int) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Sprintf("(no console log: %v)", err)
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		lines = append(lines, strings.TrimRight(sc.Text(), "\r"))
+		if len(lines) > n {
+			lines = lines[1:]
+		}
+	}
+	return strings.Join(lines, "\n")
+}
