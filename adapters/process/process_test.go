@@ -97,7 +97,6 @@ func object(t *testing.T) string {
 	return p
 }
 
-
 func TestNegativeControls(t *testing.T) {
 	opts := []process.Option{
 		process.WithInfoTimeout(2 * time.Second),

@@ -65,6 +65,10 @@ const (
 	StageReader Stage = "reader" // creating or running the perf reader
 )
 
+// CPUUnknown is the CPU of a lost event whose loader does not say which CPU's
+// ring lost the records (bpftool's event_pipe prints lost counts without one).
+const CPUUnknown = -1
+
 // Event is one JSON line printed by `ADAPTER load`.
 type Event struct {
 	Event EventKind `json:"event"`
