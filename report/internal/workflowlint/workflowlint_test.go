@@ -93,3 +93,33 @@ func TestFilesRejectsEmptyDir(t *testing.T) {
 		t.Fatal("Files of an empty dir: no error")
 	}
 }
+
+// The caller examples in docs/CI.md are valid workflows.
+func TestCIDocExamples(t *testing.T) {
+	doc, err := os.ReadFile("../../../docs/CI.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	for i, block := range strings.Split(string(doc), "```yaml\n")[1:] {
+		block, _, _ = strings.Cut(block, "```")
+		if !strings.Contains(block, "jobs:") {
+			continue
+		}
+		n++
+		path := filepath.Join(t.TempDir(), "example.yml")
+		if err := os.WriteFile(path, []byte(block), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		errs, err := workflowlint.LintFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(errs) > 0 {
+			t.Errorf("docs/CI.md yaml block %d:\n%s", i+1, workflowlint.Format(errs))
+		}
+	}
+	if n < 2 {
+		t.Errorf("docs/CI.md has %d workflow examples, want the aya and libbpf callers", n)
+	}
+}
