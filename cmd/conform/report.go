@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"strconv"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/perfconform/perfconform/report"
+	"github.com/perfconform/perfconform/suite"
 )
 
 var reportCmd = &cobra.Command{
@@ -124,14 +126,16 @@ that loader do not gate. A gated loader without any results fails the gate.`,
 	},
 }
 
+// reportOptions gives the reports the suite's impact lines, overridden by
+// those in the --impacts file, and the loaders' baselines.
 func reportOptions(impacts string, baselines []string) (report.Options, error) {
-	var opts report.Options
+	opts := report.Options{Impacts: suite.Impacts()}
 	if impacts != "" {
 		m, err := report.LoadImpacts(impacts)
 		if err != nil {
 			return opts, err
 		}
-		opts.Impacts = m
+		maps.Copy(opts.Impacts, m)
 	}
 	b, err := report.LoadBaselines(baselines...)
 	if err != nil {
@@ -144,7 +148,7 @@ func reportOptions(impacts string, baselines []string) (report.Options, error) {
 func init() {
 	mf := reportMergeCmd.Flags()
 	mf.StringVar(&reportMergeFlags.out, "out", "", "directory to write results.json, junit.xml, report.md and report.html to")
-	mf.StringVar(&reportMergeFlags.impacts, "impacts", "", "JSON file mapping requirement IDs to what a FAIL means for users")
+	mf.StringVar(&reportMergeFlags.impacts, "impacts", "", "JSON file mapping requirement IDs to what a FAIL means for users (overrides the suite's own lines)")
 	mf.StringArrayVar(&reportMergeFlags.baselines, "baseline", nil, "baseline file of a loader's known deviations (repeatable)")
 
 	gf := reportGateCmd.Flags()
