@@ -19,6 +19,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -178,6 +179,7 @@ func perfArrays(ctx context.Context, dir string) ([]string, error) {
 type eventPipe struct {
 	name   string
 	cmd    *exec.Cmd
+	out    *os.File // event_pipe's stdout, for read deadlines
 	stdout *bufio.Reader
 	stderr bytes.Buffer
 	once   sync.Once
@@ -188,14 +190,19 @@ func startEventPipe(path, name string) (*eventPipe, error) {
 	p.cmd = exec.Command(Bpftool, "map", "event_pipe", "pinned", path)
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	p.cmd.Stderr = &p.stderr
-	out, err := p.cmd.StdoutPipe()
+	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
-	if err := p.cmd.Start(); err != nil {
+	p.cmd.Stdout = w
+	err = p.cmd.Start()
+	w.Close()
+	if err != nil {
+		r.Close()
 		return nil, fmt.Errorf("event_pipe for map %s: %w", name, err)
 	}
-	p.stdout = bufio.NewReader(out)
+	p.out = r
+	p.stdout = bufio.NewReader(r)
 	return p, nil
 }
 
@@ -248,6 +255,7 @@ func (p *eventPipe) stop() {
 			p.cmd.Process.Kill()
 			<-done
 		}
+		p.out.Close()
 	})
 }
 
@@ -256,10 +264,15 @@ var (
 	lostRE   = regexp.MustCompile(`^lost (\d+) events$`)
 )
 
+// sampleQuiet is how long forward waits for more hex lines before it takes a
+// sample as complete.
+const sampleQuiet = 50 * time.Millisecond
+
 // forward translates event_pipe's plain output into protocol lines until it
-// ends. bpftool writes and flushes one event at a time, so a sample is
-// complete at the next header, at a lost line, or when no more input is
-// buffered after one of its lines.
+// ends. Plain output has no end-of-sample marker: a sample is complete at the
+// next header or lost line, or when no more input arrives within sampleQuiet
+// after one of its hex lines (bpftool flushes after every event, but may
+// write the header and the hex dump separately).
 func (p *eventPipe) forward(w *adapterkit.Writer) error {
 	var (
 		cpu     = -1
@@ -305,9 +318,14 @@ func (p *eventPipe) forward(w *adapterkit.Writer) error {
 		default:
 			fmt.Fprintf(os.Stderr, "bpftool adapter: ignoring event_pipe line %q\n", line)
 		}
-		if p.stdout.Buffered() == 0 {
-			if err := flush(); err != nil {
-				return err
+		if pending && len(data) > 0 && p.stdout.Buffered() == 0 {
+			p.out.SetReadDeadline(time.Now().Add(sampleQuiet))
+			_, err := p.stdout.Peek(1)
+			p.out.SetReadDeadline(time.Time{})
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				if err := flush(); err != nil {
+					return err
+				}
 			}
 		}
 	}
