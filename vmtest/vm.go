@@ -56,11 +56,11 @@ func (v *vmRun) run(ctx context.Context) (res VMResult) {
 		return res
 	}
 
-	exp, err := v.job.Topology.ExpectFor(v.kernel.Release)
+	exp, expErr := v.job.Topology.ExpectFor(v.kernel.Release)
 	res.Expected = exp.Masks
-	if err != nil {
+	if expErr != nil && !(v.job.BootUnrealizable && errors.Is(expErr, ErrNotRealizable)) {
 		// Not realizable here (or no expectation): no VM is booted.
-		res.Err = err
+		res.Err = expErr
 		return res
 	}
 
@@ -204,7 +204,12 @@ func (v *vmRun) run(ctx context.Context) (res VMResult) {
 			}
 		}
 	}
-	if !res.Booted.IsZero() && !res.Realized && !res.Done.IsZero() {
+	switch {
+	case res.Booted.IsZero() || res.Realized || res.Done.IsZero():
+	case expErr != nil:
+		errs = append(errs, fmt.Errorf("%w: measured possible %q present %q online %q: %w",
+			ErrTopologyNotRealized, res.Masks.Possible, res.Masks.Present, res.Masks.Online, expErr))
+	default:
 		errs = append(errs, fmt.Errorf("%w: %s on %s: got possible %q present %q online %q, want %q %q %q",
 			ErrTopologyNotRealized, v.job.Topology.Name, v.kernel.Release,
 			res.Masks.Possible, res.Masks.Present, res.Masks.Online,

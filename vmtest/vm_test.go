@@ -100,6 +100,17 @@ func TestVMRealizesTopologies(t *testing.T) {
 		t.Fatal(err)
 	}
 	noNewQEMU(t, before)
+	if _, err := (&kernel.Cache{Dir: cacheDir}).Cached("debian-6.12"); err == nil {
+		// Declared not realizable on 6.12: an error, and no VM boots.
+		r, err := vmtest.Run(context.Background(), []vmtest.Job{{Kernel: "debian-6.12", Topology: mustTopology(t, "hotplug-slots")}},
+			vmtest.WithCacheDir(cacheDir), vmtest.WithGuestBinary(guestBin), vmtest.WithOutDir(out))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !errors.Is(r[0].Err, vmtest.ErrNotRealizable) || !r[0].Started.IsZero() {
+			t.Errorf("hotplug-slots on 6.12: error %v, started %v; want ErrNotRealizable without a boot", r[0].Err, r[0].Started)
+		}
+	}
 	for i, r := range res {
 		want, _ := jobs[i].Topology.ExpectFor(r.Kernel.Release)
 		if r.Err != nil {

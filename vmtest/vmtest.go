@@ -51,6 +51,10 @@ type Job struct {
 	// PayloadTimeout bounds the time from booted to done; zero means
 	// DefaultPayloadTimeout for the accelerator, times the timeout scale.
 	PayloadTimeout time.Duration
+	// BootUnrealizable boots the VM even when the topology declares itself
+	// not realizable on the kernel, to measure what the kernel does; the
+	// result then carries the masks and ErrTopologyNotRealized.
+	BootUnrealizable bool
 }
 
 // DefaultPayloadTimeout is the time a payload gets under each accelerator.
@@ -264,24 +268,32 @@ func Run(ctx context.Context, jobs []Job, opts ...Option) ([]VMResult, error) {
 
 	results := make([]VMResult, len(jobs))
 	dirs := jobDirs(o.outDir, jobs)
-	sem := make(chan struct{}, o.parallel)
+	// Workers take jobs in order, so progress follows the job list.
+	next := make(chan int)
 	var wg sync.WaitGroup
-	for i, j := range jobs {
+	for range min(o.parallel, len(jobs)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				results[i] = VMResult{Kernel: kernels[j.Kernel], Topology: j.Topology.Name, OutDir: dirs[i], Err: ctx.Err()}
-				results[i].ErrorMsg = ctx.Err().Error()
-				return
+			for i := range next {
+				j := jobs[i]
+				vm := &vmRun{job: j, kernel: kernels[j.Kernel], accel: accel, outDir: dirs[i], opts: &o, baseImage: img, report: report}
+				results[i] = vm.run(ctx)
 			}
-			defer func() { <-sem }()
-			vm := &vmRun{job: j, kernel: kernels[j.Kernel], accel: accel, outDir: dirs[i], opts: &o, baseImage: img, report: report}
-			results[i] = vm.run(ctx)
 		}()
 	}
+	for i, j := range jobs {
+		if ctx.Err() != nil {
+			results[i] = VMResult{Kernel: kernels[j.Kernel], Topology: j.Topology.Name, OutDir: dirs[i], Err: ctx.Err(), ErrorMsg: ctx.Err().Error()}
+			continue
+		}
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			results[i] = VMResult{Kernel: kernels[j.Kernel], Topology: j.Topology.Name, OutDir: dirs[i], Err: ctx.Err(), ErrorMsg: ctx.Err().Error()}
+		}
+	}
+	close(next)
 	wg.Wait()
 	return results, ctx.Err()
 }

@@ -18,6 +18,9 @@ var DefaultLibraryPath = []string{
 	"/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib",
 }
 
+// ldSoConfPath is the dynamic loader's configuration (a variable for tests).
+var ldSoConfPath = "/etc/ld.so.conf"
+
 // Closure returns the host paths of every shared library path needs,
 // transitively, plus its dynamic loader (PT_INTERP), sorted. A static
 // executable and a non-ELF file (a script, a data file) have none.
@@ -127,7 +130,7 @@ func librarySearchPath() []string {
 			dirs = append(dirs, d)
 		}
 	}
-	dirs = append(dirs, readLdSoConf("/etc/ld.so.conf", 0)...)
+	dirs = append(dirs, readLdSoConf(ldSoConfPath, 0)...)
 	return append(dirs, DefaultLibraryPath...)
 }
 

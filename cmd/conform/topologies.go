@@ -1,0 +1,186 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/perfconform/perfconform/vmtest"
+	"github.com/perfconform/perfconform/vmtest/kernel"
+	"github.com/perfconform/perfconform/vmtest/qemu"
+	"github.com/perfconform/perfconform/vmtest/topology"
+)
+
+var topologiesCmd = &cobra.Command{
+	Use:   "topologies [NAME|SET...]",
+	Short: "List the CPU topologies VMs boot with: QEMU and kernel settings, expected masks per kernel",
+	Long: `List the CPU topologies VMs boot with. Sets: ` + strings.Join(topology.SetNames(), ", ") + `.
+Each entry shows its QEMU -smp option, kernel arguments, guest actions and the masks
+(possible/present/online) expected on each kernel series, or why it cannot be realized there.`,
+	RunE: func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			args = []string{"full"}
+		}
+		tops, err := topology.Resolve(args...)
+		if err != nil {
+			return err
+		}
+		w := cmd.OutOrStdout()
+		for _, t := range tops {
+			fmt.Fprintf(w, "%s: %s\n", t.Name, t.Description)
+			fmt.Fprintf(w, "  qemu:    -smp %s -m %d\n", t.SMP(), qemu.MemoryFor(t.SMP()))
+			if len(t.KernelArgs) > 0 {
+				fmt.Fprintf(w, "  kernel:  %s\n", strings.Join(t.KernelArgs, " "))
+			}
+			if len(t.Offline) > 0 {
+				fmt.Fprintf(w, "  guest:   offline CPUs %s\n", intList(t.Offline))
+			}
+			if t.PossibleOverride != "" {
+				fmt.Fprintf(w, "  guest:   bind-mount %q over possible (synthetic)\n", t.PossibleOverride)
+			}
+			for _, e := range t.Expect {
+				if e.NotRealizable != "" {
+					fmt.Fprintf(w, "  %-7s  not realizable: %s\n", "≥"+e.Series+":", e.NotRealizable)
+					continue
+				}
+				fmt.Fprintf(w, "  %-7s  possible %s  present %s  online %s\n", "≥"+e.Series+":", e.Masks.Possible, e.Masks.Present, e.Masks.Online)
+			}
+		}
+		return nil
+	},
+}
+
+var verifyFlags struct {
+	kernels  []string
+	parallel int
+	outDir   string
+	force    bool
+	keep     bool
+	scale    float64
+	cacheDir string
+}
+
+var topologiesVerifyCmd = &cobra.Command{
+	Use:   "verify [NAME|SET...]",
+	Short: "Boot each topology on each kernel and compare the masks the guest reads with the expectation",
+	RunE: func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			args = []string{"quick"}
+		}
+		tops, err := topology.Resolve(args...)
+		if err != nil {
+			return err
+		}
+		cacheDir := verifyFlags.cacheDir
+		if cacheDir == "" {
+			if cacheDir, err = kernel.DefaultCacheDir(); err != nil {
+				return err
+			}
+		}
+		exe, _ := os.Executable()
+		guestBin, err := vmtest.GuestBinary(cmd.Context(), cacheDir, exe)
+		if err != nil {
+			return err
+		}
+		var jobs []vmtest.Job
+		for _, k := range verifyFlags.kernels {
+			for _, t := range tops {
+				jobs = append(jobs, vmtest.Job{Kernel: k, Topology: t, BootUnrealizable: verifyFlags.force})
+			}
+		}
+		opts := []vmtest.Option{
+			vmtest.WithCacheDir(cacheDir), vmtest.WithGuestBinary(guestBin), vmtest.WithKeep(verifyFlags.keep),
+			vmtest.WithTimeoutScale(verifyFlags.scale),
+			vmtest.WithProgress(func(p vmtest.Progress) { fmt.Fprintln(os.Stderr, p) }),
+		}
+		if verifyFlags.parallel > 0 {
+			opts = append(opts, vmtest.WithParallel(verifyFlags.parallel))
+		}
+		if verifyFlags.outDir != "" {
+			opts = append(opts, vmtest.WithOutDir(verifyFlags.outDir))
+		}
+		res, err := vmtest.Run(cmd.Context(), jobs, opts...)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "KERNEL\tTOPOLOGY\tACCEL\tPOSSIBLE\tPRESENT\tONLINE\tREALIZED\tBOOT\tTOTAL\tERROR")
+		failed := 0
+		for i, r := range res {
+			errText := "-"
+			if r.Err != nil {
+				errText = firstLine(r.Err.Error())
+				if !declaredNotRealizable(jobs[i].Topology, r) {
+					failed++
+				}
+			}
+			total := time.Duration(0)
+			if !r.Started.IsZero() {
+				total = r.Ended.Sub(r.Started)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%v\t%v\t%v\t%s\n", r.Kernel.Release, r.Topology, r.Accelerator,
+				dash(r.Masks.Possible), dash(r.Masks.Present), dash(r.Masks.Online), r.Realized,
+				r.BootTime().Round(100*time.Millisecond), total.Round(100*time.Millisecond), errText)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		if failed > 0 {
+			return &exitError{code: 1, msg: fmt.Sprintf("%d of %d VMs did not realize their topology", failed, len(res))}
+		}
+		return nil
+	},
+}
+
+// declaredNotRealizable is true when r failed only because its topology is
+// declared not realizable on r's kernel (and, booted with --force, the guest
+// confirmed it): that is the expectation, not a failure.
+func declaredNotRealizable(t topology.Topology, r vmtest.VMResult) bool {
+	if _, err := t.ExpectFor(r.Kernel.Release); !errors.Is(err, topology.ErrNotRealizable) {
+		return false
+	}
+	for _, broken := range []error{vmtest.ErrTimeout, vmtest.ErrNoDone, vmtest.ErrQEMU} {
+		if errors.Is(r.Err, broken) {
+			return false
+		}
+	}
+	return errors.Is(r.Err, topology.ErrNotRealizable) || errors.Is(r.Err, vmtest.ErrTopologyNotRealized)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+func intList(xs []int) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = fmt.Sprint(x)
+	}
+	return strings.Join(parts, ",")
+}
+
+func init() {
+	f := topologiesVerifyCmd.Flags()
+	f.StringSliceVar(&verifyFlags.kernels, "kernel", []string{"debian-6.1", "debian-6.12"}, "kernels to boot (catalog names or bzImage paths)")
+	f.IntVar(&verifyFlags.parallel, "parallel", 0, "VMs at once (default: host CPUs)")
+	f.StringVar(&verifyFlags.outDir, "out", "", "directory for each VM's events, console log and vm.json (default: a new temp dir)")
+	f.BoolVar(&verifyFlags.force, "force", false, "boot topologies declared not realizable on a kernel too, to measure them")
+	f.BoolVar(&verifyFlags.keep, "keep", false, "keep each VM's temporary directory")
+	f.Float64Var(&verifyFlags.scale, "timeout-scale", 1, "multiply every VM timeout")
+	f.StringVar(&verifyFlags.cacheDir, "cache-dir", "", "cache of kernels, images and the accelerator verdict")
+	topologiesCmd.AddCommand(topologiesVerifyCmd)
+	rootCmd.AddCommand(topologiesCmd)
+}

@@ -1,0 +1,156 @@
+package topology_test
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/perfconform/perfconform/vmtest/qemu"
+	"github.com/perfconform/perfconform/vmtest/topology"
+)
+
+func TestCatalogToQEMUArgs(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		smp    string
+		mem    string
+		append string
+	}{
+		{"1cpu", "1", "272", "console=ttyS0 panic=-1"},
+		{"3cpu", "3", "304", "console=ttyS0 panic=-1"},
+		{"4cpu", "4", "320", "console=ttyS0 panic=-1"},
+		{"hotplug-slots", "2,maxcpus=8", "384", "console=ttyS0 panic=-1"},
+		{"wide", "2,maxcpus=64", "1280", "console=ttyS0 panic=-1"},
+		{"boot-maxcpus", "4", "320", "console=ttyS0 panic=-1 maxcpus=2"},
+		{"nr-cpus", "8", "384", "console=ttyS0 panic=-1 nr_cpus=3"},
+		{"sparse", "4", "320", "console=ttyS0 panic=-1"},
+		{"sparse-high", "8", "384", "console=ttyS0 panic=-1"},
+		{"smt32", "32,sockets=1,cores=16,threads=2", "768", "console=ttyS0 panic=-1"},
+		{"gapped-possible", "6", "352", "console=ttyS0 panic=-1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			top, err := topology.Get(tc.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			args, err := qemu.Machine{
+				Accel: qemu.AccelTCG, SMP: top.SMP(), Kernel: "/k", Initrd: "/i",
+				Append: top.KernelArgs, ConsoleLog: "/vm/console.log",
+			}.Args()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for flag, want := range map[string]string{"-smp": tc.smp, "-m": tc.mem, "-append": tc.append} {
+				i := slices.Index(args, flag)
+				if i < 0 || i+1 >= len(args) || args[i+1] != want {
+					t.Errorf("%s: got %v, want %q", flag, args, want)
+				}
+			}
+		})
+	}
+	if got, want := len(topology.All()), 11; got != want {
+		t.Errorf("catalog has %d topologies, the table covers %d", got, want)
+	}
+}
+
+func TestCatalogInvariants(t *testing.T) {
+	for _, top := range topology.All() {
+		if err := top.SMP().Validate(); err != nil {
+			t.Errorf("%s: %v", top.Name, err)
+		}
+		if top.Description == "" || len(top.Expect) == 0 {
+			t.Errorf("%s: no description or expectations", top.Name)
+		}
+		for _, cpu := range top.Offline {
+			if cpu <= 0 || cpu >= top.CPUs {
+				t.Errorf("%s: offline CPU %d is not a started CPU other than 0", top.Name, cpu)
+			}
+		}
+		if (top.PossibleOverride != "") != top.Synthetic {
+			t.Errorf("%s: synthetic %v but possible override %q", top.Name, top.Synthetic, top.PossibleOverride)
+		}
+		for _, e := range top.Expect {
+			if (e.NotRealizable == "") == (e.Masks.Possible == "") {
+				t.Errorf("%s on %s: want masks or a reason, not both or neither", top.Name, e.Series)
+			}
+		}
+	}
+}
+
+func TestExpectFor(t *testing.T) {
+	hot, err := topology.Get("hotplug-slots")
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, err := topology.Get("1cpu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		top      topology.Topology
+		release  string
+		possible string
+		err      error
+	}{
+		{hot, "6.1.0-56-cloud-amd64", "0-7", nil},
+		{hot, "6.6.30", "0-7", nil},    // between measured series: the older one
+		{hot, "5.15.0-91", "0-7", nil}, // older than any: the oldest
+		{hot, "6.12.117+deb12-cloud-amd64", "", topology.ErrNotRealizable},
+		{hot, "6.18.44-fc-v595", "", topology.ErrNotRealizable},
+		{one, "6.12.117+deb12-cloud-amd64", "0", nil},
+		{one, "not-a-release", "", nil}, // any error
+	} {
+		exp, err := tc.top.ExpectFor(tc.release)
+		switch {
+		case tc.release == "not-a-release":
+			if err == nil {
+				t.Errorf("%s on %s: no error", tc.top.Name, tc.release)
+			}
+		case tc.err != nil:
+			if !errors.Is(err, tc.err) || !strings.Contains(err.Error(), "online-capable") {
+				t.Errorf("%s on %s: error %v, want %v with the reason", tc.top.Name, tc.release, err, tc.err)
+			}
+		case err != nil || exp.Masks.Possible != tc.possible:
+			t.Errorf("%s on %s: possible %q, %v; want %q", tc.top.Name, tc.release, exp.Masks.Possible, err, tc.possible)
+		}
+	}
+}
+
+func TestResolve(t *testing.T) {
+	for _, tc := range []struct {
+		names []string
+		want  []string
+		err   error
+	}{
+		{[]string{"quick"}, []string{"1cpu", "4cpu", "hotplug-slots", "boot-maxcpus", "sparse"}, nil},
+		{[]string{"sparse", "quick"}, []string{"sparse", "1cpu", "4cpu", "hotplug-slots", "boot-maxcpus"}, nil},
+		{[]string{"full"}, topology.Names(), nil},
+		{[]string{"nope"}, nil, topology.ErrUnknown},
+	} {
+		got, err := topology.Resolve(tc.names...)
+		if !errors.Is(err, tc.err) {
+			t.Errorf("%v: error %v, want %v", tc.names, err, tc.err)
+			continue
+		}
+		var names []string
+		for _, top := range got {
+			names = append(names, top.Name)
+		}
+		if !slices.Equal(names, tc.want) {
+			t.Errorf("%v: got %v, want %v", tc.names, names, tc.want)
+		}
+	}
+}
+
+func ExampleTopology_ExpectFor() {
+	top, _ := topology.Get("hotplug-slots")
+	exp, _ := top.ExpectFor("6.1.0-56-cloud-amd64")
+	_, err := top.ExpectFor("6.12.117+deb12-cloud-amd64")
+	fmt.Println("6.1:", top.SMP().String(), exp.Masks.Possible, exp.Masks.Online)
+	fmt.Println("6.12 not realizable:", errors.Is(err, topology.ErrNotRealizable))
+	// Output:
+	// 6.1: 2,maxcpus=8 0-7 0-1
+	// 6.12 not realizable: true
+}
