@@ -13,10 +13,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/perfconform/perfconform/adapters"
-	"github.com/perfconform/perfconform/adapters/internal/trigger"
 	"github.com/perfconform/perfconform/adapters/process"
 	"github.com/perfconform/perfconform/adapters/protocol"
 	"github.com/perfconform/perfconform/suite"
+	"github.com/perfconform/perfconform/suite/trigger"
 )
 
 var binDir string

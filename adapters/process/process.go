@@ -300,12 +300,22 @@ type session struct {
 	killedBy  error            // context error that killed the group
 	waitErr   error            // cmd.Wait result
 	sawReady  bool
+	readyMaps []string
 	stopAsked bool
 	// endedUnasked: stdout ended before Close asked the adapter to stop.
 	endedUnasked bool
 }
 
 func (s *session) Events() <-chan protocol.Event { return s.events }
+
+// Maps returns the perf event arrays the adapter's ready line named. It is
+// not part of suite.Session; reach it with a type assertion to
+// interface{ Maps() []string }.
+func (s *session) Maps() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.readyMaps...)
+}
 
 // fail records a protocol violation and kills the adapter.
 func (s *session) fail(err error) {
@@ -410,6 +420,7 @@ func (s *session) handle(line []byte) bool {
 		}
 		s.mu.Lock()
 		s.sawReady = true
+		s.readyMaps = ev.Maps
 		s.mu.Unlock()
 		close(s.ready)
 	case protocol.EventSample, protocol.EventLost:
