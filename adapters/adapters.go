@@ -244,3 +244,13 @@ func ModuleRoot() (string, error) {
 	}
 	return root, nil
 }
+
+// DefaultBinDir is where the CLI builds adapters unless told otherwise:
+// perfconform/bin under the user cache directory.
+func DefaultBinDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "perfconform", "bin")
+}
