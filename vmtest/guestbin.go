@@ -36,12 +36,24 @@ func BuildGuest(ctx context.Context, dir, pkg string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-o", out, pkg)
+	cmd.Dir = moduleDir()
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	cmd.WaitDelay = 5 * time.Second
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build guest %s: %w: %s", pkg, err, strings.TrimSpace(string(b)))
+		return "", fmt.Errorf("build guest %s (in %s): %w: %s (build conform with CGO_ENABLED=0 so it can be its own guest, or run inside the perfconform checkout)",
+			pkg, cmd.Dir, err, strings.TrimSpace(string(b)))
 	}
 	return out, nil
+}
+
+// moduleDir is the working directory for go build: the current one, where
+// tests and checkouts run.
+func moduleDir() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "."
+	}
+	return wd
 }
 
 // GuestBinary returns exe when it is a static executable (a conform binary

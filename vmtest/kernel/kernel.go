@@ -20,7 +20,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -44,7 +43,7 @@ var (
 // Kernel is one bootable kernel.
 type Kernel struct {
 	Name    string    `json:"name"`              // catalog name, or the path given
-	Path    string    `json:"path"`              // the bzImage
+	Path    string    `json:"path,omitempty"`    // the bzImage
 	Release string    `json:"release"`           // uname -r of the kernel
 	Package string    `json:"package,omitempty"` // Debian package it came from
 	Version string    `json:"version,omitempty"` // Debian package version
@@ -357,28 +356,26 @@ func newestPackage(ctx context.Context, e Entry) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%w %s: apt-cache pkgnames: %w: %s", ErrFetch, e.Name, err, out)
 	}
-	type cand struct {
-		name string
-		n    int
-	}
-	var cands []cand
-	for _, line := range strings.Fields(out) {
-		m := e.packageRE.FindStringSubmatch(line)
+	return pickNewest(e, strings.Fields(out))
+}
+
+// pickNewest returns the package of e's series with the highest number.
+func pickNewest(e Entry, pkgs []string) (string, error) {
+	best, bestN := "", -1
+	for _, name := range pkgs {
+		m := e.packageRE.FindStringSubmatch(name)
 		if m == nil {
 			continue
 		}
-		n, err := strconv.Atoi(m[1])
-		if err != nil {
-			continue
+		if n, err := strconv.Atoi(m[1]); err == nil && n > bestN {
+			best, bestN = name, n
 		}
-		cands = append(cands, cand{line, n})
 	}
-	if len(cands) == 0 {
+	if best == "" {
 		return "", fmt.Errorf("%w %s: apt knows no package matching %s (run `apt-get update`; bookworm ships 6.12 kernels from bookworm-security)",
 			ErrFetch, e.Name, e.packageRE)
 	}
-	sort.Slice(cands, func(i, j int) bool { return cands[i].n > cands[j].n })
-	return cands[0].name, nil
+	return best, nil
 }
 
 func run(ctx context.Context, dir, name string, args ...string) (string, error) {
