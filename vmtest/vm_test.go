@@ -42,37 +42,44 @@ func vmEnv(t *testing.T) (cacheDir, guestBin string) {
 	return cacheDir, guestBin
 }
 
-// qemuProcesses lists the pids of running qemu-system processes.
-func qemuProcesses(t *testing.T) []int {
+// ourQEMUs lists the qemu-system processes (zombies included) whose parent
+// is this test process: other people's VMs on a shared machine do not count.
+func ourQEMUs(t *testing.T) []string {
 	t.Helper()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pids []int
+	var found []string
 	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
 		if err != nil {
 			continue
 		}
-		comm, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
-		if err == nil && strings.HasPrefix(string(comm), "qemu-system") {
-			pids = append(pids, pid)
+		// pid (comm) state ppid ...; comm may hold spaces, so split after ')'.
+		s := string(stat)
+		open, close := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || close < open {
+			continue
+		}
+		comm, rest := s[open+1:close], strings.Fields(s[close+1:])
+		if len(rest) < 2 || !strings.HasPrefix(comm, "qemu-system") {
+			continue
+		}
+		if ppid, _ := strconv.Atoi(rest[1]); ppid == os.Getpid() {
+			found = append(found, e.Name()+" ("+rest[0]+")")
 		}
 	}
-	return pids
+	return found
 }
 
-func noNewQEMU(t *testing.T, before []int) {
+func noQEMULeft(t *testing.T) {
 	t.Helper()
-	old := map[int]bool{}
-	for _, p := range before {
-		old[p] = true
-	}
-	for _, p := range qemuProcesses(t) {
-		if !old[p] {
-			t.Errorf("qemu process %d survived the run", p)
-		}
+	for _, p := range ourQEMUs(t) {
+		t.Errorf("qemu process %s survived the run", p)
 	}
 }
 
@@ -87,7 +94,6 @@ func mustTopology(t *testing.T, name string) topology.Topology {
 
 func TestVMRealizesTopologies(t *testing.T) {
 	cacheDir, guestBin := vmEnv(t)
-	before := qemuProcesses(t)
 	out := t.TempDir()
 	jobs := []vmtest.Job{
 		{Kernel: "debian-6.1", Topology: mustTopology(t, "1cpu")},
@@ -99,7 +105,7 @@ func TestVMRealizesTopologies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	noNewQEMU(t, before)
+	noQEMULeft(t)
 	if _, err := (&kernel.Cache{Dir: cacheDir}).Cached("debian-6.12"); err == nil {
 		// Declared not realizable on 6.12: an error, and no VM boots.
 		r, err := vmtest.Run(context.Background(), []vmtest.Job{{Kernel: "debian-6.12", Topology: mustTopology(t, "hotplug-slots")}},
@@ -140,7 +146,6 @@ func TestVMRealizesTopologies(t *testing.T) {
 
 func TestVMFailures(t *testing.T) {
 	cacheDir, guestBin := vmEnv(t)
-	before := qemuProcesses(t)
 	one := mustTopology(t, "1cpu")
 	jobs := []vmtest.Job{
 		{Kernel: "debian-6.1", Topology: one, Args: []string{"panic"}},
@@ -155,7 +160,7 @@ func TestVMFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	noNewQEMU(t, before)
+	noQEMULeft(t)
 	for _, tc := range []struct {
 		name     string
 		res      vmtest.VMResult
@@ -179,5 +184,34 @@ func TestVMFailures(t *testing.T) {
 	}
 	if !errors.Is(res[0].Err, vmtest.ErrGuest) {
 		t.Errorf("panic: error %v, want the guest's error event too", res[0].Err)
+	}
+}
+
+// The leak check must see a qemu-system child that is still around.
+func TestLeakCheckSeesChildren(t *testing.T) {
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip(err)
+	}
+	fake := filepath.Join(t.TempDir(), "qemu-system-fake")
+	b, err := os.ReadFile(sleep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(fake, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(fake, "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	found := ourQEMUs(t)
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	if len(found) != 1 {
+		t.Errorf("found %v, want the one fake qemu child", found)
+	}
+	if left := ourQEMUs(t); len(left) != 0 {
+		t.Errorf("after kill and wait: %v", left)
 	}
 }
