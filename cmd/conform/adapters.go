@@ -31,11 +31,6 @@ import (
 const checkFixture = "perf_auto_kv"
 
 func init() {
-	// The process client re-executes this binary as its mount-namespace
-	// wrapper (LoadRequest.PossibleCPUsFile). This file's init runs before
-	// the other commands' (file order), and before cobra parses anything.
-	process.MaybeRunNamespaceWrapper()
-
 	var build bool
 	var binDir string
 	listCmd := &cobra.Command{

@@ -1,0 +1,184 @@
+// Package refadapter puts the reference loader behind the suite's Loader
+// interface, in-process. `conform run --host` uses it directly; the adapter
+// executable in adapters/reference streams the same sessions over the adapter
+// protocol, so the reference runs through exactly the path other loaders take.
+package refadapter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/perfconform/perfconform/adapters/protocol"
+	"github.com/perfconform/perfconform/reference"
+	"github.com/perfconform/perfconform/reference/perfring"
+	"github.com/perfconform/perfconform/reference/topology"
+	"github.com/perfconform/perfconform/suite"
+)
+
+// Info describes the reference loader in the protocol's terms.
+var Info = protocol.Info{
+	Loader:       reference.Name,
+	Version:      reference.Version,
+	Protocol:     protocol.Version,
+	Capabilities: []protocol.Capability{protocol.CapLegacyMaps, protocol.CapPinning},
+}
+
+// Loader is the reference loader as a suite.Loader.
+type Loader struct {
+	// SysfsRoot is where CPU masks are read (default /sys/devices/system/cpu).
+	SysfsRoot string
+	// Options are added to every load (test doubles use them to inject faults).
+	Options []reference.Option
+}
+
+// New returns the in-process reference loader.
+func New() *Loader { return &Loader{} }
+
+// Info implements suite.Loader.
+func (l *Loader) Info(context.Context) (protocol.Info, error) { return Info, nil }
+
+// Load implements suite.Loader.
+func (l *Loader) Load(ctx context.Context, req suite.LoadRequest) (suite.Session, error) {
+	root := l.SysfsRoot
+	var cleanup func()
+	if req.PossibleCPUsFile != "" {
+		// In-process there is no mount namespace: the loader reads a copy
+		// of the CPU directory whose possible file is the requested one,
+		// through the same code path it uses for /sys.
+		var err error
+		if root, cleanup, err = sysfsWithPossible(root, req.PossibleCPUsFile); err != nil {
+			return nil, err
+		}
+		defer cleanup()
+	}
+	opts := append([]reference.Option{reference.WithPinDir(req.PinDir), reference.WithSysfsRoot(root)}, l.Options...)
+	coll, err := reference.Load(req.Object, opts...)
+	if err != nil {
+		return nil, &suite.LoadError{Stage: protocol.StageLoad, Err: err}
+	}
+	s, err := Open(coll, req.Pages)
+	if err != nil {
+		coll.Close()
+		return nil, &suite.LoadError{Stage: protocol.StageReader, Err: err}
+	}
+	return s, nil
+}
+
+// Session is a loaded collection with a reader on every perf event array,
+// forwarding records as protocol events.
+type Session struct {
+	coll    *reference.Collection
+	readers []*perfring.Reader
+	events  chan protocol.Event
+	wg      sync.WaitGroup
+	once    sync.Once
+	Maps    []string
+}
+
+// Open starts readers on every perf event array of coll. The session owns
+// coll from then on.
+func Open(coll *reference.Collection, pages int) (*Session, error) {
+	s := &Session{coll: coll, events: make(chan protocol.Event, 1024), Maps: coll.PerfMapNames()}
+	for _, name := range s.Maps {
+		r, err := coll.NewReader(name, perfring.Options{Pages: pages})
+		if err != nil {
+			for _, r := range s.readers {
+				r.Close()
+			}
+			return nil, err
+		}
+		s.readers = append(s.readers, r)
+	}
+	for i, r := range s.readers {
+		s.wg.Add(1)
+		go s.forward(s.Maps[i], r)
+	}
+	return s, nil
+}
+
+func (s *Session) forward(name string, r *perfring.Reader) {
+	defer s.wg.Done()
+	var rec perfring.Record
+	for {
+		if err := r.ReadInto(&rec); err != nil {
+			if !errors.Is(err, perfring.ErrClosed) {
+				s.events <- protocol.Event{Event: protocol.EventError, Stage: protocol.StageReader, Map: name, Message: err.Error()}
+			}
+			return
+		}
+		ev := protocol.Event{Event: protocol.EventSample, Map: name, CPU: rec.CPU}
+		if rec.LostSamples > 0 {
+			ev.Event, ev.Lost = protocol.EventLost, rec.LostSamples
+		} else {
+			ev.Data = append([]byte(nil), rec.RawSample...)
+		}
+		s.events <- ev
+	}
+}
+
+// Events implements suite.Session.
+func (s *Session) Events() <-chan protocol.Event { return s.events }
+
+// Close implements suite.Session: readers stop, the collection is released,
+// pins stay.
+func (s *Session) Close() error {
+	var errs *multierror.Error
+	s.once.Do(func() {
+		for _, r := range s.readers {
+			if err := r.Close(); err != nil {
+				errs = multierror.Append(errs, err)
+			}
+		}
+		// Forwarders may be blocked on a full channel: drain it while they stop.
+		done := make(chan struct{})
+		go func() { s.wg.Wait(); close(done) }()
+	drain:
+		for {
+			select {
+			case <-s.events:
+			case <-done:
+				break drain
+			}
+		}
+		close(s.events)
+		if err := s.coll.Close(); err != nil {
+			errs = multierror.Append(errs, err)
+		}
+	})
+	return errs.ErrorOrNil()
+}
+
+// sysfsWithPossible copies root's online and present files into a temporary
+// directory beside the given possible file.
+func sysfsWithPossible(root, possible string) (string, func(), error) {
+	if root == "" {
+		root = topology.DefaultSysfsRoot
+	}
+	dir, err := os.MkdirTemp("", "perfconform-sysfs-")
+	if err != nil {
+		return "", nil, err
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	for _, f := range []struct{ from, to string }{
+		{possible, "possible"},
+		{filepath.Join(root, "online"), "online"},
+		{filepath.Join(root, "present"), "present"},
+	} {
+		data, err := os.ReadFile(f.from)
+		if err != nil {
+			cleanup()
+			return "", nil, fmt.Errorf("prepare CPU masks: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f.to), data, 0o644); err != nil {
+			cleanup()
+			return "", nil, fmt.Errorf("prepare CPU masks: %w", err)
+		}
+	}
+	return dir, cleanup, nil
+}

@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/perfconform/perfconform/adapters"
+	"github.com/perfconform/perfconform/adapters/process"
+	"github.com/perfconform/perfconform/adapters/reference/refadapter"
+	"github.com/perfconform/perfconform/reference/topology"
+	"github.com/perfconform/perfconform/report"
+	"github.com/perfconform/perfconform/result"
+	"github.com/perfconform/perfconform/suite"
+)
+
+type runFlags struct {
+	host        bool
+	topologies  []string
+	kernels     []string
+	loaders     []string
+	parallel    int
+	out         string
+	keep        bool
+	failLevel   string
+	gate        []string
+	allowErrors bool
+	baselines   []string
+	focus       []string
+	binDir      string
+	timeout     time.Duration
+}
+
+func init() {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the conformance suite on this machine (--host) or in QEMU VMs (--topology/--kernel)",
+		Long: `Run the conformance suite against one or more loaders and print one line per
+(loader, requirement). The exit status is 1 when a requirement at or above
+--fail-level failed (or errored, unless --allow-errors) for a gated loader.
+
+Loaders are built-in names (reference, cilium-ebpf, libbpf, bpftool; see
+'conform adapters') or paths of adapter executables (docs/ADAPTERS.md).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runRun(cmd, f) },
+	}
+	fl := cmd.Flags()
+	fl.BoolVar(&f.host, "host", false, "run on this machine instead of in VMs")
+	fl.StringSliceVar(&f.topologies, "topology", nil, "topologies or sets to run in VMs (see 'conform topologies')")
+	fl.StringSliceVar(&f.kernels, "kernel", nil, "kernels to boot: catalog names or image paths (see 'conform kernels list')")
+	fl.StringArrayVar(&f.loaders, "loader", nil, "loader to check: built-in name or adapter path (repeatable; default reference)")
+	fl.IntVarP(&f.parallel, "jobs", "j", 0, "VMs to run at once (default: number of host cores)")
+	fl.StringVar(&f.out, "out", "", "write results.json, junit.xml, report.md and report.html (and VM logs) into this directory")
+	fl.BoolVar(&f.keep, "keep", false, "keep each VM's temporary directory")
+	fl.StringVar(&f.failLevel, "fail-level", "must", "lowest level whose failure fails the run: must or should")
+	fl.StringSliceVar(&f.gate, "gate", []string{"reference"}, "loaders whose failures fail the run, or 'all'")
+	fl.BoolVar(&f.allowErrors, "allow-errors", false, "do not fail the run on ERROR results")
+	fl.StringArrayVar(&f.baselines, "baseline", nil, "baseline file of known deviations for a loader (repeatable)")
+	fl.StringSliceVar(&f.focus, "requirement", nil, "run only these requirement IDs")
+	fl.StringVar(&f.binDir, "bin-dir", "", "where built-in adapters are built (default: the user cache directory)")
+	fl.DurationVar(&f.timeout, "timeout", 0, "per-sample and per-load wait (default 10s on the host)")
+	rootCmd.AddCommand(cmd)
+}
+
+func runRun(cmd *cobra.Command, f runFlags) error {
+	level, err := report.ParseLevel(f.failLevel)
+	if err != nil {
+		return err
+	}
+	baselines, err := report.LoadBaselines(f.baselines...)
+	if err != nil {
+		return err
+	}
+	if !f.host && len(f.topologies) == 0 && len(f.kernels) == 0 {
+		return fmt.Errorf("say where to run: --host, or --topology and --kernel for VMs")
+	}
+	if f.host && (len(f.topologies) > 0 || len(f.kernels) > 0) {
+		return fmt.Errorf("--host runs on this machine; it does not combine with --topology or --kernel")
+	}
+	if len(f.loaders) == 0 {
+		f.loaders = []string{refadapter.Info.Loader}
+	}
+	if f.out != "" {
+		if err := os.MkdirAll(f.out, 0o755); err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var doc *report.Results
+	if f.host {
+		doc, err = runOnHost(ctx, cmd, f)
+	} else {
+		doc, err = runInVMs(ctx, cmd, f)
+	}
+	if err != nil {
+		return err
+	}
+	if f.out != "" {
+		if err := report.WriteAll(f.out, doc, report.Options{Impacts: suite.Impacts(), Baselines: baselines}); err != nil {
+			return fmt.Errorf("write results: %w", err)
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "results written to %s\n", f.out)
+	}
+	return gate(cmd, doc, level, f, baselines)
+}
+
+// gate prints the summary and turns gating violations into the exit status.
+func gate(cmd *cobra.Command, doc *report.Results, level result.Level, f runFlags, baselines map[string]report.Baseline) error {
+	n := countStatuses(doc.Results)
+	fmt.Fprintf(cmd.OutOrStdout(), "%d passed, %d failed, %d errors, %d skipped\n", n[result.Pass], n[result.Fail], n[result.Error], n[result.Skip])
+	opts := report.GateOptions{FailLevel: level, AllowErrors: f.allowErrors, Baselines: baselines}
+	if !(len(f.gate) == 1 && f.gate[0] == "all") {
+		opts.Loaders = f.gate
+	}
+	violations, err := report.Gate(doc, opts)
+	if err != nil {
+		return err
+	}
+	if len(violations) == 0 {
+		return nil
+	}
+	for _, v := range violations {
+		fmt.Fprintln(cmd.ErrOrStderr(), "gate:", v)
+	}
+	return &exitError{code: 1, msg: fmt.Sprintf("%d gating violation(s) for %s at level %s", len(violations), strings.Join(f.gate, ","), level)}
+}
+
+// resolveLoaders turns --loader values into suite loaders for the host:
+// the reference runs in-process, built-in adapters are built, paths are run
+// as they are.
+func resolveLoaders(ctx context.Context, names []string, binDir string) ([]suite.NamedLoader, error) {
+	var out []suite.NamedLoader
+	for _, name := range names {
+		switch {
+		case name == refadapter.Info.Loader:
+			out = append(out, suite.NamedLoader{Name: name, Loader: refadapter.New()})
+		case strings.ContainsRune(name, '/'):
+			path, err := filepath.Abs(name)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := os.Stat(path); err != nil {
+				return nil, fmt.Errorf("--loader %s: %w", name, err)
+			}
+			out = append(out, suite.NamedLoader{Name: filepath.Base(path), Loader: process.New(path)})
+		default:
+			path, err := buildAdapter(ctx, name, binDir)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, suite.NamedLoader{Name: name, Loader: process.New(path)})
+		}
+	}
+	return out, nil
+}
+
+// buildAdapter builds a built-in adapter into binDir and returns its path.
+func buildAdapter(ctx context.Context, name, binDir string) (string, error) {
+	a, err := adapters.Get(name)
+	if err != nil {
+		return "", fmt.Errorf("--loader %s: %w (built-ins: %s; or give an adapter path)", name, err, adapterNames())
+	}
+	if binDir == "" {
+		binDir = adapters.DefaultBinDir()
+	}
+	path, err := a.Build(ctx, binDir)
+	if err != nil {
+		return "", fmt.Errorf("--loader %s: %w", name, err)
+	}
+	return path, nil
+}
+
+func adapterNames() string {
+	var names []string
+	for _, a := range adapters.All() {
+		names = append(names, a.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+func runOnHost(ctx context.Context, cmd *cobra.Command, f runFlags) (*report.Results, error) {
+	if os.Geteuid() != 0 {
+		return nil, fmt.Errorf("run --host loads BPF programs and needs root (try: sudo conform run --host)")
+	}
+	loaders, err := resolveLoaders(ctx, f.loaders, f.binDir)
+	if err != nil {
+		return nil, err
+	}
+	topo, err := topology.Read("")
+	if err != nil {
+		return nil, err
+	}
+	var uts unix.Utsname
+	unix.Uname(&uts)
+	release := unix.ByteSliceToString(uts.Release[:])
+	started := time.Now()
+	results, err := suite.Run(ctx, suite.Config{
+		Loaders: loaders,
+		Focus:   f.focus,
+		Timeout: f.timeout,
+		Log:     ginkgoLog(),
+		OnResult: func(r result.Result) {
+			printResult(cmd.OutOrStdout(), r)
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	masks := &result.Masks{Possible: topo.Possible.String(), Present: topo.Present.String(), Online: topo.Online.String()}
+	run := report.Run{
+		Kernel: report.Kernel{Name: "host", Version: release}, Topology: "host", Masks: masks, Realized: true,
+		Accelerator: "host", Started: started, Duration: time.Since(started),
+	}
+	seen := map[string]bool{}
+	for i := range results {
+		r := &results[i]
+		r.Kernel, r.Topology, r.Accelerator = "host", "host", "host"
+		if !seen[r.Loader] {
+			seen[r.Loader] = true
+			run.Loaders = append(run.Loaders, report.Loader{Name: r.Loader, Version: r.LoaderVersion})
+		}
+	}
+	return &report.Results{Generated: time.Now().UTC(), Runs: []report.Run{run}, Results: results}, nil
+}
+
+func runInVMs(ctx context.Context, cmd *cobra.Command, f runFlags) (*report.Results, error) {
+	return nil, fmt.Errorf("VM runs are not wired into this build yet")
+}
+
+// ginkgoLog is where Ginkgo's own report goes: PERFCONFORM_GINKGO_LOG=stderr
+// shows it when debugging the suite.
+func ginkgoLog() io.Writer {
+	if os.Getenv("PERFCONFORM_GINKGO_LOG") == "stderr" {
+		return os.Stderr
+	}
+	return io.Discard
+}
