@@ -235,9 +235,6 @@ func runOnHost(ctx context.Context, cmd *cobra.Command, f runFlags) (*report.Res
 	return &report.Results{Generated: time.Now().UTC(), Runs: []report.Run{run}, Results: results}, nil
 }
 
-func runInVMs(ctx context.Context, cmd *cobra.Command, f runFlags) (*report.Results, error) {
-	return nil, fmt.Errorf("VM runs are not wired into this build yet")
-}
 
 // ginkgoLog is where Ginkgo's own report goes: PERFCONFORM_GINKGO_LOG=stderr
 // shows it when debugging the suite.
