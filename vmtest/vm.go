@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/vmtest/event"
 	"github.com/perfconform/perfconform/vmtest/guest"
 	"github.com/perfconform/perfconform/vmtest/initramfs"
@@ -30,6 +31,7 @@ type vmRun struct {
 	opts      *options
 	baseImage initramfs.Image
 	report    func(Progress)
+	onResult  func(result.Result)
 }
 
 func (v *vmRun) progress(stage, format string, args ...any) {
@@ -172,6 +174,7 @@ func (v *vmRun) run(ctx context.Context) (res VMResult) {
 				r.Masks = &masks
 			}
 			res.Results = append(res.Results, r)
+			v.onResult(r)
 		case event.KindLog:
 			res.Logs = append(res.Logs, e.Message)
 		case event.KindError:

@@ -138,6 +138,7 @@ type options struct {
 	accel        string
 	qemuBinary   string
 	files        []initramfs.File
+	onResult     func(result.Result)
 }
 
 // Option configures Run.
@@ -175,6 +176,12 @@ func WithAccel(accel string) Option { return func(o *options) { o.accel = accel 
 // WithQEMU sets the QEMU binary.
 func WithQEMU(binary string) Option { return func(o *options) { o.qemuBinary = binary } }
 
+// WithResults receives every result event as soon as the host has decoded
+// it (kernel, topology, accelerator and masks filled in as in
+// VMResult.Results), so callers can show results live. Like WithProgress it is
+// called from several goroutines, one call at a time.
+func WithResults(fn func(result.Result)) Option { return func(o *options) { o.onResult = fn } }
+
 // WithFiles adds files to every VM's initramfs (fixtures, loader executables).
 func WithFiles(files ...initramfs.File) Option {
 	return func(o *options) { o.files = append(o.files, files...) }
@@ -197,6 +204,13 @@ func Run(ctx context.Context, jobs []Job, opts ...Option) ([]VMResult, error) {
 			progressMu.Lock()
 			defer progressMu.Unlock()
 			o.progress(p)
+		}
+	}
+	onResult := func(r result.Result) {
+		if o.onResult != nil {
+			progressMu.Lock()
+			defer progressMu.Unlock()
+			o.onResult(r)
 		}
 	}
 	if o.cacheDir == "" {
@@ -277,7 +291,7 @@ func Run(ctx context.Context, jobs []Job, opts ...Option) ([]VMResult, error) {
 			defer wg.Done()
 			for i := range next {
 				j := jobs[i]
-				vm := &vmRun{job: j, kernel: kernels[j.Kernel], accel: accel, outDir: dirs[i], opts: &o, baseImage: img, report: report}
+				vm := &vmRun{job: j, kernel: kernels[j.Kernel], accel: accel, outDir: dirs[i], opts: &o, baseImage: img, report: report, onResult: onResult}
 				results[i] = vm.run(ctx)
 			}
 		}()

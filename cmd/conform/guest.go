@@ -2,19 +2,168 @@ package main
 
 import (
 	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/perfconform/perfconform/adapters/process"
+	"github.com/perfconform/perfconform/adapters/reference/refadapter"
+	"github.com/perfconform/perfconform/result"
+	"github.com/perfconform/perfconform/suite"
 	"github.com/perfconform/perfconform/vmtest/event"
 	"github.com/perfconform/perfconform/vmtest/guest"
+	"github.com/perfconform/perfconform/vmtest/qemu"
 )
 
+// The process client starts the current executable as a namespace wrapper
+// when a spec needs a loader to see another possible-CPU file (the DEGRADE
+// requirements); the wrapper must take over before cobra parses the
+// adapter's arguments ("load --object ..."), or it fails with "unknown
+// command". Inside a VM the current executable is /init, so this matters for
+// `conform guest` as much as for `conform run --host`.
+func init() {
+	process.MaybeRunNamespaceWrapper()
+}
+
+// guestLoader is one loader the guest runs: the reference in-process (Path
+// empty), anything else as an adapter executable inside the initramfs.
+type guestLoader struct {
+	Name string
+	Path string
+}
+
+// guestArgs is what `conform run` hands a VM through guest.Env.Args.
+type guestArgs struct {
+	Loaders []guestLoader
+	Focus   []string
+	Timeout time.Duration // 0: TCGSampleTimeout or KVMSampleTimeout
+}
+
+// Per-sample and per-load waits in a VM when --timeout is not given: TCG
+// emulation is 10-50x slower than the host, KVM about as fast.
+const (
+	TCGSampleTimeout = 20 * time.Second
+	KVMSampleTimeout = 10 * time.Second
+)
+
+// encode renders a as guest arguments: --loader reference,
+// --loader NAME=PATH, --requirement ID, --timeout D.
+func (a guestArgs) encode() []string {
+	var out []string
+	for _, l := range a.Loaders {
+		if l.Path == "" {
+			out = append(out, "--loader", l.Name)
+		} else {
+			out = append(out, "--loader", l.Name+"="+l.Path)
+		}
+	}
+	for _, id := range a.Focus {
+		out = append(out, "--requirement", id)
+	}
+	if a.Timeout > 0 {
+		out = append(out, "--timeout", a.Timeout.String())
+	}
+	return out
+}
+
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// parseGuestArgs is the inverse of guestArgs.encode.
+func parseGuestArgs(args []string) (guestArgs, error) {
+	var a guestArgs
+	var loaders, focus stringList
+	fs := flag.NewFlagSet("conform guest", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Var(&loaders, "loader", "")
+	fs.Var(&focus, "requirement", "")
+	fs.DurationVar(&a.Timeout, "timeout", 0, "")
+	if err := fs.Parse(args); err != nil {
+		return a, fmt.Errorf("guest args %q: %w", args, err)
+	}
+	if fs.NArg() > 0 {
+		return a, fmt.Errorf("guest args %q: unexpected %q", args, fs.Args())
+	}
+	for _, l := range loaders {
+		name, path, hasPath := strings.Cut(l, "=")
+		switch {
+		case name == "":
+			return a, fmt.Errorf("guest args: --loader %q has no name", l)
+		case !hasPath && name != refadapter.Info.Loader:
+			return a, fmt.Errorf("guest args: --loader %q: only %s runs in-process; others need NAME=PATH", l, refadapter.Info.Loader)
+		case hasPath && !strings.HasPrefix(path, "/"):
+			return a, fmt.Errorf("guest args: --loader %q: the path must be absolute", l)
+		}
+		a.Loaders = append(a.Loaders, guestLoader{Name: name, Path: path})
+	}
+	a.Focus = focus
+	return a, nil
+}
+
 // guestPayload is what `conform guest` runs inside a VM once the topology is
-// realized. The suite replaces it with the conformance run; the default only
-// reports what it saw, so the harness can be exercised on its own.
+// realized: the conformance suite against the loaders `conform run` named in
+// env.Args, every result sent to the host as soon as it is known. Without
+// loaders (as `conform topologies verify` boots it) it only reports what it
+// saw.
 var guestPayload guest.Payload = func(ctx context.Context, env guest.Env, emit func(event.Event)) error {
 	emit(event.Log("conform guest: kernel %s (%s), topology %s, possible %s present %s online %s, args %q",
 		env.Kernel, env.Release, env.Topology.Name, env.Masks.Possible, env.Masks.Present, env.Masks.Online, env.Args))
+	args, err := parseGuestArgs(env.Args)
+	if err != nil {
+		return err
+	}
+	if len(args.Loaders) == 0 {
+		return nil
+	}
+	return runGuestSuite(ctx, env, args, emit)
+}
+
+func runGuestSuite(ctx context.Context, env guest.Env, args guestArgs, emit func(event.Event)) error {
+	var loaders []suite.NamedLoader
+	for _, l := range args.Loaders {
+		if l.Path == "" {
+			loaders = append(loaders, suite.NamedLoader{Name: l.Name, Loader: refadapter.New()})
+			continue
+		}
+		// A missing executable is not fatal for the VM: the suite turns the
+		// failing info call into an ERROR per requirement for this loader,
+		// and the other loaders still run.
+		if _, err := os.Stat(l.Path); err != nil {
+			emit(event.Error("loader %s: %v (not in the initramfs?)", l.Name, err))
+		}
+		loaders = append(loaders, suite.NamedLoader{Name: l.Name, Loader: process.New(l.Path)})
+	}
+	timeout := args.Timeout
+	if timeout == 0 {
+		timeout = TCGSampleTimeout
+		if env.Accelerator == qemu.AccelKVM {
+			timeout = KVMSampleTimeout
+		}
+	}
+	emit(event.Log("conform guest: suite with %d loader(s), %v per sample or load", len(loaders), timeout))
+	_, err := suite.Run(ctx, suite.Config{
+		Loaders: loaders,
+		Focus:   args.Focus,
+		Timeout: timeout,
+		OnResult: func(r result.Result) {
+			r.Kernel, r.Topology, r.Accelerator = env.Kernel, env.Topology.Name, env.Accelerator
+			if r.Masks == nil {
+				m := env.Masks
+				r.Masks = &m
+			}
+			emit(event.Result(r))
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("suite in %s/%s: %w", env.Kernel, env.Topology.Name, err)
+	}
 	return nil
 }
 
