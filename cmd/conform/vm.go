@@ -2,14 +2,556 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
+	"github.com/perfconform/perfconform/adapters"
+	"github.com/perfconform/perfconform/adapters/reference/refadapter"
 	"github.com/perfconform/perfconform/report"
+	"github.com/perfconform/perfconform/result"
+	"github.com/perfconform/perfconform/suite"
+	"github.com/perfconform/perfconform/vmtest"
+	"github.com/perfconform/perfconform/vmtest/initramfs"
+	"github.com/perfconform/perfconform/vmtest/kernel"
+	"github.com/perfconform/perfconform/vmtest/qemu"
+	"github.com/perfconform/perfconform/vmtest/topology"
 )
 
-// runInVMs runs the suite inside QEMU VMs, one per (kernel, topology).
+// GuestLoaderDir is where adapter executables go in the initramfs; each one
+// is GuestLoaderDir/NAME. Host tools an adapter runs (bpftool) keep their
+// host path, as the adapter expects them there.
+const GuestLoaderDir = "/perfconform/loaders"
+
+// vmConsoleEvidenceLines is how many console lines go into the detail of an
+// ERROR result synthesized for a VM that did not finish; the run carries
+// vmtest.ConsoleTailLines.
+const vmConsoleEvidenceLines = 5
+
+// vmLoaders is what --loader became for a VM run: what the guest is told,
+// and the files the initramfs needs.
+type vmLoaders struct {
+	guest []guestLoader
+	files []initramfs.File
+}
+
+// resolveVMLoaders turns --loader values into guest loaders: the reference
+// runs in-process in the guest; built-in adapters are built into binDir and
+// copied in with every executable they need (Adapter.VMExecutables); paths
+// are copied as given (with their library closure when dynamically linked).
+func resolveVMLoaders(ctx context.Context, names []string, binDir string, progress func(string)) (vmLoaders, error) {
+	var out vmLoaders
+	seen := map[string]string{}
+	add := func(name, given string) error {
+		if prev, dup := seen[name]; dup {
+			return fmt.Errorf("--loader %s and --loader %s would both report as loader %q", prev, given, name)
+		}
+		seen[name] = given
+		return nil
+	}
+	if binDir == "" {
+		binDir = adapters.DefaultBinDir()
+	}
+	binDir, err := filepath.Abs(binDir)
+	if err != nil {
+		return out, fmt.Errorf("--bin-dir: %w", err)
+	}
+	for _, given := range names {
+		switch {
+		case given == refadapter.Info.Loader:
+			if err := add(given, given); err != nil {
+				return out, err
+			}
+			out.guest = append(out.guest, guestLoader{Name: given})
+		case strings.ContainsRune(given, '/'):
+			path, err := filepath.Abs(given)
+			if err != nil {
+				return out, fmt.Errorf("--loader %s: %w", given, err)
+			}
+			st, err := os.Stat(path)
+			if err != nil {
+				return out, fmt.Errorf("--loader %s: %w", given, err)
+			}
+			if !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
+				return out, fmt.Errorf("--loader %s: not an executable file (%v)", given, st.Mode())
+			}
+			name := filepath.Base(path)
+			if err := add(name, given); err != nil {
+				return out, err
+			}
+			gp := GuestLoaderDir + "/" + name
+			out.guest = append(out.guest, guestLoader{Name: name, Path: gp})
+			out.files = append(out.files, initramfs.File{Host: path, Guest: gp})
+		default:
+			if err := add(given, given); err != nil {
+				return out, err
+			}
+			a, err := adapters.Get(given)
+			if err != nil {
+				return out, fmt.Errorf("--loader %s: %w (built-ins: %s; or give an adapter path)", given, err, adapterNames())
+			}
+			progress(fmt.Sprintf("building adapter %s into %s", given, binDir))
+			if _, err := buildAdapter(ctx, given, binDir); err != nil {
+				return out, err
+			}
+			gp := GuestLoaderDir + "/" + given
+			out.guest = append(out.guest, guestLoader{Name: given, Path: gp})
+			for i, exe := range a.VMExecutables(binDir) {
+				f := initramfs.File{Host: exe} // host tools keep their path
+				if i == 0 {
+					f.Guest = gp // the adapter's own executable
+				}
+				out.files = append(out.files, f)
+			}
+		}
+	}
+	return out, nil
+}
+
+// runInVMs runs the suite inside QEMU VMs, one per (kernel, topology); each
+// VM runs every loader.
 func runInVMs(ctx context.Context, cmd *cobra.Command, f runFlags) (*report.Results, error) {
-	return nil, fmt.Errorf("VM runs are not wired into this build yet")
+	stderr := cmd.ErrOrStderr()
+	if len(f.kernels) == 0 {
+		return nil, fmt.Errorf("--topology needs --kernel: the kernels to boot (see 'conform kernels list')")
+	}
+	if len(f.topologies) == 0 {
+		f.topologies = []string{"quick"}
+	}
+	tops, err := topology.Resolve(f.topologies...)
+	if err != nil {
+		return nil, fmt.Errorf("--topology: %w (see 'conform topologies')", err)
+	}
+	var kernels []string
+	for _, k := range f.kernels {
+		if k = strings.TrimSpace(k); k != "" && !contains(kernels, k) {
+			kernels = append(kernels, k)
+		}
+	}
+	if len(kernels) == 0 {
+		return nil, fmt.Errorf("--kernel: no kernel named")
+	}
+	var reqs []suite.Requirement
+	for _, r := range suite.Requirements {
+		if len(f.focus) == 0 || contains(f.focus, r.ID) {
+			reqs = append(reqs, r)
+		}
+	}
+	for _, id := range f.focus {
+		if _, ok := suite.RequirementByID(id); !ok {
+			return nil, fmt.Errorf("--requirement %s: unknown requirement (see 'conform spec')", id)
+		}
+	}
+	if f.parallel < 0 {
+		return nil, fmt.Errorf("-j %d: want a positive number of VMs", f.parallel)
+	}
+	parallel := f.parallel
+	if parallel == 0 {
+		parallel = runtime.NumCPU()
+	}
+	cacheDir, err := kernel.DefaultCacheDir()
+	if err != nil {
+		return nil, err
+	}
+
+	line := func(msg string) { fmt.Fprintln(stderr, msg) }
+	loaders, err := resolveVMLoaders(ctx, f.loaders, f.binDir, line)
+	if err != nil {
+		return nil, err
+	}
+	guestBin, err := staticGuest(ctx, cacheDir, line)
+	if err != nil {
+		return nil, err
+	}
+
+	ga := guestArgs{Loaders: loaders.guest, Focus: f.focus, Timeout: f.timeout}
+	var jobs []vmtest.Job
+	for _, k := range kernels {
+		for _, t := range tops {
+			jobs = append(jobs, vmtest.Job{Kernel: k, Topology: t, Args: ga.encode(), PayloadTimeout: vmPayloadTimeout(len(loaders.guest), f.timeout)})
+		}
+	}
+
+	disp := newVMDisplay(cmd.OutOrStdout(), stderr, len(jobs))
+	defer disp.stop()
+	opts := []vmtest.Option{
+		vmtest.WithCacheDir(cacheDir), vmtest.WithGuestBinary(guestBin), vmtest.WithKeep(f.keep),
+		vmtest.WithParallel(parallel), vmtest.WithFiles(loaders.files...),
+		vmtest.WithProgress(disp.progress), vmtest.WithResults(disp.result),
+	}
+	if f.out != "" {
+		opts = append(opts, vmtest.WithOutDir(f.out))
+	}
+	line(fmt.Sprintf("running %d VM(s) (%d kernel(s) x %d topologies), %d at a time, loaders: %s",
+		len(jobs), len(kernels), len(tops), min(parallel, len(jobs)), loaderNames(loaders.guest)))
+	vms, runErr := vmtest.Run(ctx, jobs, opts...)
+	disp.stop()
+	if vms == nil {
+		return nil, runErr
+	}
+	if runErr != nil {
+		// Cancelled (Ctrl-C): every VM is dead; write what was collected.
+		line(fmt.Sprintf("run interrupted: %v; writing the results collected so far", runErr))
+	}
+
+	doc := &report.Results{Generated: time.Now().UTC()}
+	for i, vm := range vms {
+		run, results := vmRunReport(jobs[i], vm, loaders.guest, reqs)
+		for _, r := range results[len(vm.Results):] {
+			printResult(cmd.OutOrStdout(), r)
+		}
+		doc.Runs = append(doc.Runs, run)
+		doc.Results = append(doc.Results, results...)
+	}
+	printVMTable(stderr, doc.Runs, vms)
+	if f.out == "" && len(vms) > 0 {
+		line(fmt.Sprintf("VM logs (console.log, events.jsonl, vm.json) in %s", filepath.Dir(vms[0].OutDir)))
+	}
+	return doc, nil
+}
+
+// vmPayloadTimeout bounds one VM's suite run: the default per loader, more
+// when the per-sample timeout was raised above the TCG default.
+func vmPayloadTimeout(loaders int, sampleTimeout time.Duration) time.Duration {
+	d := vmtest.DefaultPayloadTimeout(qemu.AccelTCG) * time.Duration(max(loaders, 1))
+	if sampleTimeout > TCGSampleTimeout {
+		d = time.Duration(float64(d) * float64(sampleTimeout) / float64(TCGSampleTimeout))
+	}
+	return d
+}
+
+// staticGuest returns a static conform binary to boot as /init: this one
+// when it is static, otherwise one built from the module (CGO_ENABLED=0).
+func staticGuest(ctx context.Context, cacheDir string, line func(string)) (string, error) {
+	exe, err := os.Executable()
+	if err == nil {
+		if libs, cerr := initramfs.Closure(exe); cerr == nil && len(libs) == 0 {
+			return exe, nil
+		}
+	}
+	line(fmt.Sprintf("%s is not statically linked; building a static guest (CGO_ENABLED=0 go build %s) into %s",
+		exe, vmtest.ConformPackage, filepath.Join(cacheDir, "guest")))
+	start := time.Now()
+	bin, err := vmtest.GuestBinary(ctx, cacheDir, "")
+	if err != nil {
+		return "", err
+	}
+	line(fmt.Sprintf("static guest %s built in %v", bin, time.Since(start).Round(100*time.Millisecond)))
+	return bin, nil
+}
+
+// vmRunReport turns one VM into its report.Run and its results. A VM that
+// should have run the suite (its topology was not known to be unrealizable)
+// but did not deliver every (loader, requirement) gets an ERROR result for
+// each missing one, carrying the VM's error and console tail, so a dead VM
+// can never look like a shorter run. A topology the kernel cannot realize is
+// a run with Realized=false and its error, with no results: it says nothing
+// about the loaders.
+func vmRunReport(job vmtest.Job, vm vmtest.VMResult, loaders []guestLoader, reqs []suite.Requirement) (report.Run, []result.Result) {
+	run := report.Run{
+		Kernel:      report.Kernel{Name: vm.Kernel.Name, Version: vm.Kernel.Release},
+		Topology:    job.Topology.Name,
+		Realized:    vm.Realized,
+		Accelerator: vm.Accelerator,
+		Started:     vm.Started,
+		Boot:        vm.BootTime(),
+	}
+	if run.Kernel.Name == "" {
+		run.Kernel.Name = job.Kernel
+	}
+	if vm.Expected != (result.Masks{}) {
+		m := vm.Expected
+		run.Requested = &m
+	}
+	if vm.Masks != (result.Masks{}) {
+		m := vm.Masks
+		run.Masks = &m
+	}
+	if !vm.Started.IsZero() && !vm.Ended.IsZero() {
+		run.Duration = vm.Ended.Sub(vm.Started)
+	}
+	versions := map[string]string{}
+	for _, r := range vm.Results {
+		if r.LoaderVersion != "" && versions[r.Loader] == "" {
+			versions[r.Loader] = r.LoaderVersion
+		}
+	}
+	for _, l := range loaders {
+		run.Loaders = append(run.Loaders, report.Loader{Name: l.Name, Version: versions[l.Name]})
+	}
+	results := append([]result.Result(nil), vm.Results...)
+	if vm.Err == nil {
+		return run, results
+	}
+
+	msg, _, _ := strings.Cut(vm.Err.Error(), "; console tail:")
+	run.Error = msg
+	if notRealized(vm) {
+		run.Realized = false
+		return run, results
+	}
+	console := consoleLines(filepath.Join(vm.OutDir, "console.log"), vmtest.ConsoleTailLines)
+	if len(console) > 0 {
+		run.ConsoleTail = console
+	}
+	evidence := fmt.Sprintf("not checked: VM %s/%s did not complete the suite: %s", run.Kernel.Name, run.Topology, firstLine(msg))
+	if n := len(console); n > 0 {
+		evidence += "; console tail: " + strings.Join(console[max(0, n-vmConsoleEvidenceLines):], " | ")
+	}
+	have := map[[2]string]bool{}
+	for _, r := range vm.Results {
+		have[[2]string{r.Loader, r.Requirement}] = true
+	}
+	for _, l := range loaders {
+		for _, req := range reqs {
+			if have[[2]string{l.Name, req.ID}] {
+				continue
+			}
+			r := result.Result{
+				Requirement: req.ID, Level: req.Level, Status: result.Error, Detail: evidence,
+				Loader: l.Name, LoaderVersion: versions[l.Name],
+				Kernel: run.Kernel.Name, Topology: run.Topology, Accelerator: vm.Accelerator, Masks: run.Masks,
+			}
+			results = append(results, r)
+		}
+	}
+	return run, results
+}
+
+// notRealized is true when the VM failed only because its topology was not
+// realized on its kernel: declared not realizable (not booted) or measured
+// so in the guest, with the guest ending cleanly.
+func notRealized(vm vmtest.VMResult) bool {
+	for _, broken := range []error{vmtest.ErrTimeout, vmtest.ErrNoDone, vmtest.ErrQEMU, context.Canceled} {
+		if errors.Is(vm.Err, broken) {
+			return false
+		}
+	}
+	return errors.Is(vm.Err, vmtest.ErrNotRealizable) || errors.Is(vm.Err, vmtest.ErrTopologyNotRealized)
+}
+
+// consoleLines returns the last n non-empty lines of a console log.
+func consoleLines(path string, n int) []string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var lines []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimRight(l, "\r "); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return lines[max(0, len(lines)-n):]
+}
+
+func loaderNames(ls []guestLoader) string {
+	var names []string
+	for _, l := range ls {
+		names = append(names, l.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// printVMTable prints one line per VM: kernel, topology, masks, realized,
+// boot and total time, result counts and the error.
+func printVMTable(w io.Writer, runs []report.Run, vms []vmtest.VMResult) {
+	fmt.Fprintf(w, "%-12s %-14s %-4s %-8s %-8s %-8s %-8s %6s %7s %s\n",
+		"KERNEL", "TOPOLOGY", "ACC", "POSSIBLE", "PRESENT", "ONLINE", "REALIZED", "BOOT", "TOTAL", "RESULTS / ERROR")
+	for i, run := range runs {
+		m := result.Masks{}
+		if run.Masks != nil {
+			m = *run.Masks
+		}
+		n := countStatuses(vms[i].Results)
+		status := fmt.Sprintf("%d pass %d fail %d error %d skip", n[result.Pass], n[result.Fail], n[result.Error], n[result.Skip])
+		if run.Error != "" {
+			status += "; " + firstLine(run.Error)
+		}
+		fmt.Fprintf(w, "%-12s %-14s %-4s %-8s %-8s %-8s %-8v %6s %7s %s\n",
+			run.Kernel.Name, run.Topology, dash(run.Accelerator), dash(m.Possible), dash(m.Present), dash(m.Online),
+			run.Realized, secs(run.Boot), secs(run.Duration), status)
+	}
+}
+
+func secs(d time.Duration) string {
+	if d == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fs", d.Seconds())
+}
+
+// vmDisplay shows VM progress and results. Results go to stdout, one line
+// each. Progress goes to stderr: plain timestamped lines, or, when both
+// streams are a terminal, a status line redrawn every second below the
+// result lines.
+type vmDisplay struct {
+	mu      sync.Mutex
+	out     io.Writer
+	errw    io.Writer
+	tty     bool
+	start   time.Time
+	total   int
+	vms     map[string]*vmState
+	order   []string
+	drawn   bool
+	done    chan struct{}
+	stopped sync.Once
+	wg      sync.WaitGroup
+}
+
+type vmState struct {
+	stage string
+	since time.Time
+}
+
+func newVMDisplay(out, errw io.Writer, total int) *vmDisplay {
+	d := &vmDisplay{out: out, errw: errw, tty: isTerminal(out) && isTerminal(errw), start: time.Now(),
+		total: total, vms: map[string]*vmState{}, done: make(chan struct{})}
+	if d.tty {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			t := time.NewTicker(time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-d.done:
+					return
+				case <-t.C:
+					d.mu.Lock()
+					d.redraw()
+					d.mu.Unlock()
+				}
+			}
+		}()
+	}
+	return d
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// stop ends the status line; safe to call more than once.
+func (d *vmDisplay) stop() {
+	d.stopped.Do(func() {
+		close(d.done)
+		d.wg.Wait()
+		d.mu.Lock()
+		d.clear()
+		d.mu.Unlock()
+	})
+}
+
+func (d *vmDisplay) elapsed() string {
+	return fmt.Sprintf("[%6.1fs]", time.Since(d.start).Seconds())
+}
+
+// stageNames says what each vmtest stage means for the user.
+var stageNames = map[string]string{
+	"start": "booting", "booted": "booted", "realized": "running", "done": "done", "failed": "failed", "kept": "kept",
+}
+
+func (d *vmDisplay) progress(p vmtest.Progress) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	key := p.Kernel + "/" + p.Topology
+	stage := p.Stage
+	if name, ok := stageNames[stage]; ok {
+		stage = name
+	}
+	if p.Topology != "" {
+		st := d.vms[key]
+		if st == nil {
+			st = &vmState{}
+			d.vms[key] = st
+			d.order = append(d.order, key)
+		}
+		if p.Stage != "kept" {
+			st.stage, st.since = stage, time.Now()
+		}
+	}
+	important := p.Topology == "" || p.Stage == "done" || p.Stage == "failed" || p.Stage == "kept"
+	if d.tty && !important {
+		d.redraw()
+		return
+	}
+	where := key
+	if p.Topology == "" {
+		where = p.Kernel
+	}
+	msg := fmt.Sprintf("%s %s %s: %s", d.elapsed(), strings.TrimPrefix(where, "/"), stage, firstLine(p.Message))
+	if p.Topology == "" && p.Kernel == "" {
+		msg = fmt.Sprintf("%s %s: %s", d.elapsed(), stage, firstLine(p.Message))
+	}
+	d.clear()
+	fmt.Fprintln(d.errw, msg)
+	d.redraw()
+}
+
+func (d *vmDisplay) result(r result.Result) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.clear()
+	printResult(d.out, r)
+	d.redraw()
+}
+
+func (d *vmDisplay) clear() {
+	if d.tty && d.drawn {
+		fmt.Fprint(d.errw, "\r\033[K")
+		d.drawn = false
+	}
+}
+
+func (d *vmDisplay) redraw() {
+	if !d.tty {
+		return
+	}
+	select {
+	case <-d.done:
+		return
+	default:
+	}
+	var running []string
+	finished := 0
+	keys := append([]string(nil), d.order...)
+	sort.Strings(keys)
+	for _, k := range keys {
+		st := d.vms[k]
+		switch st.stage {
+		case "done", "failed":
+			finished++
+		default:
+			running = append(running, fmt.Sprintf("%s %s %ds", k, st.stage, int(time.Since(st.since).Seconds())))
+		}
+	}
+	queued := d.total - finished - len(running)
+	fmt.Fprintf(d.errw, "\r\033[K%s %d/%d VMs done, %d queued; %s", d.elapsed(), finished, d.total, max(queued, 0), strings.Join(running, "; "))
+	d.drawn = true
 }
