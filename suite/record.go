@@ -75,3 +75,23 @@ func (r *recorder) finish(report types.SpecReport) {
 	}
 	r.add(res)
 }
+
+// fillMissing adds an ERROR for every (loader, requirement) that produced no
+// result (the run was interrupted, or Ginkgo skipped the spec), so a result is
+// never silently missing.
+func (r *recorder) fillMissing(loaders []NamedLoader, reqs []Requirement) {
+	r.mu.Lock()
+	have := make(map[[2]string]bool, len(r.results))
+	for _, res := range r.results {
+		have[[2]string{res.Loader, res.Requirement}] = true
+	}
+	r.mu.Unlock()
+	for _, nl := range loaders {
+		for _, req := range reqs {
+			if !have[[2]string{nl.Name, req.ID}] {
+				r.add(result.Result{Requirement: req.ID, Level: req.Level, Status: result.Error, Loader: nl.Name,
+					Detail: "the check did not run (suite interrupted or aborted)"})
+			}
+		}
+	}
+}

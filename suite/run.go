@@ -97,6 +97,7 @@ func Run(ctx context.Context, cfg Config) ([]result.Result, error) {
 	// prints its own lines, so Ginkgo's go where the caller wants them.
 	formatter.ColorableStdOut = cfg.Log
 	ginkgo.RunSpecs(silentT{}, "perfconform", suiteConfig, reporterConfig)
+	rec.fillMissing(cfg.Loaders, cfg.requirements())
 	return rec.results, nil
 }
 

@@ -1,0 +1,285 @@
+package suite_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	"golang.org/x/sys/unix"
+
+	"github.com/perfconform/perfconform/adapters/reference/refadapter"
+	"github.com/perfconform/perfconform/reference/topology"
+	"github.com/perfconform/perfconform/result"
+	"github.com/perfconform/perfconform/suite"
+)
+
+// Ginkgo runs one suite per process, so each scenario runs in a child copy
+// of this test binary (TestMain below) and hands its results back as JSON.
+const (
+	scenarioEnv = "PERFCONFORM_SUITE_SCENARIO"
+	outEnv      = "PERFCONFORM_SUITE_OUT"
+)
+
+func TestMain(m *testing.M) {
+	if name := os.Getenv(scenarioEnv); name != "" {
+		os.Exit(runScenario(name, os.Getenv(outEnv)))
+	}
+	os.Exit(m.Run())
+}
+
+// scenarios are the loaders (and the CPU masks the suite judges against) of
+// each child run.
+var scenarios = map[string]func() (suite.Config, error){
+	// host: the machine's real masks; the doubles' mistakes all show on any
+	// machine with two or more CPUs.
+	"host": func() (suite.Config, error) {
+		return suite.Config{Loaders: hostDoubles("")}, nil
+	},
+	// fake-offline: the suite and the loaders read a sysfs copy whose
+	// possible mask has two CPUs more than the machine has online, as on a
+	// VM with hotplug slots. Samples are only written on the real online CPUs.
+	"fake-offline": func() (suite.Config, error) {
+		root, err := fakeHotplugSysfs()
+		if err != nil {
+			return suite.Config{}, err
+		}
+		ref := refadapter.New()
+		ref.SysfsRoot = root
+		return suite.Config{SysfsRoot: root, Loaders: []suite.NamedLoader{
+			{Name: "reference", Loader: ref},
+			{Name: "allpossible", Loader: &faulty{name: "allpossible", sysfsRoot: root,
+				ringCPUs: func(t topology.Topology, max uint32) []int { return t.Possible.Below(int(max)).CPUs() }}},
+		}}, nil
+	},
+}
+
+func hostDoubles(root string) []suite.NamedLoader {
+	doubles := []*faulty{
+		{name: "hardcode32", autoSize: func(topology.CPUSet) uint32 { return 32 }},
+		{name: "sizeone", autoSize: func(topology.CPUSet) uint32 { return 1 }},
+		{name: "keyplus1", keyOffset: 1},
+		{name: "mislabel", labelOffset: 1},
+		{name: "allkeys", ringCPUs: func(_ topology.Topology, max uint32) []int { return topology.FirstN(int(max)).CPUs() }},
+		{name: "kvzero", keepZeroKV: true},
+		{name: "growexplicit", growExplicit: true},
+		{name: "acceptbad", acceptBadSize: true},
+		{name: "vaguebad", vagueBadSize: true},
+		{name: "nopinreuse", noPinReuse: true},
+		{name: "silentfallback", silentFallback: true},
+	}
+	loaders := []suite.NamedLoader{{Name: "reference", Loader: refadapter.New()}}
+	for _, d := range doubles {
+		d.sysfsRoot = root
+		loaders = append(loaders, suite.NamedLoader{Name: d.name, Loader: d})
+	}
+	return loaders
+}
+
+// fakeHotplugSysfs copies the machine's CPU masks and extends possible by two
+// CPUs that are not online.
+func fakeHotplugSysfs() (string, error) {
+	topo, err := topology.Read("")
+	if err != nil {
+		return "", err
+	}
+	root, err := os.MkdirTemp("", "perfconform-fake-sysfs-")
+	if err != nil {
+		return "", err
+	}
+	extra := topo.Possible.Highest() + 2
+	files := map[string]string{
+		"possible": fmt.Sprintf("0-%d\n", extra),
+		"present":  topo.Present.String() + "\n",
+		"online":   topo.Online.String() + "\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(root, name), []byte(content), 0o644); err != nil {
+			return "", err
+		}
+	}
+	return root, nil
+}
+
+func runScenario(name, out string) int {
+	mk, ok := scenarios[name]
+	if !ok {
+		fmt.Fprintln(os.Stderr, "unknown scenario", name)
+		return 2
+	}
+	cfg, err := mk()
+	if err == nil {
+		cfg.PinRoot = "/sys/fs/bpf/perfconform-selftest"
+		cfg.Timeout = 5 * time.Second
+		var results []result.Result
+		if results, err = suite.Run(context.Background(), cfg); err == nil {
+			var data []byte
+			data, err = json.Marshal(results)
+			if err == nil {
+				err = os.WriteFile(out, data, 0o644)
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "scenario", name+":", err)
+		return 1
+	}
+	return 0
+}
+
+// runChild runs a scenario in a child process and returns its results by
+// loader and requirement.
+func runChild(t *testing.T, name string) map[string]map[string]result.Result {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("the suite loads BPF programs: run as root")
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs("/sys/fs/bpf", &st); err != nil || st.Type != unix.BPF_FS_MAGIC {
+		t.Skip("bpffs is not mounted at /sys/fs/bpf")
+	}
+	out := filepath.Join(t.TempDir(), "results.json")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), scenarioEnv+"="+name, outEnv+"="+out)
+	if output, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("scenario %s: %v\n%s", name, err, output)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var results []result.Result
+	if err := json.Unmarshal(data, &results); err != nil {
+		t.Fatal(err)
+	}
+	byLoader := map[string]map[string]result.Result{}
+	for _, r := range results {
+		if byLoader[r.Loader] == nil {
+			byLoader[r.Loader] = map[string]result.Result{}
+		}
+		byLoader[r.Loader][r.Requirement] = r
+	}
+	return byLoader
+}
+
+func statusSet(rs map[string]result.Result, status result.Status) []string {
+	var ids []string
+	for id, r := range rs {
+		if r.Status == status {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// TestNegativeControls is the proof that the specs can fail: each double
+// breaks one thing, and must FAIL exactly the requirements that thing breaks
+// (with CPU and errno where the kernel gave one), while the reference passes
+// everything in the same run.
+func TestNegativeControls(t *testing.T) {
+	g := NewWithT(t)
+	results := runChild(t, "host")
+	topo, err := topology.Read("")
+	g.Expect(err).NotTo(HaveOccurred())
+	if topo.Online.Len() < 2 || !topo.Online.Contains(1) {
+		t.Skipf("the doubles' mistakes show with CPUs 0 and 1 online; online is %s", topo.Online)
+	}
+
+	g.Expect(results).To(HaveLen(12), "one result set per loader")
+	for _, rs := range results {
+		g.Expect(rs).To(HaveLen(len(suite.Requirements)))
+		g.Expect(statusSet(rs, result.Error)).To(BeEmpty(), "no environment errors")
+	}
+	g.Expect(statusSet(results["reference"], result.Pass)).To(HaveLen(len(suite.Requirements)), "reference passes all: %v", results["reference"])
+
+	// What each double must fail, and why (docs/SPEC.md, "Negative controls").
+	want := map[string][]string{
+		// Auto-sized arrays get 32 slots instead of highest possible + 1.
+		"hardcode32": {"SIZE-AUTO", "SIZE-LEGACY", "SIZE-MULTI"},
+		// Auto-sized arrays get 1 slot: CPU 1 has none, so its samples are
+		// refused with E2BIG wherever the size is automatic.
+		"sizeone": {"COMPAT-RELOAD", "RING-DELIVER", "RING-KEY", "SIZE-AUTO", "SIZE-LEGACY", "SIZE-MULTI"},
+		// The ring for CPU c sits at key c+1: ENOENT on CPU 0, EOPNOTSUPP on
+		// CPU 1, so nothing any check writes is delivered.
+		"keyplus1": {"COMPAT-FOREIGN-PIN", "COMPAT-RELOAD", "RING-DELIVER", "RING-KEY", "SIZE-EXPLICIT-LARGE", "SIZE-MULTI"},
+		// Rings are right but samples are attributed to the next CPU.
+		"mislabel": {"COMPAT-FOREIGN-PIN", "COMPAT-RELOAD", "RING-DELIVER", "SIZE-EXPLICIT-LARGE", "SIZE-MULTI"},
+		// Rings on every key below max_entries: keys without a CPU behind them
+		// make the reader fail for explicit sizes above the CPU count.
+		"allkeys":        {"COMPAT-FOREIGN-PIN", "SIZE-EXPLICIT-LARGE"},
+		"kvzero":         {"SIZE-KV-DEFAULT"},
+		"growexplicit":   {"SIZE-EXPLICIT-SMALL"},
+		"acceptbad":      {"SIZE-BAD"},
+		"vaguebad":       {"SIZE-BAD"},
+		"nopinreuse":     {"COMPAT-FOREIGN-PIN", "COMPAT-RELOAD"},
+		"silentfallback": {"DEGRADE-POSSIBLE"},
+	}
+	covered := map[string]bool{}
+	for loader, fails := range want {
+		g.Expect(statusSet(results[loader], result.Fail)).To(Equal(fails), "FAIL set of %s", loader)
+		for _, id := range fails {
+			covered[id] = true
+		}
+	}
+	// Evidence: the kernel's errno and the CPU.
+	key := results["keyplus1"]["RING-KEY"]
+	g.Expect(key.CPU).NotTo(BeNil())
+	g.Expect(*key.CPU).To(Equal(0))
+	g.Expect(key.Errno).To(Equal("ENOENT"))
+	g.Expect(key.Detail).To(ContainSubstring("CPU 1: bpf_perf_event_output returned -EOPNOTSUPP"))
+	one := results["sizeone"]["SIZE-AUTO"]
+	g.Expect(one.Errno).To(Equal("E2BIG"))
+	g.Expect(*one.CPU).To(Equal(1))
+	g.Expect(results["mislabel"]["RING-DELIVER"].Detail).To(ContainSubstring("CPU 0: sample delivered as CPU 1"))
+	g.Expect(results["allkeys"]["SIZE-EXPLICIT-LARGE"].Detail).To(ContainSubstring("perf ring for CPU 2"))
+	g.Expect(results["vaguebad"]["SIZE-BAD"].Detail).To(ContainSubstring("does not name the map"))
+	g.Expect(results["silentfallback"]["DEGRADE-POSSIBLE"].Detail).To(ContainSubstring("silently sized the array to 1"))
+
+	// Every requirement that judges anything is shown able to fail here,
+	// except RING-CREATE and RING-OFFLINE (TestOfflineCPUs: a reader only
+	// fails to start on this host's masks when possible CPUs are offline)
+	// and the informational report.
+	for _, r := range suite.Requirements {
+		if r.Level == result.Info || r.ID == "RING-OFFLINE" || r.ID == "RING-CREATE" {
+			continue
+		}
+		g.Expect(covered).To(HaveKey(r.ID), "no negative control fails %s", r.ID)
+	}
+}
+
+// TestOfflineCPUs shows RING-OFFLINE (and RING-CREATE) failing for a reader
+// that opens rings on every possible CPU, with possible CPUs offline as on a
+// VM with hotplug slots, while the reference passes every requirement.
+func TestOfflineCPUs(t *testing.T) {
+	g := NewWithT(t)
+	results := runChild(t, "fake-offline")
+	g.Expect(statusSet(results["reference"], result.Pass)).To(HaveLen(len(suite.Requirements)), "reference: %v", results["reference"])
+	g.Expect(results["reference"]["RING-OFFLINE"].Detail).NotTo(ContainSubstring("vacuous"))
+	// Every check that needs a reader fails; the size checks judge the
+	// pinned maps and pass, since the sizes are right.
+	g.Expect(statusSet(results["allpossible"], result.Fail)).To(Equal([]string{
+		"COMPAT-FOREIGN-PIN", "COMPAT-RELOAD", "RING-CREATE", "RING-DELIVER", "RING-KEY", "RING-OFFLINE",
+		"SIZE-EXPLICIT-LARGE", "SIZE-MULTI"}))
+	g.Expect(results["allpossible"]["RING-OFFLINE"].Detail).To(SatisfyAll(ContainSubstring("perf ring for CPU"), ContainSubstring("offline")))
+}
+
+func TestRequirementsHaveChecksAndDocs(t *testing.T) {
+	g := NewWithT(t)
+	doc, err := os.ReadFile("../docs/SPEC.md")
+	g.Expect(err).NotTo(HaveOccurred())
+	seen := map[string]bool{}
+	for _, r := range suite.Requirements {
+		g.Expect(seen).NotTo(HaveKey(r.ID), "duplicate requirement")
+		seen[r.ID] = true
+		g.Expect(string(doc)).To(ContainSubstring("### "+r.ID), "docs/SPEC.md has no section for %s", r.ID)
+		g.Expect(strings.TrimSpace(r.Impact)).NotTo(BeEmpty())
+	}
+}
