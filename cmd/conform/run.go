@@ -235,7 +235,6 @@ func runOnHost(ctx context.Context, cmd *cobra.Command, f runFlags) (*report.Res
 	return &report.Results{Generated: time.Now().UTC(), Runs: []report.Run{run}, Results: results}, nil
 }
 
-
 // ginkgoLog is where Ginkgo's own report goes: PERFCONFORM_GINKGO_LOG=stderr
 // shows it when debugging the suite.
 func ginkgoLog() io.Writer {
