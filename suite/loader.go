@@ -18,7 +18,9 @@ type Loader interface {
 	Info(ctx context.Context) (protocol.Info, error)
 	// Load loads req.Object, pins every map under req.PinDir by its name, and
 	// opens the loader's perf reader on every perf event array. A loader that
-	// refuses the object returns a *LoadError.
+	// refuses the object returns a *LoadError. ctx bounds the whole session:
+	// when it is done the session ends as if closed. The loader bounds the
+	// load itself (adapters have a ready timeout).
 	Load(ctx context.Context, req LoadRequest) (Session, error)
 }
 

@@ -1,5 +1,5 @@
 // Command bpftool is the perfconform adapter for bpftool (Debian's
-// /usr/sbin/bpftool): `bpftool prog loadall OBJ DIR/progs pinmaps DIR` loads
+// /usr/sbin/bpftool): `bpftool prog loadall OBJ DIR/progs-PID pinmaps DIR` loads
 // the object with bpftool's defaults (libbpf sizes the maps) and pins every
 // map under DIR, then one `bpftool map event_pipe pinned DIR/MAP` per perf
 // event array reads the rings; its output is translated into protocol lines.
@@ -101,7 +101,12 @@ func bpftool(ctx context.Context, args ...string) ([]byte, error) {
 }
 
 func load(ctx context.Context, args adapterkit.LoadArgs, w *adapterkit.Writer) error {
-	if _, err := bpftool(ctx, "prog", "loadall", args.Object, filepath.Join(args.PinDir, "progs"), "pinmaps", args.PinDir); err != nil {
+	// loadall must pin the programs somewhere; a directory of this process's
+	// own keeps a second load against the same pin dir from failing on the
+	// program pins, so only the map pins decide (the COMPAT requirements).
+	progDir := filepath.Join(args.PinDir, fmt.Sprintf("progs-%d", os.Getpid()))
+	defer os.RemoveAll(progDir)
+	if _, err := bpftool(ctx, "prog", "loadall", args.Object, progDir, "pinmaps", args.PinDir); err != nil {
 		return adapterkit.Fail(protocol.StageLoad, err)
 	}
 	perfMaps, err := perfArrays(ctx, args.PinDir)

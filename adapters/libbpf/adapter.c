@@ -27,7 +27,7 @@
 
 static volatile sig_atomic_t stop_requested;
 /* The last few lines libbpf logged, "; "-joined, for error lines. */
-static char last_libbpf_msg[768];
+static char last_libbpf_msg[2048];
 
 /* --- output ------------------------------------------------------------ */
 
@@ -119,7 +119,7 @@ static void emit(struct buf *b)
 
 static int fail(const char *stage, const char *fmt, ...)
 {
-	char msg[1024];
+	char msg[4096];
 	struct buf b = {0};
 	va_list ap;
 
@@ -143,26 +143,27 @@ static int fail(const char *stage, const char *fmt, ...)
 /* --- libbpf callbacks -------------------------------------------------- */
 
 /*
- * Keep libbpf's warnings on stderr and remember the last two for error
- * lines: the final one is often just "failed to load object", the one before
- * it says why.
+ * Keep libbpf's warnings on stderr and collect them (since the last reset)
+ * for error lines: the final one is often just "failed to load object", the
+ * earlier ones say why (e.g. "Failed to get CPU range ...").
  */
 static int print_fn(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	static char prev[256], cur[256];
+	char cur[512];
+	size_t n = strlen(last_libbpf_msg);
 	va_list copy;
 
 	if (level == LIBBPF_DEBUG)
 		return 0;
 	va_copy(copy, ap);
-	memcpy(prev, cur, sizeof(prev));
 	vsnprintf(cur, sizeof(cur), fmt, copy);
 	va_end(copy);
-	cur[strcspn(cur, "\n")] = '\0';
-	if (prev[0])
-		snprintf(last_libbpf_msg, sizeof(last_libbpf_msg), "%s; %s", prev, cur);
-	else
-		snprintf(last_libbpf_msg, sizeof(last_libbpf_msg), "%s", cur);
+	for (char *c = cur; *c; c++)
+		if (*c == '\n')
+			*c = ' ';
+	while (n > 0 && last_libbpf_msg[n - 1] == ' ')
+		last_libbpf_msg[--n] = '\0';
+	snprintf(last_libbpf_msg + n, sizeof(last_libbpf_msg) - n, "%s%s", n ? "; " : "", cur);
 	return vfprintf(stderr, fmt, ap);
 }
 
@@ -212,6 +213,14 @@ static int cmd_load(const char *object, const char *pin_dir, int pages)
 	obj = bpf_object__open_file(object, NULL);
 	if (!obj)
 		return fail("load", "open %s: %s", object, strerror(errno));
+	/* libbpf's pin-by-path: a compatible map already pinned there is reused,
+	 * anything else is pinned by bpf_object__load (the COMPAT requirements). */
+	bpf_object__for_each_map(map, obj) {
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, bpf_map__name(map));
+		err = bpf_map__set_pin_path(map, path);
+		if (err)
+			return fail("load", "set pin path of map %s to %s: %s", bpf_map__name(map), path, strerror(-err));
+	}
 	err = bpf_object__load(obj);
 	if (err)
 		return fail("load", "load %s: %s", object, strerror(-err));

@@ -98,7 +98,13 @@ func load(ctx context.Context, args adapterkit.LoadArgs, w *adapterkit.Writer, o
 			delete(spec.Maps, name)
 		}
 	}
-	coll, err := ebpf.NewCollection(spec)
+	// Pin by name under the pin dir: cilium/ebpf's own pinning, which
+	// reuses a compatible map already pinned there (the COMPAT requirements)
+	// and pins new ones, exactly as a user of the library would ask for it.
+	for _, ms := range spec.Maps {
+		ms.Pinning = ebpf.PinByName
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: args.PinDir}})
 	if err != nil {
 		return adapterkit.Fail(protocol.StageLoad, fmt.Errorf("%s: %w", args.Object, err))
 	}
@@ -111,7 +117,9 @@ func load(ctx context.Context, args adapterkit.LoadArgs, w *adapterkit.Writer, o
 	for _, name := range names {
 		m := all[name]
 		path := filepath.Join(args.PinDir, name)
-		if err := m.Pin(path); err != nil {
+		if m.IsPinned() {
+			// Pinned (or reused) by NewCollectionWithOptions.
+		} else if err := m.Pin(path); err != nil {
 			return adapterkit.Fail(protocol.StageLoad, fmt.Errorf("pin map %s at %s: %w", name, path, err))
 		}
 		if m.Type() == ebpf.PerfEventArray {
