@@ -513,3 +513,83 @@ func TestReadIntoDoesNotAllocate(t *testing.T) {
 		t.Errorf("ReadInto allocates %v times per record", allocs)
 	}
 }
+
+// TestConcurrentProducers reads while programs write on every CPU into small
+// rings that wrap and overflow all the time: every sample must arrive intact
+// and exactly once, and every dropped one must be reported as lost.
+func TestConcurrentProducers(t *testing.T) {
+	requireRoot(t)
+	cpus := onlineCPUs(t)
+	m := newPerfArray(t)
+	e := newStackEmitter(t, m, 256) // 272-byte records: 15 per page
+	rd := newReader(t, m, cpus, perfring.Options{Pages: 1})
+
+	const runs = 3000
+	type tally struct{ sent, dropped int }
+	results := make(chan tally, len(cpus))
+	for _, cpu := range cpus {
+		go func() {
+			var n tally
+			defer func() { results <- n }()
+			for range runs {
+				switch ret := e.emit(t, cpu, 1); ret {
+				case 0:
+					n.sent++
+				case errnoENOSPC:
+					n.dropped++
+				default:
+					t.Errorf("CPU %d: bpf_perf_event_output = %d", cpu, ret)
+					return
+				}
+			}
+		}()
+	}
+
+	var want tally
+	got := map[int]int{}
+	var lost uint64
+	var rec perfring.Record
+	for pending := len(cpus); ; {
+		select {
+		case n := <-results:
+			want.sent += n.sent
+			want.dropped += n.dropped
+			pending--
+		default:
+		}
+		// Once every producer is done, read until the rings stay empty.
+		wait := time.Second
+		if pending == 0 {
+			wait = 50 * time.Millisecond
+		}
+		rd.SetDeadline(time.Now().Add(wait))
+		err := rd.ReadInto(&rec)
+		if errors.Is(err, os.ErrDeadlineExceeded) && pending == 0 {
+			break
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.LostSamples > 0 {
+			lost += rec.LostSamples
+			continue
+		}
+		e.checkSample(t, rec.RawSample, rec.CPU, 0)
+		got[rec.CPU]++
+	}
+	total := 0
+	for _, n := range got {
+		total += n
+	}
+	t.Logf("%d samples sent, %d dropped (%d reported lost so far), per CPU %v", want.sent, want.dropped, lost, got)
+	if total != want.sent {
+		t.Errorf("read %d samples, programs sent %d", total, want.sent)
+	}
+	// The last drops of a CPU are reported only with its next sample.
+	if lost > uint64(want.dropped) {
+		t.Errorf("%d samples reported lost, only %d dropped", lost, want.dropped)
+	}
+}
