@@ -118,7 +118,7 @@ var Requirements = []Requirement{
 		Title:     "a perf event array pinned by another loader with max_entries above the CPU count is reused",
 		Rationale: "libbpf and iproute2 keep declared sizes; another loader sharing the pin must accept a larger map that has a slot for every possible CPU.",
 		Bug:       "cilium/ebpf clamps the expected size and then refuses the pinned map as incompatible (issue 1744).",
-		Impact:    "the loader cannot share pinned perf arrays with libbpf- or iproute2-loaded programs.",
+		Impact:    "the loader cannot reuse a perf array another loader pinned with a larger declared size (libbpf, iproute2), so programs cannot share it.",
 	},
 	{
 		ID: "DEGRADE-POSSIBLE", Level: result.Must, Fixture: "perf_auto_kv",

@@ -119,7 +119,11 @@ func runRun(cmd *cobra.Command, f runFlags) error {
 // gate prints the summary and turns gating violations into the exit status.
 func gate(cmd *cobra.Command, doc *report.Results, level result.Level, f runFlags, baselines map[string]report.Baseline) error {
 	n := countStatuses(doc.Results)
-	fmt.Fprintf(cmd.OutOrStdout(), "%d passed, %d failed, %d errors, %d skipped\n", n[result.Pass], n[result.Fail], n[result.Error], n[result.Skip])
+	out := cmd.OutOrStdout()
+	if n[result.Error] > 0 {
+		fmt.Fprintf(out, "%d errors (requirements that could not be checked)\n", n[result.Error])
+	}
+	fmt.Fprintf(out, "%d passed, %d failed, %d skipped\n", n[result.Pass], n[result.Fail], n[result.Skip])
 	opts := report.GateOptions{FailLevel: level, AllowErrors: f.allowErrors, Baselines: baselines}
 	if !(len(f.gate) == 1 && f.gate[0] == "all") {
 		opts.Loaders = f.gate

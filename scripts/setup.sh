@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs what perfconform needs on a fresh Debian (bookworm) machine, as root:
+# the BPF toolchain for fixtures and the libbpf adapter, bpftool, QEMU for the
+# VM matrix, Chromium for the HTML report test, and mounts bpffs. Sourced by
+# scripts/test.sh and scripts/run.sh; safe to run again (it skips what is there).
+set -euo pipefail
+
+need_root() {
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "perfconform: this needs root (it loads BPF programs and installs packages): sudo $0" >&2
+		exit 1
+	fi
+}
+
+install_packages() {
+	local pkgs=(clang llvm make gcc libc6-dev libbpf-dev libelf-dev zlib1g-dev bpftool
+		qemu-system-x86 chromium ca-certificates)
+	local missing=()
+	for p in "${pkgs[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	done
+	if [ ${#missing[@]} -gt 0 ]; then
+		echo "== installing: ${missing[*]}"
+		apt-get update -q
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+	fi
+	# apt-get download (kernel fetching) needs current package lists too.
+	if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -print -quit 2>/dev/null)" ]; then
+		apt-get update -q
+	fi
+}
+
+mount_bpffs() {
+	if ! mountpoint -q /sys/fs/bpf; then
+		mount -t bpf bpf /sys/fs/bpf
+	fi
+}
+
+need_go() {
+	export PATH="$PATH:/usr/local/go/bin"
+	if ! command -v go >/dev/null; then
+		echo "perfconform: Go 1.26 is required (https://go.dev/dl); not found in PATH" >&2
+		exit 1
+	fi
+}
+
+need_root
+need_go
+install_packages
+mount_bpffs

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The test command: installs what it needs, then runs vet, every unit and
+# kernel test (host BPF and QEMU VMs), the CPU-list parser fuzz target, the
+# suite against the reference loader on this host, and the quick VM matrix on
+# one kernel. Usage (as root, from the checkout): bash scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+
+export CGO_ENABLED=0 # the conform binary must be static to be its own VM guest
+out=${OUT:-out/test}
+rm -rf "$out" && mkdir -p "$out"
+
+echo "== build"
+go build -o bin/conform ./cmd/conform
+echo "== kernels"
+bin/conform kernels fetch debian-6.1 debian-6.12
+echo "== go vet"
+go vet ./...
+echo "== go test"
+CGO_ENABLED=1 go test -count=1 -timeout 40m ./... 2>&1 | tee "$out/go-test.txt"
+echo "== fuzz the CPU-list parser (30s)"
+go test -run '^$' -fuzz '^FuzzParseCPUList$' -fuzztime 30s ./reference/topology
+echo "== suite on this host, reference loader"
+bin/conform run --host --out "$out/host"
+echo "== quick VM matrix, debian-6.1, reference loader"
+bin/conform run --topology quick --kernel debian-6.1 --out "$out/vm-quick"
