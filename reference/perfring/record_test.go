@@ -91,7 +91,7 @@ func TestParse(t *testing.T) {
 		// unaligned positions, which the kernel never produces).
 		{"size field wraps end", 64, 62, [][]byte{sample(seq(12, 1))}, []want{{raw: seq(12, 1)}}},
 		{"header wraps end", 64, 60, [][]byte{sample(seq(12, 1))}, []want{{raw: seq(12, 1)}}},
-		{"lost count wraps end", 64, 56, [][]byte{lost(5, 1<<40 + 3)}, []want{{lost: 1<<40 + 3}}},
+		{"lost count wraps end", 64, 56, [][]byte{lost(5, 1<<40+3)}, []want{{lost: 1<<40 + 3}}},
 		{
 			"positions wrap uint64", 64, ^uint64(0) - 15,
 			[][]byte{sample(seq(8, 1)), sample(seq(8, 50))},
