@@ -1,0 +1,136 @@
+// perfconform bench driver: libbpf 1.1's perf_buffer reading a perf event
+// array that the Go harness created, filled by the harness's producers.
+//
+//   perfbench-libbpf PINNED_MAP PAGES
+//
+// Protocol (one line each way, stdout flushed per line):
+//   -> "ready"                       once perf_buffer__new has opened every ring
+//   <- "target N"                    the harness's producers are done: N samples entered the rings
+//   <- after that the harness writes one sentinel sample per CPU (count them in N2 = N + ncpu)
+//   <- "sentinels M"                 M sentinel samples were written
+//   -> {"samples":..,"lost":..,"end_ns":..,"utime_ns":..,"stime_ns":..}
+// end_ns is CLOCK_MONOTONIC when the N-th sample was delivered (0 when the
+// reader had already delivered all N before it learned N).
+#define _GNU_SOURCE
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+static uint64_t samples, lost, bytes_seen, end_ns;
+static uint64_t target = UINT64_MAX;
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void on_sample(void *ctx, int cpu, void *data, __u32 size)
+{
+	(void)ctx; (void)cpu; (void)data;
+	bytes_seen += size;
+	if (++samples == target)
+		end_ns = mono_ns();
+}
+
+static void on_lost(void *ctx, int cpu, __u64 cnt)
+{
+	(void)ctx; (void)cpu;
+	lost += cnt;
+}
+
+static char line[256];
+static size_t line_len;
+
+// read_command returns 1 and fills line when a complete line is on stdin.
+static int read_command(int timeout_ms)
+{
+	struct pollfd p = {.fd = 0, .events = POLLIN};
+	if (poll(&p, 1, timeout_ms) <= 0)
+		return 0;
+	ssize_t n = read(0, line + line_len, sizeof(line) - 1 - line_len);
+	if (n <= 0) {
+		fprintf(stderr, "perfbench-libbpf: stdin closed\n");
+		exit(3);
+	}
+	line_len += (size_t)n;
+	line[line_len] = 0;
+	char *nl = strchr(line, '\n');
+	if (!nl)
+		return 0;
+	*nl = 0;
+	line_len = 0;
+	return 1;
+}
+
+static uint64_t tv_ns(struct timeval tv)
+{
+	return (uint64_t)tv.tv_sec * 1000000000ull + (uint64_t)tv.tv_usec * 1000ull;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s PINNED_MAP PAGES\n", argv[0]);
+		return 2;
+	}
+	int fd = bpf_obj_get(argv[1]);
+	if (fd < 0) {
+		fprintf(stderr, "perfbench-libbpf: bpf_obj_get %s: %s\n", argv[1], strerror(errno));
+		return 1;
+	}
+	size_t pages = strtoul(argv[2], NULL, 10);
+	struct perf_buffer *pb = perf_buffer__new(fd, pages, on_sample, on_lost, NULL, NULL);
+	if (!pb) {
+		fprintf(stderr, "perfbench-libbpf: perf_buffer__new(%s, %zu pages): %s\n", argv[1], pages, strerror(errno));
+		return 1;
+	}
+	struct rusage r0, r1;
+	getrusage(RUSAGE_SELF, &r0);
+	printf("ready\n");
+	fflush(stdout);
+
+	uint64_t want = UINT64_MAX; // samples + sentinels to deliver before reporting
+	for (;;) {
+		int n = perf_buffer__poll(pb, 50);
+		if (n < 0 && n != -EINTR) {
+			fprintf(stderr, "perfbench-libbpf: perf_buffer__poll: %s\n", strerror(-n));
+			return 1;
+		}
+		if (samples >= want)
+			break;
+		if (read_command(0)) {
+			unsigned long long v;
+			if (sscanf(line, "target %llu", &v) == 1) {
+				target = v;
+				if (samples == target)
+					end_ns = mono_ns();
+			} else if (sscanf(line, "sentinels %llu", &v) == 1) {
+				want = target + v;
+				if (samples >= want)
+					break;
+			} else {
+				fprintf(stderr, "perfbench-libbpf: unknown command: %s\n", line);
+				return 2;
+			}
+		}
+	}
+	getrusage(RUSAGE_SELF, &r1);
+	printf("{\"samples\":%llu,\"lost\":%llu,\"bytes\":%llu,\"end_ns\":%llu,\"utime_ns\":%llu,\"stime_ns\":%llu}\n",
+	       (unsigned long long)samples, (unsigned long long)lost, (unsigned long long)bytes_seen,
+	       (unsigned long long)end_ns,
+	       (unsigned long long)(tv_ns(r1.ru_utime) - tv_ns(r0.ru_utime)),
+	       (unsigned long long)(tv_ns(r1.ru_stime) - tv_ns(r0.ru_stime)));
+	fflush(stdout);
+	perf_buffer__free(pb);
+	return 0;
+}
