@@ -6,8 +6,8 @@
 // Protocol (one line each way, stdout flushed per line):
 //   -> "ready"                       once perf_buffer__new has opened every ring
 //   <- "target N"                    the harness's producers are done: N samples entered the rings
-//   <- after that the harness writes one sentinel sample per CPU (count them in N2 = N + ncpu)
-//   <- "sentinels M"                 M sentinel samples were written
+//   -> "drained"                     all N delivered
+//   <- "sentinels M"                 M sentinel samples follow (they flush pending lost records)
 //   -> {"samples":..,"lost":..,"end_ns":..,"utime_ns":..,"stime_ns":..}
 // end_ns is CLOCK_MONOTONIC when the N-th sample was delivered (0 when the
 // reader had already delivered all N before it learned N).
@@ -100,6 +100,7 @@ int main(int argc, char **argv)
 	fflush(stdout);
 
 	uint64_t want = UINT64_MAX; // samples + sentinels to deliver before reporting
+	int drained = 0;
 	for (;;) {
 		int n = perf_buffer__poll(pb, 50);
 		if (n < 0 && n != -EINTR) {
@@ -108,12 +109,22 @@ int main(int argc, char **argv)
 		}
 		if (samples >= want)
 			break;
+		if (!drained && samples >= target) {
+			drained = 1;
+			printf("drained\n");
+			fflush(stdout);
+		}
 		if (read_command(0)) {
 			unsigned long long v;
 			if (sscanf(line, "target %llu", &v) == 1) {
 				target = v;
 				if (samples == target)
 					end_ns = mono_ns();
+				if (samples >= target) {
+					drained = 1;
+					printf("drained\n");
+					fflush(stdout);
+				}
 			} else if (sscanf(line, "sentinels %llu", &v) == 1) {
 				want = target + v;
 				if (samples >= want)
