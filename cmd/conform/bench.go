@@ -5,14 +5,26 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/perfconform/perfconform/adapters/reference/refadapter"
 	"github.com/perfconform/perfconform/bench/libbpfdrv"
 	"github.com/perfconform/perfconform/bench/readers"
+	"github.com/perfconform/perfconform/bench/vmboot"
+	"github.com/perfconform/perfconform/result"
+	"github.com/perfconform/perfconform/vmtest"
+	"github.com/perfconform/perfconform/vmtest/kernel"
+	"github.com/perfconform/perfconform/vmtest/qemu"
+	"github.com/perfconform/perfconform/vmtest/topology"
 )
 
 // benchCmd groups the benchmarks behind docs/PERFORMANCE.md; each prints its
@@ -115,4 +127,317 @@ func writeJSONFile(path string, v any) error {
 		return err
 	}
 	return os.WriteFile(path, append(data, '\n'), 0o644)
+}
+
+var benchVMFlags struct {
+	kernels  []string
+	smp      []int
+	matrix   []string
+	parallel int
+	reps     int
+	parts    []string
+	jsonOut  string
+}
+
+var benchVMCmd = &cobra.Command{
+	Use:   "vm",
+	Short: "VM harness overhead: suite vs bare boots per -smp and kernel, the matrix vs its ideal, and what each boot cost is (root)",
+	Long: `Three parts, each printed with its ratios (--part selects):
+
+  pervm    for each kernel and -smp N: one VM running the real suite payload (the reference loader
+           in-process) and one running no suite (the guest only realizes and reports its topology,
+           as 'conform topologies verify' boots it), one VM at a time; QEMU start → booted → done → exit.
+  matrix   the --matrix topologies on every kernel: bare VMs one at a time (their sum is the ideal's
+           numerator), then the suite VMs -j at a time; wall time vs sum(bare)/j.
+  boot     below vmtest: the same QEMU command line with a bare init that powers off at once,
+           varying one thing at a time (initramfs size and gzip, quiet, qboot, -no-hpet, microvm).`,
+	RunE: func(cmd *cobra.Command, args []string) error { return runVMBench(cmd) },
+}
+
+func init() {
+	f := benchVMCmd.Flags()
+	f.StringSliceVar(&benchVMFlags.kernels, "kernel", []string{"debian-6.1", "debian-6.12"}, "kernels to boot")
+	f.IntSliceVar(&benchVMFlags.smp, "smp", []int{1, 4, 8}, "CPU counts for the per-VM and boot parts")
+	f.StringSliceVar(&benchVMFlags.matrix, "matrix", []string{"quick"}, "topologies (names or sets) for the matrix part")
+	f.IntVarP(&benchVMFlags.parallel, "jobs", "j", 2, "VMs at once in the matrix part")
+	f.IntVar(&benchVMFlags.reps, "reps", 3, "boots per (variant, kernel, -smp) in the boot part; the median is printed")
+	f.StringSliceVar(&benchVMFlags.parts, "part", []string{"pervm", "matrix", "boot"}, "parts to run")
+	f.StringVar(&benchVMFlags.jsonOut, "json", "", "also write the raw figures to this JSON file")
+	benchCmd.AddCommand(benchVMCmd)
+}
+
+// smpTopology is -smp n with every CPU online: the plain topology whose boot
+// cost grows with n.
+func smpTopology(n int) topology.Topology {
+	mask := "0"
+	if n > 1 {
+		mask = fmt.Sprintf("0-%d", n-1)
+	}
+	m := result.Masks{Possible: mask, Present: mask, Online: mask}
+	return topology.Topology{Name: fmt.Sprintf("smp%d", n), Description: fmt.Sprintf("%d CPUs, all online (bench)", n),
+		CPUs: n, Expect: []topology.Expectation{{Series: "6.1", Masks: m}}}
+}
+
+type vmFigure struct {
+	Kernel   string        `json:"kernel"`
+	Topology string        `json:"topology"`
+	Payload  string        `json:"payload"` // suite or bare
+	Boot     time.Duration `json:"boot_ns"`     // QEMU start → booted
+	Run      time.Duration `json:"run_ns"`      // booted → done
+	PowerOff time.Duration `json:"poweroff_ns"` // done → QEMU exit
+	Total    time.Duration `json:"total_ns"`
+	Err      string        `json:"error,omitempty"`
+}
+
+func figureOf(payload string, r vmtest.VMResult) vmFigure {
+	f := vmFigure{Kernel: r.Kernel.Name, Topology: r.Topology, Payload: payload}
+	if r.Err != nil {
+		f.Err = firstLine(r.Err.Error())
+	}
+	if !r.Started.IsZero() && !r.Ended.IsZero() {
+		f.Total = r.Ended.Sub(r.Started)
+	}
+	if !r.Booted.IsZero() {
+		f.Boot = r.Booted.Sub(r.Started)
+		if !r.Done.IsZero() {
+			f.Run = r.Done.Sub(r.Booted)
+			f.PowerOff = r.Ended.Sub(r.Done)
+		}
+	}
+	return f
+}
+
+type vmBenchOut struct {
+	Machine     string            `json:"machine"`
+	PerVM       []vmFigure        `json:"per_vm,omitempty"`
+	MatrixBare  []vmFigure        `json:"matrix_bare,omitempty"`
+	MatrixSuite []vmFigure        `json:"matrix_suite,omitempty"`
+	MatrixWall  time.Duration     `json:"matrix_wall_ns,omitempty"`
+	MatrixBareJ time.Duration     `json:"matrix_bare_parallel_wall_ns,omitempty"`
+	Boots       []vmboot.Boot     `json:"boots,omitempty"`
+	Images      []vmboot.Image    `json:"images,omitempty"`
+	Jobs        int               `json:"jobs"`
+	Extra       map[string]string `json:"extra,omitempty"`
+}
+
+func runVMBench(cmd *cobra.Command) error {
+	ctx := cmd.Context()
+	w := cmd.OutOrStdout()
+	f := benchVMFlags
+	line := func(s string) { fmt.Fprintln(cmd.ErrOrStderr(), "bench:", s) }
+	cacheDir, err := kernel.DefaultCacheDir()
+	if err != nil {
+		return err
+	}
+	guestBin, err := staticGuest(ctx, cacheDir, line)
+	if err != nil {
+		return err
+	}
+	opts := []vmtest.Option{
+		vmtest.WithCacheDir(cacheDir), vmtest.WithGuestBinary(guestBin),
+		vmtest.WithProgress(func(p vmtest.Progress) { line(p.String()) }),
+	}
+	suiteArgs := guestArgs{Loaders: []guestLoader{{Name: refadapter.Info.Loader}}}.encode()
+	out := vmBenchOut{Machine: machineLine(), Jobs: f.parallel}
+	fmt.Fprintln(w, "machine:", out.Machine)
+	defer func() {
+		if f.jsonOut != "" {
+			if err := writeJSONFile(f.jsonOut, out); err != nil {
+				line("write " + f.jsonOut + ": " + err.Error())
+			}
+		}
+	}()
+
+	if slices.Contains(f.parts, "pervm") {
+		var jobs []vmtest.Job
+		var payloads []string
+		for _, k := range f.kernels {
+			for _, n := range f.smp {
+				t := smpTopology(n)
+				jobs = append(jobs, vmtest.Job{Kernel: k, Topology: t, Args: suiteArgs}, vmtest.Job{Kernel: k, Topology: t})
+				payloads = append(payloads, "suite", "bare")
+			}
+		}
+		res, err := vmtest.Run(ctx, jobs, append(opts, vmtest.WithParallel(1))...)
+		if err != nil {
+			return err
+		}
+		for i, r := range res {
+			out.PerVM = append(out.PerVM, figureOf(payloads[i], r))
+		}
+		fmt.Fprintln(w, "\nper VM, one at a time (QEMU start → booted → done → exit):")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "kernel\ttopology\tpayload\tboot\trun\tpoweroff\ttotal\tsuite/bare\terror")
+		for i := 0; i+1 < len(out.PerVM); i += 2 {
+			s, b := out.PerVM[i], out.PerVM[i+1]
+			for _, x := range []vmFigure{s, b} {
+				ratio := ""
+				if x.Payload == "suite" && b.Total > 0 {
+					ratio = fmt.Sprintf("%.2fx", s.Total.Seconds()/b.Total.Seconds())
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%v\t%v\t%v\t%s\t%s\n", x.Kernel, x.Topology, x.Payload, sec(x.Boot), sec(x.Run),
+					sec(x.PowerOff), sec(x.Total), ratio, dash(x.Err))
+			}
+		}
+		tw.Flush()
+	}
+
+	if slices.Contains(f.parts, "matrix") {
+		tops, err := topology.Resolve(f.matrix...)
+		if err != nil {
+			return err
+		}
+		var bare, suiteJobs []vmtest.Job
+		for _, k := range f.kernels {
+			for _, t := range tops {
+				bare = append(bare, vmtest.Job{Kernel: k, Topology: t})
+				suiteJobs = append(suiteJobs, vmtest.Job{Kernel: k, Topology: t, Args: suiteArgs})
+			}
+		}
+		res, err := vmtest.Run(ctx, bare, append(opts, vmtest.WithParallel(1))...)
+		if err != nil {
+			return err
+		}
+		var sumBare time.Duration
+		for _, r := range res {
+			fig := figureOf("bare", r)
+			out.MatrixBare = append(out.MatrixBare, fig)
+			if !r.Started.IsZero() {
+				sumBare += fig.Total
+			}
+		}
+		start := time.Now()
+		if _, err := vmtest.Run(ctx, bare, append(opts, vmtest.WithParallel(f.parallel))...); err != nil {
+			return err
+		}
+		out.MatrixBareJ = time.Since(start)
+		start = time.Now()
+		res, err = vmtest.Run(ctx, suiteJobs, append(opts, vmtest.WithParallel(f.parallel))...)
+		if err != nil {
+			return err
+		}
+		out.MatrixWall = time.Since(start)
+		var sumSuite time.Duration
+		for _, r := range res {
+			fig := figureOf("suite", r)
+			out.MatrixSuite = append(out.MatrixSuite, fig)
+			sumSuite += fig.Total
+		}
+		ideal := sumBare / time.Duration(f.parallel)
+		fmt.Fprintf(w, "\nmatrix %s × %s (%d VMs, %d booted; declared-unrealizable ones are not booted):\n",
+			strings.Join(f.matrix, ","), strings.Join(f.kernels, ","), len(bare), countStarted(res))
+		fmt.Fprintf(w, "  sum of bare boots (one at a time):      %v\n", sec(sumBare))
+		fmt.Fprintf(w, "  ideal = sum(bare) / -j %d:               %v\n", f.parallel, sec(ideal))
+		fmt.Fprintf(w, "  bare VMs, -j %d, wall:                    %v  (%.2fx ideal)\n", f.parallel, sec(out.MatrixBareJ), out.MatrixBareJ.Seconds()/ideal.Seconds())
+		fmt.Fprintf(w, "  suite VMs, -j %d, wall:                   %v  (%.2fx ideal)\n", f.parallel, sec(out.MatrixWall), out.MatrixWall.Seconds()/ideal.Seconds())
+		fmt.Fprintf(w, "  suite VMs, sum of per-VM totals at -j %d: %v  (%.2fx sum of bare)\n", f.parallel, sec(sumSuite), sumSuite.Seconds()/sumBare.Seconds())
+		for _, fig := range out.MatrixSuite {
+			if fig.Err != "" {
+				fmt.Fprintf(w, "  %s %s: %s\n", fig.Kernel, fig.Topology, fig.Err)
+			}
+		}
+	}
+
+	if slices.Contains(f.parts, "boot") {
+		dir, err := os.MkdirTemp("", "perfconform-bench-boot-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		imgs, err := vmboot.BuildImages(ctx, dir, guestBin)
+		if err != nil {
+			return err
+		}
+		out.Images = imgs
+		byName := map[string]vmboot.Image{}
+		for _, i := range imgs {
+			byName[i.Name] = i
+			fmt.Fprintf(w, "\nimage %s: %.1f MiB", i.Name, float64(i.Size)/(1<<20))
+		}
+		fmt.Fprintln(w)
+		kc := &kernel.Cache{Dir: cacheDir}
+		type key struct {
+			v, k string
+			n    int
+		}
+		medians := map[key]vmboot.Boot{}
+		for _, kname := range f.kernels {
+			k, err := kc.Resolve(ctx, kname)
+			if err != nil {
+				return err
+			}
+			for _, n := range f.smp {
+				// One unmeasured boot first: the first boot after a while pays
+				// for cold page cache (kernel, image) and QEMU's own start.
+				warm := vmboot.Run(ctx, k, n, qemu.AccelTCG, byName["bare"], vmboot.Variants()[0], filepath.Join(dir, "console-warmup.log"))
+				line(fmt.Sprintf("boot warm-up %s -smp %d: total %v %s", kname, n, sec(warm.Total), warm.Err))
+				boots := map[string][]vmboot.Boot{}
+				// Variants interleaved within each repetition, so drift in the
+				// host's load spreads over all of them.
+				for rep := range f.reps {
+					for _, v := range vmboot.Variants() {
+						b := vmboot.Run(ctx, k, n, qemu.AccelTCG, byName[v.Image], v, filepath.Join(dir, fmt.Sprintf("console-%s-%d-%d.log", kname, n, rep)))
+						line(fmt.Sprintf("boot %s %s -smp %d: init %v, total %v %s", v.Name, kname, n, sec(b.Init), sec(b.Total), b.Err))
+						boots[v.Name] = append(boots[v.Name], b)
+						out.Boots = append(out.Boots, b)
+					}
+				}
+				for name, bs := range boots {
+					slices.SortFunc(bs, func(a, b vmboot.Boot) int { return int(a.Total - b.Total) })
+					medians[key{name, kname, n}] = bs[len(bs)/2]
+				}
+			}
+		}
+		fmt.Fprintf(w, "\nbare boots below vmtest, TCG, one at a time, median of %d (total = QEMU start → exit; vs = total / baseline total):\n", f.reps)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "variant\tkernel\t-smp\tinit\ttotal\tvs baseline\terror")
+		for _, kname := range f.kernels {
+			for _, n := range f.smp {
+				base := medians[key{"baseline", kname, n}]
+				for _, v := range vmboot.Variants() {
+					b := medians[key{v.Name, kname, n}]
+					ratio := "-"
+					if base.Total > 0 && b.Err == "" {
+						ratio = fmt.Sprintf("%.2fx", b.Total.Seconds()/base.Total.Seconds())
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%v\t%v\t%s\t%s\n", v.Name, kname, n, sec(b.Init), sec(b.Total), ratio, dash(firstLine(b.Err)))
+				}
+			}
+		}
+		tw.Flush()
+	}
+	return nil
+}
+
+func countStarted(rs []vmtest.VMResult) int {
+	n := 0
+	for _, r := range rs {
+		if !r.Started.IsZero() {
+			n++
+		}
+	}
+	return n
+}
+
+func sec(d time.Duration) string {
+	if d == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fs", d.Seconds())
+}
+
+// machineLine names the host the figures come from: CPUs, CPU model, kernel.
+func machineLine() string {
+	model := "unknown CPU"
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	var u unix.Utsname
+	_ = unix.Uname(&u)
+	return fmt.Sprintf("%d CPUs, %s, Linux %s", runtime.NumCPU(), model, unix.ByteSliceToString(u.Release[:]))
 }
