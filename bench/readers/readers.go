@@ -78,6 +78,8 @@ type Config struct {
 	// 20000/s for 2s.
 	Rate         int
 	RateDuration time.Duration
+	// NoDrain skips the drain mode (reader alone on pre-filled rings).
+	NoDrain bool
 	// LibbpfDriver is the driver's path (libbpfdrv.Build); required when
 	// Readers includes Libbpf.
 	LibbpfDriver string
@@ -186,6 +188,23 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 
 	var out []Result
 	for _, size := range cfg.Sizes {
+		if !cfg.NoDrain {
+			drains := map[string][]Result{}
+			for round := range cfg.Rounds {
+				for _, reader := range cfg.Readers {
+					r, err := env.runDrain(ctx, reader, size)
+					if err != nil {
+						return out, err
+					}
+					cfg.progress("%s %dB %s round %d: %.0f samples/s, %v CPU/M, %.4f allocs/sample", reader, size, Drain, round+1,
+						r.SamplesPerSec(), r.CPUPerMillion().Round(time.Millisecond), r.AllocsPerSample)
+					drains[reader] = append(drains[reader], r)
+				}
+			}
+			for _, reader := range cfg.Readers {
+				out = append(out, median(drains[reader]))
+			}
+		}
 		runs := map[string][]Result{}
 		for round := range cfg.Rounds {
 			for _, reader := range cfg.Readers {
@@ -418,21 +437,29 @@ type goReading struct {
 	errc      chan error
 }
 
-func (e *env) startGo(name string, m *ebpf.Map) (reading, error) {
-	var rd goReader
+// openGo opens the named Go reader on every online CPU's ring.
+func (e *env) openGo(name string, m *ebpf.Map) (goReader, error) {
 	switch name {
 	case Reference:
 		r, err := perfring.New(m, e.cpus, perfring.Options{Pages: e.cfg.Pages})
 		if err != nil {
 			return nil, err
 		}
-		rd = &refReader{rd: r}
+		return &refReader{rd: r}, nil
 	case Cilium:
 		r, err := perf.NewReader(m, e.cfg.Pages*os.Getpagesize())
 		if err != nil {
 			return nil, err
 		}
-		rd = &ciliumReader{rd: r}
+		return &ciliumReader{rd: r}, nil
+	}
+	return nil, fmt.Errorf("no Go reader %q", name)
+}
+
+func (e *env) startGo(name string, m *ebpf.Map) (reading, error) {
+	rd, err := e.openGo(name, m)
+	if err != nil {
+		return nil, err
 	}
 	g := &goReading{rd: rd, drainedCh: make(chan struct{}), phase1: make(chan Result, 1),
 		allocN: make(chan uint64), allocs: make(chan float64, 1), errc: make(chan error, 1)}
@@ -546,7 +573,13 @@ type libbpfReading struct {
 	sentinels uint64
 }
 
-func (e *env) startLibbpf(ctx context.Context, m *ebpf.Map) (_ reading, err error) {
+func (e *env) startLibbpf(ctx context.Context, m *ebpf.Map) (reading, error) {
+	return e.startLibbpfMode(ctx, m, "")
+}
+
+// startLibbpfMode starts the driver; mode "drain" makes it wait for drain
+// commands instead of reading as records arrive.
+func (e *env) startLibbpfMode(ctx context.Context, m *ebpf.Map, mode string) (_ *libbpfReading, err error) {
 	dir, err := os.MkdirTemp(e.cfg.BPFFS, "perfconform-bench-")
 	if err != nil {
 		return nil, fmt.Errorf("pin directory on bpffs: %w", err)
@@ -562,7 +595,11 @@ func (e *env) startLibbpf(ctx context.Context, m *ebpf.Map) (_ reading, err erro
 	if err := m.Pin(pin); err != nil {
 		return nil, err
 	}
-	l.cmd = exec.CommandContext(ctx, e.cfg.LibbpfDriver, pin, fmt.Sprint(e.cfg.Pages))
+	args := []string{pin, fmt.Sprint(e.cfg.Pages)}
+	if mode != "" {
+		args = append(args, mode)
+	}
+	l.cmd = exec.CommandContext(ctx, e.cfg.LibbpfDriver, args...)
 	l.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	l.cmd.Stderr = l.stderr
 	if l.stdin, err = l.cmd.StdinPipe(); err != nil {

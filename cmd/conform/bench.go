@@ -19,6 +19,7 @@ import (
 	"github.com/perfconform/perfconform/adapters/reference/refadapter"
 	"github.com/perfconform/perfconform/bench/libbpfdrv"
 	"github.com/perfconform/perfconform/bench/readers"
+	"github.com/perfconform/perfconform/bench/sizing"
 	"github.com/perfconform/perfconform/bench/vmboot"
 	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/vmtest"
@@ -42,6 +43,7 @@ var benchReadersFlags struct {
 	rounds  int
 	rate    int
 	rateDur time.Duration
+	noDrain bool
 	jsonOut string
 }
 
@@ -50,14 +52,17 @@ var benchReadersCmd = &cobra.Command{
 	Short: "Perf reader throughput: reference vs cilium/ebpf ReadInto vs libbpf 1.1 perf_buffer (root)",
 	Long: `Runs producers (a BPF program emitting up to 1024 samples per BPF_PROG_TEST_RUN, one pinned
 thread per online CPU, all at once) into the same perf event array layout for each reader, at
-each sample size, saturated (Rounds runs, readers interleaved, median kept) and rate-limited.
+each sample size, in three modes: drain (rings filled to 3/4 while the reader waits, then the
+reader alone drains them: its capacity), saturated (producers flat out while the reader runs)
+and rate-limited (--rate per CPU). Drain and saturated: --rounds runs, readers interleaved,
+median kept.
 Prints samples/s, lost samples, reader CPU time per million samples, allocations per sample,
 and each reader's samples/s as a ratio of the reference's.`,
 	RunE: func(cmd *cobra.Command, args []string) error {
 		f := benchReadersFlags
 		cfg := readers.Config{
 			Readers: f.readers, Sizes: f.sizes, Pages: f.pages, Samples: f.samples, Rounds: f.rounds,
-			Rate: f.rate, RateDuration: f.rateDur,
+			Rate: f.rate, RateDuration: f.rateDur, NoDrain: f.noDrain,
 			Progress: func(s string) { fmt.Fprintln(cmd.ErrOrStderr(), "bench:", s) },
 		}
 		if len(cfg.Readers) == 0 || slices.Contains(cfg.Readers, readers.Libbpf) {
@@ -114,6 +119,7 @@ func init() {
 	f.IntVar(&benchReadersFlags.rounds, "rounds", 3, "saturated runs per reader and size; the median is reported")
 	f.IntVar(&benchReadersFlags.rate, "rate", 20000, "rate-limited producer: samples/s per CPU (negative: skip)")
 	f.DurationVar(&benchReadersFlags.rateDur, "rate-duration", 2*time.Second, "rate-limited run length")
+	f.BoolVar(&benchReadersFlags.noDrain, "no-drain", false, "skip the drain mode (each reader alone on pre-filled rings)")
 	f.StringVar(&benchReadersFlags.jsonOut, "json", "", "also write the results to this JSON file")
 	benchCmd.AddCommand(benchReadersCmd)
 	rootCmd.AddCommand(benchCmd)
@@ -181,7 +187,7 @@ func smpTopology(n int) topology.Topology {
 type vmFigure struct {
 	Kernel   string        `json:"kernel"`
 	Topology string        `json:"topology"`
-	Payload  string        `json:"payload"` // suite or bare
+	Payload  string        `json:"payload"`     // suite or bare
 	Boot     time.Duration `json:"boot_ns"`     // QEMU start → booted
 	Run      time.Duration `json:"run_ns"`      // booted → done
 	PowerOff time.Duration `json:"poweroff_ns"` // done → QEMU exit
@@ -440,4 +446,54 @@ func machineLine() string {
 	var u unix.Utsname
 	_ = unix.Uname(&u)
 	return fmt.Sprintf("%d CPUs, %s, Linux %s", runtime.NumCPU(), model, unix.ByteSliceToString(u.Release[:]))
+}
+
+var benchSizingJSON string
+
+var benchSizingCmd = &cobra.Command{
+	Use:   "sizing",
+	Short: "What topology detection and perf array sizing add to a load: reference vs cilium/ebpf (root)",
+	Long: `Times the sizing path alone (reference: ReadPossible + PerfArraySize; cilium/ebpf: PossibleCPU,
+first call and cached), whole loads of 1 and 4 perf arrays with and without detection, and counts
+opens of the possible-CPU file over 10 loads of 4 arrays with inotify (a fake sysfs root for the
+reference; the real file, where other processes' opens would count too, for both loaders).`,
+	RunE: func(cmd *cobra.Command, args []string) error {
+		res, err := sizing.Run()
+		if err != nil {
+			return err
+		}
+		w := cmd.OutOrStdout()
+		fmt.Fprintln(w, "machine:", machineLine())
+		fmt.Fprintf(w, "cilium/ebpf PossibleCPU, first call in the process: %v\n", res.CiliumFirstCall)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "operation\tper op\tallocs/op\tN")
+		for _, f := range res.Figures {
+			fmt.Fprintf(tw, "%s\t%.1fµs\t%d\t%d\n", f.Name, float64(f.PerOp)/1e3, f.AllocsPerOp, f.N)
+		}
+		tw.Flush()
+		byName := map[string]time.Duration{}
+		for _, f := range res.Figures {
+			byName[f.Name] = f.PerOp
+		}
+		for _, n := range []int{1, 4} {
+			d := byName[fmt.Sprintf("reference: load %d perf arrays, detect (sysfs)", n)] -
+				byName[fmt.Sprintf("reference: load %d perf arrays, WithPossibleCPUs (no detection)", n)]
+			c := byName[fmt.Sprintf("cilium/ebpf: load %d perf arrays, max_entries 0 (fixup)", n)] -
+				byName[fmt.Sprintf("cilium/ebpf: load %d perf arrays, max_entries set (no fixup)", n)]
+			fmt.Fprintf(w, "added by sizing, %d perf arrays: reference %.1fµs, cilium/ebpf %.1fµs (load difference; noise is a few µs)\n",
+				n, float64(d)/1e3, float64(c)/1e3)
+		}
+		for _, c := range res.Counts {
+			fmt.Fprintf(w, "opens of %s: %d over %d loads of %d perf arrays (%s)\n", c.File, c.Opens, c.Loads, c.PerfMaps, c.Name)
+		}
+		if benchSizingJSON != "" {
+			return writeJSONFile(benchSizingJSON, res)
+		}
+		return nil
+	},
+}
+
+func init() {
+	benchSizingCmd.Flags().StringVar(&benchSizingJSON, "json", "", "also write the raw figures to this JSON file")
+	benchCmd.AddCommand(benchSizingCmd)
 }

@@ -1,7 +1,7 @@
 // perfconform bench driver: libbpf 1.1's perf_buffer reading a perf event
 // array that the Go harness created, filled by the harness's producers.
 //
-//   perfbench-libbpf PINNED_MAP PAGES
+//   perfbench-libbpf PINNED_MAP PAGES [drain]
 //
 // Protocol (one line each way, stdout flushed per line):
 //   -> "ready"                       once perf_buffer__new has opened every ring
@@ -9,6 +9,11 @@
 //   -> "drained"                     all N delivered
 //   <- "sentinels M"                 M sentinel samples follow (they flush pending lost records)
 //   -> {"samples":..,"lost":..,"end_ns":..,"utime_ns":..,"stime_ns":..}
+// In drain mode the driver reads nothing until told to, so the harness can fill
+// the rings first and time the reader alone (like BenchmarkReadInto):
+//   <- "drain N"                     the rings hold N samples: read them
+//   -> "batch ELAPSED_NS CPU_NS LOST" the time and CPU time that took
+//   <- EOF                           exit
 // end_ns is CLOCK_MONOTONIC when the N-th sample was delivered (0 when the
 // reader had already delivered all N before it learned N).
 #define _GNU_SOURCE
@@ -79,8 +84,9 @@ static uint64_t tv_ns(struct timeval tv)
 
 int main(int argc, char **argv)
 {
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s PINNED_MAP PAGES\n", argv[0]);
+	int drain_mode = argc == 4 && strcmp(argv[3], "drain") == 0;
+	if (argc != 3 && !drain_mode) {
+		fprintf(stderr, "usage: %s PINNED_MAP PAGES [drain]\n", argv[0]);
 		return 2;
 	}
 	int fd = bpf_obj_get(argv[1]);
@@ -98,6 +104,35 @@ int main(int argc, char **argv)
 	getrusage(RUSAGE_SELF, &r0);
 	printf("ready\n");
 	fflush(stdout);
+
+	while (drain_mode) {
+		unsigned long long v;
+		struct pollfd p = {.fd = 0, .events = POLLIN};
+		poll(&p, 1, -1);
+		if (!read_command(0))
+			continue;
+		if (sscanf(line, "drain %llu", &v) != 1) {
+			fprintf(stderr, "perfbench-libbpf: unknown command: %s\n", line);
+			return 2;
+		}
+		struct rusage a, b;
+		uint64_t goal = samples + v, lost0 = lost;
+		getrusage(RUSAGE_SELF, &a);
+		uint64_t t0 = mono_ns();
+		while (samples < goal) {
+			int k = perf_buffer__poll(pb, 1000);
+			if (k < 0 && k != -EINTR) {
+				fprintf(stderr, "perfbench-libbpf: perf_buffer__poll: %s\n", strerror(-k));
+				return 1;
+			}
+		}
+		uint64_t t1 = mono_ns();
+		getrusage(RUSAGE_SELF, &b);
+		printf("batch %llu %llu %llu\n", (unsigned long long)(t1 - t0),
+		       (unsigned long long)(tv_ns(b.ru_utime) + tv_ns(b.ru_stime) - tv_ns(a.ru_utime) - tv_ns(a.ru_stime)),
+		       (unsigned long long)(lost - lost0));
+		fflush(stdout);
+	}
 
 	uint64_t want = UINT64_MAX; // samples + sentinels to deliver before reporting
 	int drained = 0;
