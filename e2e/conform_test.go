@@ -252,13 +252,6 @@ func TestReferencePassesInVM(t *testing.T) {
 	}
 }
 
-// suiteJudgesCrashAsFail lists requirements where the suite (not this
-// harness) turns an adapter that crashed after ready into a FAIL: for
-// COMPAT-FOREIGN-PIN the suite pinned the map itself, so it finds the map but
-// no rings and reports ENOENT instead of the adapter's exit. Reported to the
-// suite's owners; remove the entry when the suite checks the session first.
-var suiteJudgesCrashAsFail = map[string]bool{"COMPAT-FOREIGN-PIN": true}
-
 // TestCrashingLoaderInVM runs the reference next to the "crash" control
 // (prints ready, then panics): every crash result is an ERROR carrying the
 // adapter's evidence, and the reference's results are untouched.
@@ -290,8 +283,6 @@ func TestCrashingLoaderInVM(t *testing.T) {
 		case res.Status == result.Error && res.Detail != "" && res.Masks != nil:
 		case res.Status == result.Skip && strings.Contains(res.Detail, "declares no"):
 			// capability-gated (legacy-maps): never loaded, nothing to crash
-		case res.Status == result.Fail && suiteJudgesCrashAsFail[res.Requirement]:
-			t.Logf("known suite issue: crash %s is a FAIL, not an ERROR: %s", res.Requirement, res.Detail)
 		default:
 			t.Errorf("crash %s: %s %q, want ERROR with evidence", res.Requirement, res.Status, res.Detail)
 		}

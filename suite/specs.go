@@ -67,10 +67,16 @@ type check struct {
 	info   protocol.Info
 	req    Requirement
 	p      *pending
+	loads  []*loaded // sessions this check opened, for adapterEnded
 }
 
-// failf records a loader failure with its evidence and ends the spec.
+// failf records a loader failure with its evidence and ends the spec. When
+// the loader's adapter died during the check, what it left behind proves
+// nothing about the loader: the spec is an ERROR carrying why it died.
 func (c *check) failf(cpu *int, errno string, format string, args ...any) {
+	if err := c.adapterEnded(); err != nil {
+		c.errorf("%s", fmt.Sprintf(format, args...))
+	}
 	c.p.res.CPU, c.p.res.Errno = cpu, errno
 	ginkgo.Fail(c.withMasks(fmt.Sprintf(format, args...)), 1)
 }
@@ -78,7 +84,41 @@ func (c *check) failf(cpu *int, errno string, format string, args ...any) {
 // errorf records that the environment (not the loader) failed, and ends the spec.
 func (c *check) errorf(format string, args ...any) {
 	c.p.isError = true
-	ginkgo.Fail(c.withMasks(fmt.Sprintf(format, args...)), 1)
+	msg := fmt.Sprintf(format, args...)
+	if err := c.adapterEnded(); err != nil {
+		msg = fmt.Sprintf("the adapter ended during the check: %v; then: %s", err, msg)
+	}
+	ginkgo.Fail(c.withMasks(msg), 1)
+}
+
+// endedSession is implemented by sessions that can end on their own, like
+// adapter processes (adapters/process).
+type endedSession interface{ Ended() error }
+
+// adapterEnded reports why one of this check's adapter sessions ended on its
+// own. A crash shortly after "ready" takes a moment to show, and a verdict
+// wrongly blamed on a loader is worse than a second's wait, so it watches
+// for up to a second before answering.
+func (c *check) adapterEnded() error {
+	var watched []endedSession
+	for _, l := range c.loads {
+		if es, ok := l.sess.(endedSession); ok {
+			watched = append(watched, es)
+		}
+	}
+	if len(watched) == 0 {
+		return nil
+	}
+	for deadline := time.Now().Add(time.Second); ; time.Sleep(100 * time.Millisecond) {
+		for _, es := range watched {
+			if err := es.Ended(); err != nil {
+				return err
+			}
+		}
+		if time.Now().After(deadline) {
+			return nil
+		}
+	}
 }
 
 // passf records the detail of a pass.
@@ -99,6 +139,7 @@ type loaded struct {
 	fixture string
 	pinDir  string
 	sess    Session
+	closed  bool
 }
 
 // load asks the loader to load a fixture. A refusal by the loader comes back
@@ -125,6 +166,7 @@ func (c *check) load(fixture, pinDir, possibleFile string) (*loaded, *LoadError)
 		c.errorf("loader did not complete the load of %s: %v", fixture, err)
 	}
 	l := &loaded{fixture: fixture, pinDir: pinDir, sess: sess}
+	c.loads = append(c.loads, l)
 	ginkgo.DeferCleanup(func() { l.close() })
 	return l, nil
 }
@@ -162,9 +204,9 @@ func (c *check) loadForSizes(fixture string, maps ...string) (*loaded, string) {
 }
 
 func (l *loaded) close() {
-	if l.sess != nil {
+	if l.sess != nil && !l.closed {
 		l.sess.Close()
-		l.sess = nil
+		l.closed = true
 	}
 }
 
@@ -265,7 +307,7 @@ func (c *check) fire(l *loaded, mapName string, m *ebpf.Map, cpus []int) []cpuOu
 			c.errorf("run the trigger on CPU %d: %v", cpu, err)
 		}
 	}
-	if waiting == 0 || l.sess == nil {
+	if waiting == 0 || l.sess == nil || l.closed {
 		return outcomes
 	}
 	deadline := time.NewTimer(c.env.cfg.Timeout)

@@ -15,6 +15,8 @@ import (
 	. "github.com/onsi/gomega"
 	"golang.org/x/sys/unix"
 
+	"github.com/perfconform/perfconform/adapters"
+	"github.com/perfconform/perfconform/adapters/process"
 	"github.com/perfconform/perfconform/adapters/reference/refadapter"
 	"github.com/perfconform/perfconform/reference/topology"
 	"github.com/perfconform/perfconform/result"
@@ -29,6 +31,9 @@ const (
 )
 
 func TestMain(m *testing.M) {
+	// Adapters run with a substituted possible-CPU file re-execute this
+	// binary as their mount-namespace wrapper.
+	process.MaybeRunNamespaceWrapper()
 	if name := os.Getenv(scenarioEnv); name != "" {
 		os.Exit(runScenario(name, os.Getenv(outEnv)))
 	}
@@ -59,6 +64,21 @@ var scenarios = map[string]func() (suite.Config, error){
 				ringCPUs: func(t topology.Topology, max uint32) []int { return t.Possible.Below(int(max)).CPUs() }}},
 		}}, nil
 	},
+	// protocol: misbehaving adapters and wrong loaders through the process
+	// client, as users' adapters run.
+	"protocol": protocolControls,
+}
+
+// protocolControls are the adapter-protocol negative controls
+// (adapters/testdata), built into PERFCONFORM_SUITE_BIN by the parent.
+func protocolControls() (suite.Config, error) {
+	bin := os.Getenv("PERFCONFORM_SUITE_BIN")
+	var loaders []suite.NamedLoader
+	for _, c := range adapters.Controls {
+		l := process.New(filepath.Join(bin, c.Name), process.WithReadyTimeout(2*time.Second), process.WithInfoTimeout(2*time.Second))
+		loaders = append(loaders, suite.NamedLoader{Name: c.Name, Loader: l})
+	}
+	return suite.Config{Loaders: loaders}, nil
 }
 
 func hostDoubles(root string) []suite.NamedLoader {
@@ -148,6 +168,13 @@ func runChild(t *testing.T, name string) map[string]map[string]result.Result {
 	out := filepath.Join(t.TempDir(), "results.json")
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), scenarioEnv+"="+name, outEnv+"="+out)
+	if name == "protocol" {
+		bin := t.TempDir()
+		if _, err := adapters.BuildTestdata(context.Background(), bin); err != nil {
+			t.Fatal(err)
+		}
+		cmd.Env = append(cmd.Env, "PERFCONFORM_SUITE_BIN="+bin)
+	}
 	if output, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("scenario %s: %v\n%s", name, err, output)
 	}
@@ -269,6 +296,52 @@ func TestOfflineCPUs(t *testing.T) {
 		"COMPAT-FOREIGN-PIN", "COMPAT-RELOAD", "RING-CREATE", "RING-DELIVER", "RING-KEY", "RING-OFFLINE",
 		"SIZE-EXPLICIT-LARGE", "SIZE-MULTI"}))
 	g.Expect(results["allpossible"]["RING-OFFLINE"].Detail).To(SatisfyAll(ContainSubstring("perf ring for CPU"), ContainSubstring("offline")))
+}
+
+// TestProtocolControls runs the adapter negative controls through the whole
+// suite: a crash, a hang, garbage output or an unknown protocol version ends
+// as ERROR results carrying the adapter's stderr, never as a verdict on the
+// loader and never as a harness failure, and no adapter process outlives the
+// run; the wrong loaders FAIL through the protocol path too.
+func TestProtocolControls(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs every control adapter")
+	}
+	g := NewWithT(t)
+	results := runChild(t, "protocol")
+	for _, name := range []string{"crash", "hang", "garbage", "badversion", "earlyexit"} {
+		rs := results[name]
+		g.Expect(rs).To(HaveLen(len(suite.Requirements)), name)
+		g.Expect(statusSet(rs, result.Fail)).To(BeEmpty(), "%s: a broken adapter is not a loader verdict", name)
+		g.Expect(rs["RING-DELIVER"].Status).To(Equal(result.Error), name)
+	}
+	g.Expect(results["hang"]["RING-DELIVER"].Detail).To(ContainSubstring("hang control: never getting ready"), "stderr attached")
+	g.Expect(results["badversion"]["SIZE-AUTO"].Detail).To(ContainSubstring("99"))
+	g.Expect(results["garbage"]["RING-DELIVER"].Detail).To(ContainSubstring("garbage"))
+	g.Expect(statusSet(results["hardcode32"], result.Fail)).To(ContainElement("SIZE-AUTO"))
+	g.Expect(statusSet(results["sizeone"], result.Fail)).To(ContainElements("SIZE-AUTO", "RING-KEY"))
+	g.Expect(statusSet(results["keyplus1"], result.Fail)).To(ContainElements("RING-KEY", "RING-DELIVER"))
+	g.Expect(results["keyplus1"]["RING-KEY"].Errno).To(Equal("ENOENT"))
+	g.Expect(leftoverControls()).To(BeEmpty(), "control adapter processes still running")
+}
+
+// leftoverControls lists running processes whose executable is a control
+// adapter built by this test.
+func leftoverControls() []string {
+	var left []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
+		if err != nil {
+			continue
+		}
+		for _, c := range adapters.Controls {
+			if filepath.Base(exe) == c.Name && strings.Contains(exe, os.TempDir()) {
+				left = append(left, e.Name()+" "+exe)
+			}
+		}
+	}
+	return left
 }
 
 func TestRequirementsHaveChecksAndDocs(t *testing.T) {

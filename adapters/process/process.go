@@ -336,6 +336,32 @@ func (s *session) kill(cause error) {
 	killGroup(s.cmd)
 }
 
+// Ended reports why the adapter ended on its own (a crash, an early exit, a
+// protocol violation), with its stderr attached; nil while it runs. The suite
+// asks before it judges the loader, so a dead adapter is an ERROR, not a FAIL.
+func (s *session) Ended() error {
+	select {
+	case <-s.exited:
+	default:
+		// A child can keep the adapter's stdout open after the adapter
+		// itself died: a zombie is dead too.
+		if processIsZombie(s.cmd.Process.Pid) {
+			return s.l.adapterErr("stream", s.stderr, errors.New("exited before the session was closed (a child process still holds its output open)"))
+		}
+		return nil
+	}
+	if err := s.err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	early, waitErr := s.endedUnasked, s.waitErr
+	s.mu.Unlock()
+	if early {
+		return s.l.adapterErr("stream", s.stderr, fmt.Errorf("exited (%v) before the session was closed", exitStatus(waitErr)))
+	}
+	return nil
+}
+
 // err is the session's failure, stderr attached, or nil.
 func (s *session) err() error {
 	s.mu.Lock()
@@ -539,4 +565,17 @@ func (w *limitedBuffer) Write(p []byte) (int, error) {
 		}
 	}
 	return len(p), nil
+}
+
+// processIsZombie reports whether pid has exited and awaits reaping, from
+// the state field of /proc/PID/stat.
+func processIsZombie(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the command name, which is in parentheses and may
+	// itself contain spaces or parentheses.
+	i := bytes.LastIndexByte(data, ')')
+	return i >= 0 && i+2 < len(data) && data[i+2] == 'Z'
 }

@@ -20,16 +20,6 @@ import (
 	"github.com/perfconform/perfconform/vmtest/qemu"
 )
 
-// The process client starts the current executable as a namespace wrapper
-// when a spec needs a loader to see another possible-CPU file (the DEGRADE
-// requirements); the wrapper must take over before cobra parses the
-// adapter's arguments ("load --object ..."), or it fails with "unknown
-// command". Inside a VM the current executable is /init, so this matters for
-// `conform guest` as much as for `conform run --host`.
-func init() {
-	process.MaybeRunNamespaceWrapper()
-}
-
 // guestLoader is one loader the guest runs: the reference in-process (Path
 // empty), anything else as an adapter executable inside the initramfs.
 type guestLoader struct {

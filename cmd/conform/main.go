@@ -12,6 +12,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/perfconform/perfconform/adapters/process"
 )
 
 var rootCmd = &cobra.Command{
@@ -34,6 +36,11 @@ type exitError struct {
 func (e *exitError) Error() string { return e.msg }
 
 func main() {
+	// The process client starts this executable as a namespace wrapper when a
+	// spec needs a loader to see another possible-CPU file (DEGRADE-POSSIBLE);
+	// the wrapper must take over before cobra parses the adapter's arguments.
+	// Inside a VM this executable is /init, so `conform guest` needs it too.
+	process.MaybeRunNamespaceWrapper()
 	if err := rootCmd.Execute(); err != nil {
 		var ee *exitError
 		if errors.As(err, &ee) {
