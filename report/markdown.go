@@ -63,12 +63,17 @@ func WriteMarkdown(w io.Writer, r *Results, opts Options) error {
 			p("|---|---|---|---|---|---|---|---|\n")
 			for _, run := range k.Runs {
 				realized := maskText(run.Masks)
-				if !run.Realized {
+				runErr := dash(firstLine(run.Error))
+				switch {
+				case run.NotRealizable != "":
+					realized = "not realizable on this kernel"
+					runErr = "not booted: " + firstLine(run.NotRealizable)
+				case !run.Realized:
 					realized += " (**not realized**)"
 				}
 				p("| %s | %s | %s | %s | %s | %s | %s | %s |\n",
 					mdText(run.Topology), mdText(maskText(run.Requested)), realized, mdText(dash(run.Accelerator)),
-					mdText(loaderList(run.Loaders)), durText(run.Boot), durText(run.Duration), mdText(dash(firstLine(run.Error))))
+					mdText(loaderList(run.Loaders)), durText(run.Boot), durText(run.Duration), mdText(runErr))
 			}
 			p("\n")
 		}

@@ -87,6 +87,12 @@ type Run struct {
 	// Error says why the run did not complete (no results, or only some);
 	// ConsoleTail holds the last lines of the guest console as evidence.
 	Error       string   `json:"error,omitempty"`
+	// NotRealizable says why the topology was not booted on this kernel
+	// because the catalog declares the kernel cannot produce it (e.g. QEMU
+	// hotplug slots on 6.12). Such a run has no results and is not an error:
+	// it neither passes nor gates. A topology that was expected to work but
+	// whose masks came out different is an Error instead.
+	NotRealizable string `json:"not_realizable,omitempty"`
 	ConsoleTail []string `json:"console_tail,omitempty"`
 }
 

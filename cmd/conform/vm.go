@@ -295,6 +295,11 @@ func vmRunReport(job vmtest.Job, vm vmtest.VMResult, loaders []guestLoader, reqs
 	}
 
 	msg, _, _ := strings.Cut(vm.Err.Error(), "; console tail:")
+	if errors.Is(vm.Err, vmtest.ErrNotRealizable) {
+		// Declared in the catalog and not booted: not an error.
+		run.Realized, run.NotRealizable = false, msg
+		return run, results
+	}
 	run.Error = msg
 	if notRealized(vm) {
 		run.Realized = false

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perfconform/perfconform/report"
 	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/suite"
 	"github.com/perfconform/perfconform/vmtest"
@@ -207,8 +208,13 @@ func TestVMRunReport(t *testing.T) {
 		vm := vmtest.VMResult{Kernel: kernel.Kernel{Name: "debian-6.12", Release: "6.12.117+deb12-cloud-amd64"}, Topology: "hotplug-slots",
 			Err: fmt.Errorf("topology hotplug-slots on kernel 6.12.117: %w: possible = present", topology.ErrNotRealizable)}
 		run, rs := vmRunReport(vmtest.Job{Kernel: "debian-6.12", Topology: top}, vm, loaders, reqs)
-		if run.Realized || !strings.Contains(run.Error, "not realizable") || len(rs) != 0 || run.Masks != nil {
-			t.Errorf("run %+v, %d results: want not realized, its error, no results, no masks", run, len(rs))
+		if run.Realized || run.Error != "" || !strings.Contains(run.NotRealizable, "not realizable") || len(rs) != 0 || run.Masks != nil {
+			t.Errorf("run %+v, %d results: want not realized, the reason (not an error), no results, no masks", run, len(rs))
+		}
+		// It neither passes nor gates.
+		doc := &report.Results{Runs: []report.Run{run}, Results: []result.Result{{Requirement: "SIZE-AUTO", Level: result.Must, Status: result.Pass, Loader: "reference", Kernel: "debian-6.1", Topology: "1cpu"}}}
+		if v, err := report.Gate(doc, report.GateOptions{FailLevel: result.Must, Loaders: []string{"reference"}}); err != nil || len(v) != 0 {
+			t.Errorf("Gate: %v %v, want no violation for a declared-unrealizable topology", v, err)
 		}
 	})
 
