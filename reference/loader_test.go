@@ -15,6 +15,7 @@ import (
 	"github.com/perfconform/perfconform/internal/bpfsys"
 	"github.com/perfconform/perfconform/reference"
 	"github.com/perfconform/perfconform/reference/topology"
+	"github.com/perfconform/perfconform/reference/topology/topologytest"
 )
 
 func needRoot(t *testing.T) {
@@ -32,21 +33,6 @@ func fixtures(t *testing.T) map[string]string {
 		t.Fatal(err)
 	}
 	return paths
-}
-
-// fakeSysfs writes possible/present/online files; "" leaves a file out.
-func fakeSysfs(t *testing.T, possible, present, online string) string {
-	t.Helper()
-	root := t.TempDir()
-	for name, content := range map[string]string{"possible": possible, "present": present, "online": online} {
-		if content == "" {
-			continue
-		}
-		if err := os.WriteFile(filepath.Join(root, name), []byte(content+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return root
 }
 
 // The kernel accepts any max_entries for a perf event array, so sizing for a
@@ -75,7 +61,7 @@ func TestSizingOnFakeTopologies(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			root := fakeSysfs(t, tt.possible, tt.present, tt.online)
+			root := topologytest.Sysfs(t, topologytest.Masks{Possible: tt.possible, Present: tt.present, Online: tt.online})
 			for _, fx := range []struct {
 				name string
 				maps []string
@@ -134,7 +120,11 @@ func TestCPUDetectionFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			root := fakeSysfs(t, tt.possible, "0", "0")
+			possible := tt.possible
+			if possible == "" {
+				possible = topologytest.Missing
+			}
+			root := topologytest.Sysfs(t, topologytest.Masks{Possible: possible, Present: "0", Online: "0"})
 			_, err := reference.Load(paths["perf_auto_kv"], reference.WithSysfsRoot(root))
 			if !errors.Is(err, topology.ErrCPUDetection) {
 				t.Fatalf("Load: %v, want an error wrapping ErrCPUDetection", err)
@@ -216,7 +206,7 @@ func pinPerfArray(t *testing.T, path string, entries uint32) {
 func TestPinnedMapReuse(t *testing.T) {
 	needRoot(t)
 	paths := fixtures(t)
-	root := fakeSysfs(t, "0-3", "0-3", "0-1")
+	root := topologytest.Sysfs(t, topologytest.Masks{Possible: "0-3", Present: "0-3", Online: "0-1"})
 	tests := []struct {
 		name    string
 		fixture string

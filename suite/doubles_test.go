@@ -2,16 +2,15 @@ package suite_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"sort"
-	"sync"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/perfconform/perfconform/adapters/protocol"
+	"github.com/perfconform/perfconform/adapters/reference/refadapter"
 	"github.com/perfconform/perfconform/internal/bpfsys"
 	"github.com/perfconform/perfconform/reference/perfring"
 	"github.com/perfconform/perfconform/reference/topology"
@@ -81,9 +80,23 @@ func (f *faulty) Load(ctx context.Context, req suite.LoadRequest) (suite.Session
 	}
 	topo := topology.Topology{Possible: possible, Online: online}
 
-	s := &doubleSession{events: make(chan protocol.Event, 1024), labelOffset: f.labelOffset}
+	var maps []*ebpf.Map
+	var fds []int
+	release := func() error {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		for _, m := range maps {
+			m.Close()
+		}
+		return nil
+	}
+	var readers []*perfring.Reader
 	fail := func(err error) (suite.Session, error) {
-		s.Close()
+		for _, r := range readers {
+			r.Close()
+		}
+		release()
 		return nil, err
 	}
 	names := make([]string, 0, len(spec.Maps))
@@ -91,38 +104,42 @@ func (f *faulty) Load(ctx context.Context, req suite.LoadRequest) (suite.Session
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	var perf []*ebpf.Map
 	var perfNames []string
 	for _, name := range names {
 		m, err := f.openMap(name, spec.Maps[name], possible, req.PinDir)
 		if err != nil {
 			return fail(err)
 		}
-		s.maps = append(s.maps, m)
-		if m.Type() == ebpf.PerfEventArray {
-			perf, perfNames = append(perf, m), append(perfNames, name)
+		maps = append(maps, m)
+		if m.Type() != ebpf.PerfEventArray {
+			continue
 		}
-	}
-	for i, m := range perf {
 		cpus := topology.RingCPUs(topo, m.MaxEntries()).CPUs()
 		if f.ringCPUs != nil {
 			cpus = f.ringCPUs(topo, m.MaxEntries())
 		}
 		if f.keyOffset != 0 {
-			if err := s.misfile(m, cpus, f.keyOffset); err != nil {
-				return fail(loadErr(protocol.StageReader, "map %s: %w", perfNames[i], err))
+			opened, err := misfile(m, cpus, f.keyOffset)
+			fds = append(fds, opened...)
+			if err != nil {
+				return fail(loadErr(protocol.StageReader, "map %s: %w", name, err))
 			}
 			continue
 		}
 		r, err := perfring.New(m, cpus, perfring.Options{Pages: req.Pages})
 		if err != nil {
-			return fail(loadErr(protocol.StageReader, "map %s: %w", perfNames[i], err))
+			return fail(loadErr(protocol.StageReader, "map %s: %w", name, err))
 		}
-		s.readers = append(s.readers, r)
-		s.wg.Add(1)
-		go s.forward(perfNames[i], r)
+		readers = append(readers, r)
+		perfNames = append(perfNames, name)
 	}
-	return s, nil
+	// The reference's forwarding session, relabelled when the double lies
+	// about CPUs.
+	sess := refadapter.NewSession(perfNames, readers, release)
+	if f.labelOffset == 0 {
+		return sess, nil
+	}
+	return relabel(sess, f.labelOffset), nil
 }
 
 func (f *faulty) openMap(name string, ms *ebpf.MapSpec, possible topology.CPUSet, pinDir string) (*ebpf.Map, error) {
@@ -178,20 +195,11 @@ func (f *faulty) openMap(name string, ms *ebpf.MapSpec, possible topology.CPUSet
 	return m, nil
 }
 
-type doubleSession struct {
-	maps        []*ebpf.Map
-	readers     []*perfring.Reader
-	fds         []int
-	events      chan protocol.Event
-	labelOffset int
-	wg          sync.WaitGroup
-	once        sync.Once
-}
-
 // misfile opens a perf event per CPU and stores it under the wrong key; no
 // sample can ever reach these rings through BPF_F_CURRENT_CPU, so there is
 // nothing to read.
-func (s *doubleSession) misfile(m *ebpf.Map, cpus []int, offset int) error {
+func misfile(m *ebpf.Map, cpus []int, offset int) ([]int, error) {
+	var fds []int
 	for _, cpu := range cpus {
 		key := cpu + offset
 		if key < 0 || uint32(key) >= m.MaxEntries() {
@@ -200,54 +208,41 @@ func (s *doubleSession) misfile(m *ebpf.Map, cpus []int, offset int) error {
 		attr := unix.PerfEventAttr{Type: unix.PERF_TYPE_SOFTWARE, Config: unix.PERF_COUNT_SW_BPF_OUTPUT, Sample_type: unix.PERF_SAMPLE_RAW, Wakeup: 1}
 		fd, err := unix.PerfEventOpen(&attr, -1, cpu, -1, unix.PERF_FLAG_FD_CLOEXEC)
 		if err != nil {
-			return fmt.Errorf("CPU %d: %w", cpu, err)
+			return fds, fmt.Errorf("CPU %d: %w", cpu, err)
 		}
-		s.fds = append(s.fds, fd)
+		fds = append(fds, fd)
 		if err := m.Put(uint32(key), uint32(fd)); err != nil {
-			return fmt.Errorf("CPU %d at key %d: %w", cpu, key, err)
+			return fds, fmt.Errorf("CPU %d at key %d: %w", cpu, key, err)
 		}
 	}
-	return nil
+	return fds, nil
 }
 
-func (s *doubleSession) forward(name string, r *perfring.Reader) {
-	defer s.wg.Done()
-	var rec perfring.Record
-	for {
-		if err := r.ReadInto(&rec); err != nil {
-			if errors.Is(err, perfring.ErrClosed) {
-				return
-			}
-			continue
-		}
-		s.events <- protocol.Event{Event: protocol.EventSample, Map: name, CPU: rec.CPU + s.labelOffset, Data: append([]byte(nil), rec.RawSample...)}
-	}
+// relabelled reports every sample of an inner session as coming from CPU
+// c+offset.
+type relabelled struct {
+	inner  suite.Session
+	events chan protocol.Event
 }
 
-func (s *doubleSession) Events() <-chan protocol.Event { return s.events }
+func relabel(inner suite.Session, offset int) *relabelled {
+	r := &relabelled{inner: inner, events: make(chan protocol.Event)}
+	go func() {
+		defer close(r.events)
+		for ev := range inner.Events() {
+			ev.CPU += offset
+			r.events <- ev
+		}
+	}()
+	return r
+}
 
-func (s *doubleSession) Close() error {
-	s.once.Do(func() {
-		for _, r := range s.readers {
-			r.Close()
+func (r *relabelled) Events() <-chan protocol.Event { return r.events }
+
+func (r *relabelled) Close() error {
+	go func() {
+		for range r.events { // unblock the relabeller while inner drains
 		}
-		done := make(chan struct{})
-		go func() { s.wg.Wait(); close(done) }()
-	drain:
-		for {
-			select {
-			case <-s.events:
-			case <-done:
-				break drain
-			}
-		}
-		close(s.events)
-		for _, fd := range s.fds {
-			unix.Close(fd)
-		}
-		for _, m := range s.maps {
-			m.Close()
-		}
-	})
-	return nil
+	}()
+	return r.inner.Close()
 }

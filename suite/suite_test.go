@@ -19,6 +19,7 @@ import (
 	"github.com/perfconform/perfconform/adapters/process"
 	"github.com/perfconform/perfconform/adapters/reference/refadapter"
 	"github.com/perfconform/perfconform/reference/topology"
+	"github.com/perfconform/perfconform/reference/topology/topologytest"
 	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/suite"
 )
@@ -115,15 +116,10 @@ func fakeHotplugSysfs() (string, error) {
 		return "", err
 	}
 	extra := topo.Possible.Highest() + 2
-	files := map[string]string{
-		"possible": fmt.Sprintf("0-%d\n", extra),
-		"present":  topo.Present.String() + "\n",
-		"online":   topo.Online.String() + "\n",
-	}
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(root, name), []byte(content), 0o644); err != nil {
-			return "", err
-		}
+	err = topologytest.Write(root, topologytest.Masks{
+		Possible: fmt.Sprintf("0-%d", extra), Present: topo.Present.String(), Online: topo.Online.String()})
+	if err != nil {
+		return "", err
 	}
 	return root, nil
 }

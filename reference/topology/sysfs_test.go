@@ -7,23 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-)
 
-// fakeSysfs writes a fake /sys/devices/system/cpu tree; a nil value leaves the
-// file out.
-func fakeSysfs(t *testing.T, files map[Mask]*string) string {
-	t.Helper()
-	root := t.TempDir()
-	for mask, content := range files {
-		if content == nil {
-			continue
-		}
-		if err := os.WriteFile(filepath.Join(root, string(mask)), []byte(*content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return root
-}
+	"github.com/perfconform/perfconform/reference/topology/topologytest"
+)
 
 func str(s string) *string { return &s }
 
@@ -49,7 +35,7 @@ func TestReadFakeSysfs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			root := fakeSysfs(t, map[Mask]*string{Possible: str(tt.possible), Present: str(tt.present), Online: str(tt.online)})
+			root := topologytest.Sysfs(t, topologytest.Masks{Possible: tt.possible, Present: tt.present, Online: tt.online})
 			topo, err := Read(root)
 			if err != nil {
 				t.Fatal(err)
@@ -83,7 +69,11 @@ func TestReadFakeSysfsErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			root := fakeSysfs(t, map[Mask]*string{Possible: tt.possible, Present: str("0\n"), Online: str("0\n")})
+			possible := topologytest.Missing
+			if tt.possible != nil {
+				possible = *tt.possible
+			}
+			root := topologytest.Sysfs(t, topologytest.Masks{Possible: possible, Present: "0", Online: "0"})
 			_, err := Read(root)
 			if err == nil {
 				t.Fatal("Read succeeded, want an error")

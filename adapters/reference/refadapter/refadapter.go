@@ -73,8 +73,8 @@ func (l *Loader) Load(ctx context.Context, req suite.LoadRequest) (suite.Session
 // Session is a loaded collection with a reader on every perf event array,
 // forwarding records as protocol events.
 type Session struct {
-	coll    *reference.Collection
 	readers []*perfring.Reader
+	release func() error
 	events  chan protocol.Event
 	wg      sync.WaitGroup
 	once    sync.Once
@@ -84,22 +84,31 @@ type Session struct {
 // Open starts readers on every perf event array of coll. The session owns
 // coll from then on.
 func Open(coll *reference.Collection, pages int) (*Session, error) {
-	s := &Session{coll: coll, events: make(chan protocol.Event, 1024), Maps: coll.PerfMapNames()}
-	for _, name := range s.Maps {
+	names := coll.PerfMapNames()
+	var readers []*perfring.Reader
+	for _, name := range names {
 		r, err := coll.NewReader(name, perfring.Options{Pages: pages})
 		if err != nil {
-			for _, r := range s.readers {
+			for _, r := range readers {
 				r.Close()
 			}
 			return nil, err
 		}
-		s.readers = append(s.readers, r)
+		readers = append(readers, r)
 	}
-	for i, r := range s.readers {
+	return NewSession(names, readers, coll.Close), nil
+}
+
+// NewSession forwards the records of readers (one per perf event array in
+// names) as protocol events until Close, which closes the readers and then
+// calls release (nil for nothing).
+func NewSession(names []string, readers []*perfring.Reader, release func() error) *Session {
+	s := &Session{readers: readers, release: release, events: make(chan protocol.Event, 1024), Maps: names}
+	for i, r := range readers {
 		s.wg.Add(1)
-		go s.forward(s.Maps[i], r)
+		go s.forward(names[i], r)
 	}
-	return s, nil
+	return s
 }
 
 func (s *Session) forward(name string, r *perfring.Reader) {
@@ -147,8 +156,10 @@ func (s *Session) Close() error {
 			}
 		}
 		close(s.events)
-		if err := s.coll.Close(); err != nil {
-			errs = multierror.Append(errs, err)
+		if s.release != nil {
+			if err := s.release(); err != nil {
+				errs = multierror.Append(errs, err)
+			}
 		}
 	})
 	return errs.ErrorOrNil()
