@@ -40,8 +40,8 @@ func (e *env) runDrain(ctx context.Context, reader string, size int) (res Result
 	}
 	defer p.close()
 	var d drainer
-	if reader == Libbpf {
-		d, err = e.startLibbpfDrain(ctx, m)
+	if isLibbpf(reader) {
+		d, err = e.startLibbpfDrain(ctx, m, reader == LibbpfCopy)
 	} else {
 		d, err = e.startGoDrain(reader, m)
 	}
@@ -80,7 +80,7 @@ func (e *env) runDrain(ctx context.Context, reader string, size int) (res Result
 		mallocs += allocs
 	}
 	res.AllocsPerSample = -1
-	if reader != Libbpf {
+	if !isLibbpf(reader) {
 		res.AllocsPerSample = float64(mallocs) / float64(res.Delivered)
 	}
 	return res, nil
@@ -159,8 +159,8 @@ func (g *goDrain) close() {
 
 type libbpfDrain struct{ *libbpfReading }
 
-func (e *env) startLibbpfDrain(ctx context.Context, m *ebpf.Map) (drainer, error) {
-	l, err := e.startLibbpfMode(ctx, m, "drain")
+func (e *env) startLibbpfDrain(ctx context.Context, m *ebpf.Map, copyOut bool) (drainer, error) {
+	l, err := e.startLibbpfMode(ctx, m, copyOut, "drain")
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -45,6 +46,7 @@ var benchReadersFlags struct {
 	rateDur time.Duration
 	noDrain bool
 	jsonOut string
+	cpuProf string
 }
 
 var benchReadersCmd = &cobra.Command{
@@ -65,7 +67,7 @@ and each reader's samples/s as a ratio of the reference's.`,
 			Rate: f.rate, RateDuration: f.rateDur, NoDrain: f.noDrain,
 			Progress: func(s string) { fmt.Fprintln(cmd.ErrOrStderr(), "bench:", s) },
 		}
-		if len(cfg.Readers) == 0 || slices.Contains(cfg.Readers, readers.Libbpf) {
+		if len(cfg.Readers) == 0 || slices.Contains(cfg.Readers, readers.Libbpf) || slices.Contains(cfg.Readers, readers.LibbpfCopy) {
 			dir, err := os.MkdirTemp("", "perfconform-bench-")
 			if err != nil {
 				return err
@@ -74,6 +76,17 @@ and each reader's samples/s as a ratio of the reference's.`,
 			if cfg.LibbpfDriver, err = libbpfdrv.Build(cmd.Context(), dir); err != nil {
 				return err
 			}
+		}
+		if f.cpuProf != "" {
+			pf, err := os.Create(f.cpuProf)
+			if err != nil {
+				return err
+			}
+			defer pf.Close()
+			if err := pprof.StartCPUProfile(pf); err != nil {
+				return err
+			}
+			defer pprof.StopCPUProfile()
 		}
 		res, err := readers.Run(cmd.Context(), cfg)
 		printReaderResults(cmd.OutOrStdout(), res)
@@ -112,7 +125,7 @@ func printReaderResults(w io.Writer, res []readers.Result) {
 
 func init() {
 	f := benchReadersCmd.Flags()
-	f.StringSliceVar(&benchReadersFlags.readers, "reader", nil, "readers to measure (default reference,cilium-ebpf,libbpf)")
+	f.StringSliceVar(&benchReadersFlags.readers, "reader", nil, "readers to measure (default reference,cilium-ebpf,libbpf,libbpf-copy)")
 	f.IntSliceVar(&benchReadersFlags.sizes, "size", nil, "sample sizes in bytes, multiples of 8 (default 8,256,4096)")
 	f.IntVar(&benchReadersFlags.pages, "pages", 256, "data pages per CPU ring, the same for every reader")
 	f.IntVar(&benchReadersFlags.samples, "samples", 0, "samples each CPU attempts per saturated run (default 524288, 65536 above 256 B)")
@@ -120,6 +133,7 @@ func init() {
 	f.IntVar(&benchReadersFlags.rate, "rate", 20000, "rate-limited producer: samples/s per CPU (negative: skip)")
 	f.DurationVar(&benchReadersFlags.rateDur, "rate-duration", 2*time.Second, "rate-limited run length")
 	f.BoolVar(&benchReadersFlags.noDrain, "no-drain", false, "skip the drain mode (each reader alone on pre-filled rings)")
+	f.StringVar(&benchReadersFlags.cpuProf, "cpuprofile", "", "write a Go CPU profile of the whole run (producers included) to this file")
 	f.StringVar(&benchReadersFlags.jsonOut, "json", "", "also write the results to this JSON file")
 	benchCmd.AddCommand(benchReadersCmd)
 	rootCmd.AddCommand(benchCmd)
