@@ -55,7 +55,7 @@ func (e *env) runDrain(ctx context.Context, reader string, size int) (res Result
 	total := e.cfg.samplesFor(size)
 	res = Result{Reader: reader, Size: size, Mode: Drain, CPUs: len(e.cpus)}
 	var mallocs uint64
-	for round := 0; done(round, perBatch, total); round++ {
+	for round := 0; moreRounds(round, perBatch, total); round++ {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
@@ -86,8 +86,8 @@ func (e *env) runDrain(ctx context.Context, reader string, size int) (res Result
 	return res, nil
 }
 
-// done reports whether another round is needed to reach total per CPU.
-func done(round, perBatch, total int) bool { return round*perBatch < total }
+// moreRounds reports whether another round is needed to reach total per CPU.
+func moreRounds(round, perBatch, total int) bool { return round*perBatch < total }
 
 type drainReq struct{ n uint64 }
 type drainResp struct {

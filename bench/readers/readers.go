@@ -1,27 +1,36 @@
 // Package readers measures perf ring readers side by side on the same rings
 // and the same producers: perfconform's reference reader
-// (reference/perfring), cilium/ebpf's perf.Reader with ReadInto, and
-// libbpf 1.1's perf_buffer (a static C driver, bench/libbpfdrv).
+// (reference/perfring, also with a quarter-ring Watermark), cilium/ebpf's
+// perf.Reader with ReadInto, and libbpf 1.1's perf_buffer (a static C driver,
+// bench/libbpfdrv; its callback either only counts, libbpf's zero-copy best
+// case, or copies each sample out as ReadInto always does).
 //
-// One run: a fresh perf event array sized for the possible CPUs, a reader
-// with Pages data pages per CPU ring, and one producer goroutine per online
-// CPU, pinned to it, running a BPF program with BPF_PROG_TEST_RUN
+// Every run uses a fresh perf event array sized for the possible CPUs, a
+// reader with Pages data pages per CPU ring, and one producer goroutine per
+// online CPU, pinned to it, running a BPF program with BPF_PROG_TEST_RUN
 // (BPF_F_TEST_RUN_ON_CPU) that emits up to MaxBatch samples per run. The
 // program counts the bpf_perf_event_output calls that succeeded, so the
-// harness knows exactly how many samples entered the rings; a reader is done
-// when it has delivered that many. The samples the kernel dropped are reported
-// to the reader as lost records, which the kernel writes lazily, before the
-// next sample on that ring: once the reader has drained, the harness writes
-// one sentinel sample per CPU to flush them out.
+// harness knows exactly how many samples entered the rings.
 //
-// Figures per run: samples/s delivered (first producer start to the last
-// sample delivered, or the producers' end if the reader kept up), lost
-// samples as the reader reports them, CPU time of the reader (the thread CPU
-// clock of the locked reader goroutine, the process CPU clock of the
-// single-threaded C driver: what getrusage sums, read exactly) per million
-// samples, and, for the Go readers,
-// heap allocations per sample measured apart, in steady state, on records
-// written while the clock was not running.
+// Modes:
+//   - Drain: the rings are filled to three quarters while the reader waits,
+//     then the reader alone drains them, timed: the reader's capacity.
+//   - Saturated: producers flat out while the reader runs. A reader is done
+//     when it has delivered every accepted sample; the dropped ones reach it
+//     as lost records, which the kernel writes lazily, before the next sample
+//     on that ring, so once it has drained the harness writes one sentinel
+//     sample per CPU to flush them out. samples/s runs from the producers'
+//     start to the last sample delivered (or the producers' end if the
+//     reader kept up).
+//   - RateLimited: the same at Config.Rate samples/s per CPU.
+//
+// Figures per run: samples/s delivered, lost samples as the reader reports
+// them (checked against the drops the producers saw), CPU time of the reader
+// per million samples (the thread CPU clock of the locked reader goroutine,
+// the process CPU clock of the single-threaded C driver: what getrusage sums,
+// read exactly), and, for the Go readers, heap allocations per sample in
+// steady state (runtime.MemStats.Mallocs around reads of records written
+// while no clock ran).
 package readers
 
 import (
@@ -60,7 +69,16 @@ const (
 	// LibbpfCopy is libbpf with a callback that copies each sample out of the
 	// ring, which the Go readers always do; Libbpf's callback only counts.
 	LibbpfCopy = "libbpf-copy"
+	// ReferenceWatermark is the reference reader with Options.Watermark set
+	// to a quarter of the ring: woken per quarter ring instead of per sample,
+	// and reading with 10 ms deadlines so records below the watermark still
+	// come out (as ReadInto documents). Saturated and rate-limited modes only.
+	ReferenceWatermark = "reference-watermark"
 )
+
+// watermarkFlush is how often ReferenceWatermark's reader stops waiting for
+// the watermark and takes what is there.
+const watermarkFlush = 10 * time.Millisecond
 
 func isLibbpf(reader string) bool { return reader == Libbpf || reader == LibbpfCopy }
 
@@ -132,7 +150,7 @@ func (r Result) LossAccounted() bool { return r.Lost == r.Attempted-r.Accepted }
 
 func (c *Config) defaults() {
 	if len(c.Readers) == 0 {
-		c.Readers = []string{Reference, Cilium, Libbpf, LibbpfCopy}
+		c.Readers = []string{Reference, ReferenceWatermark, Cilium, Libbpf, LibbpfCopy}
 	}
 	if len(c.Sizes) == 0 {
 		c.Sizes = []int{8, 256, 4096}
@@ -175,8 +193,8 @@ func (c *Config) progress(format string, args ...any) {
 func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	cfg.defaults()
 	for _, r := range cfg.Readers {
-		if r != Reference && r != Cilium && !isLibbpf(r) {
-			return nil, fmt.Errorf("reader bench: unknown reader %q (want %s, %s, %s or %s)", r, Reference, Cilium, Libbpf, LibbpfCopy)
+		if r != Reference && r != Cilium && r != ReferenceWatermark && !isLibbpf(r) {
+			return nil, fmt.Errorf("reader bench: unknown reader %q (want %s, %s, %s, %s or %s)", r, Reference, Cilium, Libbpf, LibbpfCopy, ReferenceWatermark)
 		}
 		if isLibbpf(r) && cfg.LibbpfDriver == "" {
 			return nil, errors.New("reader bench: libbpf needs Config.LibbpfDriver (libbpfdrv.Build)")
@@ -198,6 +216,9 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 			drains := map[string][]Result{}
 			for round := range cfg.Rounds {
 				for _, reader := range cfg.Readers {
+					if reader == ReferenceWatermark {
+						continue // its flush deadlines would be timed, not the reader
+					}
 					r, err := env.runDrain(ctx, reader, size)
 					if err != nil {
 						return out, err
@@ -208,7 +229,9 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 				}
 			}
 			for _, reader := range cfg.Readers {
-				out = append(out, median(drains[reader]))
+				if len(drains[reader]) > 0 {
+					out = append(out, median(drains[reader]))
+				}
 			}
 		}
 		runs := map[string][]Result{}
@@ -404,16 +427,29 @@ type goReader interface {
 }
 
 type refReader struct {
-	rd  *perfring.Reader
-	rec perfring.Record
+	rd    *perfring.Reader
+	rec   perfring.Record
+	flush time.Duration // > 0: read with deadlines this far ahead, renewed when they pass
 }
 
 func (r *refReader) read() (int, uint64, error) {
-	err := r.rd.ReadInto(&r.rec)
-	return len(r.rec.RawSample), r.rec.LostSamples, err
+	for {
+		err := r.rd.ReadInto(&r.rec)
+		if r.flush > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+			r.rd.SetDeadline(time.Now().Add(r.flush))
+			continue
+		}
+		return len(r.rec.RawSample), r.rec.LostSamples, err
+	}
 }
-func (r *refReader) setDeadline(t time.Time) { r.rd.SetDeadline(t) }
-func (r *refReader) close() error            { return r.rd.Close() }
+
+func (r *refReader) setDeadline(t time.Time) {
+	if r.flush > 0 {
+		t = time.Now().Add(r.flush)
+	}
+	r.rd.SetDeadline(t)
+}
+func (r *refReader) close() error { return r.rd.Close() }
 
 type ciliumReader struct {
 	rd  *perf.Reader
@@ -452,6 +488,12 @@ func (e *env) openGo(name string, m *ebpf.Map) (goReader, error) {
 			return nil, err
 		}
 		return &refReader{rd: r}, nil
+	case ReferenceWatermark:
+		r, err := perfring.New(m, e.cpus, perfring.Options{Pages: e.cfg.Pages, Watermark: e.cfg.Pages * os.Getpagesize() / 4})
+		if err != nil {
+			return nil, err
+		}
+		return &refReader{rd: r, flush: watermarkFlush}, nil
 	case Cilium:
 		r, err := perf.NewReader(m, e.cfg.Pages*os.Getpagesize())
 		if err != nil {

@@ -88,8 +88,12 @@ and each reader's samples/s as a ratio of the reference's.`,
 			}
 			defer pprof.StopCPUProfile()
 		}
+		w := cmd.OutOrStdout()
+		fmt.Fprintln(w, "machine:", machineLine())
+		fmt.Fprintf(w, "rings: %d pages per CPU; load average at start: %s\n", f.pages, loadAvg())
 		res, err := readers.Run(cmd.Context(), cfg)
-		printReaderResults(cmd.OutOrStdout(), res)
+		printReaderResults(w, res)
+		fmt.Fprintln(w, "load average at end:", loadAvg())
 		if f.jsonOut != "" && len(res) > 0 {
 			if werr := writeJSONFile(f.jsonOut, res); werr != nil && err == nil {
 				err = werr
@@ -121,11 +125,45 @@ func printReaderResults(w io.Writer, res []readers.Result) {
 			r.Delivered, r.Lost, r.LossAccounted(), float64(r.CPUPerMillion())/1e6, allocs)
 	}
 	tw.Flush()
+
+	// The goals, per (size, mode): reference ≥ libbpf samples/s, ≥ 1.5x
+	// cilium/ebpf, zero allocations per sample, no loss below saturation.
+	fmt.Fprintln(w, "\ngoals (reference vs the others, same size and mode):")
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "MISSED"
+	}
+	for _, r := range res {
+		b, ok := ref[fmt.Sprint(r.Size, r.Mode)]
+		if !ok || r.Reader == readers.Reference || r.SamplesPerSec() == 0 {
+			continue
+		}
+		x := b.SamplesPerSec() / r.SamplesPerSec()
+		switch r.Reader {
+		case readers.Cilium:
+			fmt.Fprintf(w, "  %5dB %-12s reference ≥ 1.5x %s: %.2fx, %s\n", r.Size, r.Mode, r.Reader, x, verdict(x >= 1.5))
+		case readers.Libbpf, readers.LibbpfCopy:
+			fmt.Fprintf(w, "  %5dB %-12s reference ≥ %s: %.2fx, %s\n", r.Size, r.Mode, r.Reader, x, verdict(x >= 1))
+		}
+	}
+	for _, r := range res {
+		if r.AllocsPerSample > 0 {
+			fmt.Fprintf(w, "  %5dB %-12s %s: %.4f allocations per sample, zero-allocation goal MISSED\n", r.Size, r.Mode, r.Reader, r.AllocsPerSample)
+		}
+		if r.Mode == readers.RateLimited && r.Lost > 0 {
+			fmt.Fprintf(w, "  %5dB %-12s %s: lost %d samples below saturation, goal MISSED\n", r.Size, r.Mode, r.Reader, r.Lost)
+		}
+		if !r.LossAccounted() {
+			fmt.Fprintf(w, "  %5dB %-12s %s: reported %d lost but the kernel dropped %d\n", r.Size, r.Mode, r.Reader, r.Lost, r.Attempted-r.Accepted)
+		}
+	}
 }
 
 func init() {
 	f := benchReadersCmd.Flags()
-	f.StringSliceVar(&benchReadersFlags.readers, "reader", nil, "readers to measure (default reference,cilium-ebpf,libbpf,libbpf-copy)")
+	f.StringSliceVar(&benchReadersFlags.readers, "reader", nil, "readers to measure (default reference,reference-watermark,cilium-ebpf,libbpf,libbpf-copy)")
 	f.IntSliceVar(&benchReadersFlags.sizes, "size", nil, "sample sizes in bytes, multiples of 8 (default 8,256,4096)")
 	f.IntVar(&benchReadersFlags.pages, "pages", 256, "data pages per CPU ring, the same for every reader")
 	f.IntVar(&benchReadersFlags.samples, "samples", 0, "samples each CPU attempts per saturated run (default 524288, 65536 above 256 B)")
@@ -156,6 +194,7 @@ var benchVMFlags struct {
 	parallel int
 	reps     int
 	parts    []string
+	outDir   string
 	jsonOut  string
 }
 
@@ -182,6 +221,7 @@ func init() {
 	f.IntVarP(&benchVMFlags.parallel, "jobs", "j", 2, "VMs at once in the matrix part")
 	f.IntVar(&benchVMFlags.reps, "reps", 3, "boots per (variant, kernel, -smp) in the boot part; the median is printed")
 	f.StringSliceVar(&benchVMFlags.parts, "part", []string{"pervm", "matrix", "boot"}, "parts to run")
+	f.StringVar(&benchVMFlags.outDir, "out", "", "keep each vmtest VM's events.jsonl, console.log and vm.json here (per part)")
 	f.StringVar(&benchVMFlags.jsonOut, "json", "", "also write the raw figures to this JSON file")
 	benchCmd.AddCommand(benchVMCmd)
 }
@@ -260,6 +300,14 @@ func runVMBench(cmd *cobra.Command) error {
 	suiteArgs := guestArgs{Loaders: []guestLoader{{Name: refadapter.Info.Loader}}}.encode()
 	out := vmBenchOut{Machine: machineLine(), Jobs: f.parallel}
 	fmt.Fprintln(w, "machine:", out.Machine)
+	fmt.Fprintln(w, "load average at start:", loadAvg())
+	defer func() { fmt.Fprintln(w, "load average at end:", loadAvg()) }()
+	outOpt := func(part string) []vmtest.Option {
+		if f.outDir == "" {
+			return nil
+		}
+		return []vmtest.Option{vmtest.WithOutDir(filepath.Join(f.outDir, part))}
+	}
 	defer func() {
 		if f.jsonOut != "" {
 			if err := writeJSONFile(f.jsonOut, out); err != nil {
@@ -278,7 +326,7 @@ func runVMBench(cmd *cobra.Command) error {
 				payloads = append(payloads, "suite", "bare")
 			}
 		}
-		res, err := vmtest.Run(ctx, jobs, append(opts, vmtest.WithParallel(1))...)
+		res, err := vmtest.Run(ctx, jobs, append(append(opts, outOpt("pervm")...), vmtest.WithParallel(1))...)
 		if err != nil {
 			return err
 		}
@@ -332,7 +380,7 @@ func runVMBench(cmd *cobra.Command) error {
 		}
 		out.MatrixBareJ = time.Since(start)
 		start = time.Now()
-		res, err = vmtest.Run(ctx, suiteJobs, append(opts, vmtest.WithParallel(f.parallel))...)
+		res, err = vmtest.Run(ctx, suiteJobs, append(append(opts, outOpt("matrix-suite")...), vmtest.WithParallel(f.parallel))...)
 		if err != nil {
 			return err
 		}
@@ -446,6 +494,20 @@ func sec(d time.Duration) string {
 	return fmt.Sprintf("%.2fs", d.Seconds())
 }
 
+// loadAvg is /proc/loadavg's first three fields: other work on the host
+// (other engineers' VMs) shows up here and in every figure.
+func loadAvg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
 // machineLine names the host the figures come from: CPUs, CPU model, kernel.
 func machineLine() string {
 	model := "unknown CPU"
@@ -472,12 +534,14 @@ first call and cached), whole loads of 1 and 4 perf arrays with and without dete
 opens of the possible-CPU file over 10 loads of 4 arrays with inotify (a fake sysfs root for the
 reference; the real file, where other processes' opens would count too, for both loaders).`,
 	RunE: func(cmd *cobra.Command, args []string) error {
+		load := loadAvg()
 		res, err := sizing.Run()
 		if err != nil {
 			return err
 		}
 		w := cmd.OutOrStdout()
 		fmt.Fprintln(w, "machine:", machineLine())
+		fmt.Fprintf(w, "load average at start: %s, at end: %s\n", load, loadAvg())
 		fmt.Fprintf(w, "cilium/ebpf PossibleCPU, first call in the process: %v\n", res.CiliumFirstCall)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "operation\tper op\tallocs/op\tN")
