@@ -81,6 +81,7 @@ func (e *env) runDrain(ctx context.Context, reader string, size int) (res Result
 	}
 	res.AllocsPerSample = -1
 	if !isLibbpf(reader) {
+		res.Allocs, res.AllocSamples = mallocs, res.Delivered
 		res.AllocsPerSample = float64(mallocs) / float64(res.Delivered)
 	}
 	return res, nil

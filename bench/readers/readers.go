@@ -129,8 +129,12 @@ type Result struct {
 	Wall      time.Duration `json:"wall_ns"`
 	CPUTime   time.Duration `json:"cpu_ns"` // user + system time of the reader
 	// AllocsPerSample is heap allocations per record in steady state; -1 where
-	// not measured (the C driver).
+	// not measured (the C driver). Allocs is the raw count over AllocSamples
+	// reads: runtime.MemStats.Mallocs is process-wide, so an allocation by the
+	// runtime during the reads counts too.
 	AllocsPerSample float64 `json:"allocs_per_sample"`
+	Allocs          uint64  `json:"allocs"`
+	AllocSamples    uint64  `json:"alloc_samples"`
 }
 
 // SamplesPerSec is delivered samples over wall time.
@@ -475,7 +479,7 @@ type goReading struct {
 	drainedCh chan struct{}
 	phase1    chan Result // the throughput figures, once want is reached
 	allocN    chan uint64 // records written for the allocation phase
-	allocs    chan float64
+	allocs    chan [2]uint64
 	errc      chan error
 }
 
@@ -510,7 +514,7 @@ func (e *env) startGo(name string, m *ebpf.Map) (reading, error) {
 		return nil, err
 	}
 	g := &goReading{rd: rd, drainedCh: make(chan struct{}), phase1: make(chan Result, 1),
-		allocN: make(chan uint64), allocs: make(chan float64, 1), errc: make(chan error, 1)}
+		allocN: make(chan uint64), allocs: make(chan [2]uint64, 1), errc: make(chan error, 1)}
 	g.target.Store(math.MaxUint64)
 	g.want.Store(math.MaxUint64)
 	started := make(chan struct{})
@@ -575,7 +579,7 @@ func (g *goReading) loop(started chan<- struct{}) {
 		}
 	}
 	runtime.ReadMemStats(&after)
-	g.allocs <- float64(after.Mallocs-before.Mallocs) / float64(k)
+	g.allocs <- [2]uint64{after.Mallocs - before.Mallocs, k}
 }
 
 func (g *goReading) setTarget(n uint64) {
@@ -603,7 +607,9 @@ func (g *goReading) finish(fill func() (uint64, error)) (Result, int64, error) {
 	}
 	g.allocN <- k
 	select {
-	case res.AllocsPerSample = <-g.allocs:
+	case a := <-g.allocs:
+		res.Allocs, res.AllocSamples = a[0], a[1]
+		res.AllocsPerSample = float64(a[0]) / float64(a[1])
 	case err := <-g.errc:
 		return res, 0, err
 	}
