@@ -23,5 +23,6 @@ echo "== fuzz the CPU-list parser (30s)"
 go test -run '^$' -fuzz '^FuzzParseCPUList$' -fuzztime 30s ./reference/topology
 echo "== suite on this host, reference loader"
 bin/conform run --host --out "$out/host"
-echo "== quick VM matrix, debian-6.1, reference loader"
-bin/conform run --topology quick --kernel debian-6.1 --out "$out/vm-quick"
+echo "== quick VM matrix, both kernels, every built-in loader (gating the reference's MUSTs)"
+bin/conform run --topology quick --kernel debian-6.1,debian-6.12 \
+	--loader reference --loader cilium-ebpf --loader libbpf --loader bpftool --out "$out/vm-quick"
