@@ -35,7 +35,7 @@ func WriteMarkdown(w io.Writer, r *Results, opts Options) error {
 		p("\n\n")
 		p("| loader |")
 		for _, t := range k.Topologies {
-			p(" %s |", mdText(t))
+			p(" %s |", mdText(k.TopologyLabel(t)))
 		}
 		p("\n|---|")
 		for range k.Topologies {
@@ -72,7 +72,7 @@ func WriteMarkdown(w io.Writer, r *Results, opts Options) error {
 					realized += " (**not realized**)"
 				}
 				p("| %s | %s | %s | %s | %s | %s | %s | %s |\n",
-					mdText(run.Topology), mdText(maskText(run.Requested)), realized, mdText(dash(run.Accelerator)),
+					mdText(k.TopologyLabel(run.Topology)), mdText(maskText(run.Requested)), realized, mdText(dash(run.Accelerator)),
 					mdText(loaderList(run.Loaders)), durText(run.Boot), durText(run.Duration), mdText(runErr))
 			}
 			p("\n")

@@ -59,6 +59,8 @@ type kernelView struct {
 	Name       string
 	Versions   string // uname -r of its runs, comma separated
 	Topologies []string
+	// Synthetic lists the topologies whose runs were faked in the guest.
+	Synthetic map[string]bool
 	Rows       []*loaderRow
 	Runs       []Run
 }
@@ -189,6 +191,12 @@ func buildModel(r *Results, opts Options) *model {
 		k := kernel(run.Kernel.Name)
 		k.Runs = append(k.Runs, run)
 		addUnique(&k.Topologies, run.Topology)
+		if run.Synthetic {
+			if k.Synthetic == nil {
+				k.Synthetic = map[string]bool{}
+			}
+			k.Synthetic[run.Topology] = true
+		}
 		if run.Kernel.Version != "" {
 			addTo(kernelVersions, run.Kernel.Name, run.Kernel.Version)
 		}
@@ -319,4 +327,13 @@ func addUnique(s *[]string, v string) {
 	if !slices.Contains(*s, v) {
 		*s = append(*s, v)
 	}
+}
+
+// TopologyLabel is a topology's column heading: its name, marked when the
+// topology is synthetic.
+func (k *kernelView) TopologyLabel(t string) string {
+	if k.Synthetic[t] {
+		return t + " (synthetic)"
+	}
+	return t
 }

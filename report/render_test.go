@@ -178,3 +178,30 @@ func TestJUnit(t *testing.T) {
 	}
 	golden(t, "junit.golden.xml", buf.Bytes())
 }
+
+func TestSyntheticAndUnrealizableRunsAreLabelled(t *testing.T) {
+	r := &report.Results{
+		Runs: []report.Run{
+			{Kernel: report.Kernel{Name: "debian-6.1"}, Topology: "gapped-possible", Realized: true, Synthetic: true},
+			{Kernel: report.Kernel{Name: "debian-6.12"}, Topology: "hotplug-slots", NotRealizable: "hotplug slots are not possible CPUs here"},
+		},
+		Results: []result.Result{{Requirement: "SIZE-AUTO", Level: result.Must, Status: result.Pass, Loader: "reference", Kernel: "debian-6.1", Topology: "gapped-possible"}},
+	}
+	var md, html bytes.Buffer
+	if err := report.WriteMarkdown(&md, r, report.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := report.WriteHTML(&html, r, report.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	for name, out := range map[string]string{"report.md": md.String(), "report.html": html.String()} {
+		for _, want := range []string{"gapped-possible (synthetic)", "not booted: hotplug slots are not possible CPUs here"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s lacks %q", name, want)
+			}
+		}
+	}
+	if v, err := report.Gate(r, report.GateOptions{FailLevel: result.Must}); err != nil || len(v) != 0 {
+		t.Errorf("Gate = %v, %v; a declared-unrealizable run must not gate", v, err)
+	}
+}

@@ -93,6 +93,9 @@ type Run struct {
 	// it neither passes nor gates. A topology that was expected to work but
 	// whose masks came out different is an Error instead.
 	NotRealizable string `json:"not_realizable,omitempty"`
+	// Synthetic marks a topology the guest fakes (e.g. a possible-CPU list
+	// bind-mounted over sysfs) rather than one the kernel produced.
+	Synthetic bool `json:"synthetic,omitempty"`
 	ConsoleTail []string `json:"console_tail,omitempty"`
 }
 

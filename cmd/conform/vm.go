@@ -262,6 +262,7 @@ func vmRunReport(job vmtest.Job, vm vmtest.VMResult, loaders []guestLoader, reqs
 		Kernel:      report.Kernel{Name: vm.Kernel.Name, Version: vm.Kernel.Release},
 		Topology:    job.Topology.Name,
 		Realized:    vm.Realized,
+		Synthetic:   job.Topology.Synthetic,
 		Accelerator: vm.Accelerator,
 		Started:     vm.Started,
 		Boot:        vm.BootTime(),
