@@ -71,6 +71,9 @@ func WriteMarkdown(w io.Writer, r *Results, opts Options) error {
 				case !run.Realized:
 					realized += " (**not realized**)"
 				}
+				if run.Retried != "" {
+					runErr = strings.TrimPrefix(runErr+"; ", "—; ") + "retried once: first attempt " + firstLine(run.Retried)
+				}
 				p("| %s | %s | %s | %s | %s | %s | %s | %s |\n",
 					mdText(k.TopologyLabel(run.Topology)), mdText(maskText(run.Requested)), realized, mdText(dash(run.Accelerator)),
 					mdText(loaderList(run.Loaders)), durText(run.Boot), durText(run.Duration), mdText(runErr))

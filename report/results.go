@@ -96,6 +96,10 @@ type Run struct {
 	// Synthetic marks a topology the guest fakes (e.g. a possible-CPU list
 	// bind-mounted over sysfs) rather than one the kernel produced.
 	Synthetic bool `json:"synthetic,omitempty"`
+	// Retried holds the error of a first attempt that died before the guest
+	// booted (an emulator or kernel flake, not a result); the run's outcome
+	// is the second attempt's.
+	Retried string `json:"retried,omitempty"`
 	ConsoleTail []string `json:"console_tail,omitempty"`
 }
 

@@ -195,6 +195,10 @@ func runInVMs(ctx context.Context, cmd *cobra.Command, f runFlags) (*report.Resu
 	line(fmt.Sprintf("running %d VM(s) (%d kernel(s) x %d topologies), %d at a time, loaders: %s",
 		len(jobs), len(kernels), len(tops), min(parallel, len(jobs)), loaderNames(loaders.guest)))
 	vms, runErr := vmtest.Run(ctx, jobs, opts...)
+	retried := map[int]string{}
+	if runErr == nil {
+		vms, retried, runErr = retryBootFailures(ctx, jobs, vms, opts, line)
+	}
 	disp.stop()
 	if vms == nil {
 		return nil, runErr
@@ -207,6 +211,7 @@ func runInVMs(ctx context.Context, cmd *cobra.Command, f runFlags) (*report.Resu
 	doc := &report.Results{Generated: time.Now().UTC()}
 	for i, vm := range vms {
 		run, results := vmRunReport(jobs[i], vm, loaders.guest, reqs)
+		run.Retried = retried[i]
 		for _, r := range results[len(vm.Results):] {
 			printResult(cmd.OutOrStdout(), r)
 		}
@@ -218,6 +223,56 @@ func runInVMs(ctx context.Context, cmd *cobra.Command, f runFlags) (*report.Resu
 		line(fmt.Sprintf("VM logs (console.log, events.jsonl, vm.json) in %s", filepath.Dir(vms[0].OutDir)))
 	}
 	return doc, nil
+}
+
+// bootFailure is true for a VM whose guest died before its first event: it
+// never reached PID 1's code, so nothing about the suite or the loaders was
+// involved. Under TCG, SMP guests occasionally oops while the kernel patches
+// its own text ("Oops: int3" in the console).
+func bootFailure(vm vmtest.VMResult) bool {
+	if vm.Err == nil || !vm.Booted.IsZero() || notRealized(vm) || errors.Is(vm.Err, context.Canceled) {
+		return false
+	}
+	return errors.Is(vm.Err, vmtest.ErrNoDone) || errors.Is(vm.Err, vmtest.ErrTimeout) || errors.Is(vm.Err, vmtest.ErrQEMU)
+}
+
+// retryBootFailures boots every VM that died before booting once more. The
+// first attempt's logs are kept beside the second's (DIR.attempt1) and its
+// error is returned per job index, for the report; a second failure stands.
+func retryBootFailures(ctx context.Context, jobs []vmtest.Job, vms []vmtest.VMResult, opts []vmtest.Option, line func(string)) ([]vmtest.VMResult, map[int]string, error) {
+	retried := map[int]string{}
+	var again []vmtest.Job
+	var idx []int
+	for i, vm := range vms {
+		if !bootFailure(vm) {
+			continue
+		}
+		first := firstLine(vm.ErrorMsg)
+		if first == "" {
+			first = firstLine(vm.Err.Error())
+		}
+		if vm.OutDir != "" {
+			kept := vm.OutDir + ".attempt1"
+			os.RemoveAll(kept)
+			if err := os.Rename(vm.OutDir, kept); err == nil {
+				first += " (logs in " + kept + ")"
+			}
+		}
+		line(fmt.Sprintf("%s/%s died before booting (%s); booting it once more", vm.Kernel.Name, vm.Topology, firstLine(vm.Err.Error())))
+		retried[i] = first
+		again = append(again, jobs[i])
+		idx = append(idx, i)
+	}
+	if len(again) == 0 {
+		return vms, retried, nil
+	}
+	second, err := vmtest.Run(ctx, again, opts...)
+	for j, i := range idx {
+		if j < len(second) {
+			vms[i] = second[j]
+		}
+	}
+	return vms, retried, err
 }
 
 // vmPayloadTimeout bounds one VM's suite run: the default per loader, more

@@ -242,3 +242,24 @@ func TestVMRunReport(t *testing.T) {
 		}
 	})
 }
+
+func TestBootFailureIsRetriedOnlyBeforeBoot(t *testing.T) {
+	booted := time.Now()
+	tests := []struct {
+		name string
+		vm   vmtest.VMResult
+		want bool
+	}{
+		{"clean", vmtest.VMResult{}, false},
+		{"kernel oops before the first event", vmtest.VMResult{Err: fmt.Errorf("guest ended without done: %w", vmtest.ErrNoDone)}, true},
+		{"boot timeout", vmtest.VMResult{Err: fmt.Errorf("no booted event: %w", vmtest.ErrTimeout)}, true},
+		{"died during the suite", vmtest.VMResult{Booted: booted, Err: fmt.Errorf("x: %w", vmtest.ErrNoDone)}, false},
+		{"declared unrealizable", vmtest.VMResult{Err: fmt.Errorf("x: %w", topology.ErrNotRealizable)}, false},
+		{"cancelled", vmtest.VMResult{Err: fmt.Errorf("%w: %w", vmtest.ErrNoDone, context.Canceled)}, false},
+	}
+	for _, tt := range tests {
+		if got := bootFailure(tt.vm); got != tt.want {
+			t.Errorf("%s: bootFailure = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
