@@ -17,7 +17,16 @@ import (
 // iteration. samples/s is b.N over the timed part; allocs/op must be 0.
 //
 //	go test -run '^$' -bench BenchmarkReadInto -benchtime 2000000x ./reference/perfring/
-func BenchmarkReadInto(b *testing.B) {
+func BenchmarkReadInto(b *testing.B) { benchmarkDrain(b, false) }
+
+// BenchmarkReadFunc is BenchmarkReadInto through ReadFunc: one iteration is
+// one record (ReadFunc is called until b.N records have been passed to the
+// callback, which only checks the length, i.e. reads nothing but the header).
+//
+//	go test -run '^$' -bench BenchmarkReadFunc -benchtime 2000000x ./reference/perfring/
+func BenchmarkReadFunc(b *testing.B) { benchmarkDrain(b, true) }
+
+func benchmarkDrain(b *testing.B, batch bool) {
 	requireRoot(b)
 	cpus := onlineCPUs(b)
 	for _, bc := range []struct {
@@ -38,11 +47,20 @@ func BenchmarkReadInto(b *testing.B) {
 			perCPU := min(maxEmit, pages*os.Getpagesize()/recordSize-1)
 			var rec perfring.Record
 			pending := 0
+			want := rawLen(bc.size)
+			var bad *perfring.Record
+			fn := func(r *perfring.Record) bool {
+				if len(r.RawSample) != want && bad == nil {
+					bad = &perfring.Record{CPU: r.CPU, LostSamples: r.LostSamples, RawSample: r.RawSample[:0:0]}
+				}
+				pending--
+				return true
+			}
 
 			b.ReportAllocs()
 			b.SetBytes(int64(bc.size))
 			b.ResetTimer()
-			for range b.N {
+			for done := 0; done < b.N; {
 				if pending == 0 {
 					b.StopTimer()
 					for _, cpu := range cpus {
@@ -54,13 +72,27 @@ func BenchmarkReadInto(b *testing.B) {
 					rd.SetDeadline(time.Now().Add(10 * time.Second))
 					b.StartTimer()
 				}
+				if batch {
+					// A call drains whole rings: pending stays a multiple of
+					// the fill, so done may pass b.N by less than one fill.
+					n, err := rd.ReadFunc(fn)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if bad != nil {
+						b.Fatalf("CPU %d: a record other than a %d-byte sample (lost %d)", bad.CPU, want, bad.LostSamples)
+					}
+					done += n
+					continue
+				}
 				if err := rd.ReadInto(&rec); err != nil {
 					b.Fatal(err)
 				}
-				if len(rec.RawSample) != rawLen(bc.size) {
-					b.Fatalf("CPU %d: %d raw bytes (lost %d), want %d", rec.CPU, len(rec.RawSample), rec.LostSamples, rawLen(bc.size))
+				if len(rec.RawSample) != want {
+					b.Fatalf("CPU %d: %d raw bytes (lost %d), want %d", rec.CPU, len(rec.RawSample), rec.LostSamples, want)
 				}
 				pending--
+				done++
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "samples/s")

@@ -30,9 +30,11 @@
 // (release: every byte of a consumed record has been copied out before the
 // kernel may overwrite it). Go's sync/atomic operations are sequentially
 // consistent, which is at least as strong as the acquire/release pair the
-// kernel documents in include/uapi/linux/perf_event.h. Records are copied out
-// of the ring into [Record.RawSample] before data_tail moves, so a record never
-// aliases ring memory.
+// kernel documents in include/uapi/linux/perf_event.h. ReadInto copies records
+// out of the ring into [Record.RawSample] before data_tail moves, so its
+// records never alias ring memory. ReadFunc hands its callback records that
+// point into the ring and moves data_tail only after the callback has
+// returned for the last record of a batch.
 //
 // # Reading
 //
@@ -43,6 +45,13 @@
 // starve the others. data_tail is published as soon as the record that
 // reaches that head has been copied out: one store per batch, and no space is
 // held back while the caller is not reading.
+//
+// [Reader.ReadFunc] is the batch, zero-copy form for throughput: one call
+// takes the lock once, gives every ready ring one batch (round-robin, as
+// above) and calls a function for each record with RawSample pointing into
+// the ring (or, for a sample that wraps the ring's end, into a reused
+// buffer), valid only during that call; data_tail is published once per
+// ring batch. This is what libbpf's perf_buffer__poll does.
 //
 // Lost samples are reported as a Record with LostSamples > 0 and an empty
 // RawSample. The kernel writes that record only when it next has room for a

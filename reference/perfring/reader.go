@@ -48,8 +48,8 @@ type Options struct {
 
 // Reader reads the perf rings of a set of CPUs behind one perf event array.
 //
-// ReadInto and Read may be called from one goroutine at a time (concurrent
-// calls are serialised); SetDeadline, CPUs and Close may be called from any
+// ReadInto, Read and ReadFunc may be called from one goroutine at a time
+// (concurrent calls are serialised); SetDeadline, CPUs and Close may be called from any
 // goroutine at any time.
 type Reader struct {
 	mapName string
@@ -71,6 +71,10 @@ type Reader struct {
 	events []unix.EpollEvent
 	ready  []*ring // rings with unread records, in round-robin order
 	turn   int     // index in ready of the ring whose turn it is
+	// view is the Record ReadFunc hands to its callback; scratch holds the
+	// samples that wrap the end of a ring.
+	view    Record
+	scratch []byte
 }
 
 // wakeIndex marks the eventfd in epoll event data; ring events carry their
@@ -220,6 +224,94 @@ func (rd *Reader) ReadInto(rec *Record) error {
 			return err
 		}
 	}
+}
+
+// ReadFunc blocks like ReadInto until at least one record is ready, then
+// gives every ring with records one batch, in turn, and calls fn for each
+// record of the batch. It returns how many records fn was called for. The
+// errors are ReadInto's: ErrClosed, os.ErrDeadlineExceeded (when no record was
+// ready), ErrCorruptRecord and ErrUnknownRecord, the last two after the
+// records before them in that batch were passed to fn.
+//
+// The record is not copied: rec.RawSample points into the ring itself when
+// the sample is contiguous there, and into a buffer of the Reader (reused,
+// so allocation-free in steady state) when it wraps the end of the ring.
+// rec and rec.RawSample are valid only until fn returns: the kernel reuses
+// the space as soon as data_tail moves past it. fn must copy what it keeps,
+// must not write to rec.RawSample, and must not call the Reader's read
+// methods (it holds the reader's lock; Close and SetDeadline are fine and
+// take effect once ReadFunc returns). A lost record comes with LostSamples
+// > 0 and a nil RawSample.
+//
+// A batch is what the ring held when it was last looked at, so at most one
+// ring's worth, and each ring gets one batch per call in round-robin order
+// (shared with ReadInto): a busy CPU cannot starve the others. data_tail is
+// published once per batch, after fn has returned for its last record. fn
+// returning false stops ReadFunc after that record; the records fn saw,
+// including that one, are consumed and the tail covering them is published,
+// the rest stay for the next read.
+func (rd *Reader) ReadFunc(fn func(rec *Record) bool) (n int, err error) {
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+
+	for {
+		if rd.closed.Load() {
+			return 0, fmt.Errorf("perf reader for map %s: %w", rd.mapName, ErrClosed)
+		}
+		if len(rd.ready) > 0 {
+			if n, err := rd.readRound(fn); n > 0 || err != nil {
+				return n, err
+			}
+			continue
+		}
+		if err := rd.wait(); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// readRound gives each ring in the ready list, starting with the one whose
+// turn it is, one batch; a ring found empty leaves the list (see next).
+func (rd *Reader) readRound(fn func(*Record) bool) (n int, err error) {
+	for left := len(rd.ready); left > 0; left-- {
+		r := rd.next()
+		if r == nil {
+			continue
+		}
+		k, more, err := rd.readBatch(r, fn)
+		n += k
+		if err != nil || !more {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// readBatch passes the records of r up to the head loaded last to fn and
+// publishes the tail once, after the last of them. more is false when fn
+// asked to stop.
+func (rd *Reader) readBatch(r *ring, fn func(*Record) bool) (n int, more bool, err error) {
+	rec := &rd.view
+	for r.tail != r.head {
+		next, err := r.buf.view(r.head, r.tail, rec, &rd.scratch)
+		if err != nil {
+			if errors.Is(err, ErrCorruptRecord) {
+				next = r.head // as in readFrom: no next record boundary
+			}
+			r.tail = next
+			r.storeTail()
+			return n, false, fmt.Errorf("perf ring for CPU %d of map %s: %w", r.cpu, rd.mapName, err)
+		}
+		r.tail = next
+		rec.CPU = r.cpu // set per record: fn may have changed it
+		n++
+		if !fn(rec) {
+			r.storeTail()
+			return n, false, nil
+		}
+	}
+	r.storeTail()
+	return n, true, nil
 }
 
 // next returns the ring whose turn it is and that still holds a record, or

@@ -101,50 +101,97 @@ func (b ringBuffer) uint64At(pos uint64) uint64 {
 // ErrCorruptRecord the returned position is tail: there is no way to find the
 // next record boundary, and the caller decides what to discard.
 func (b ringBuffer) parse(head, tail uint64, rec *Record) (uint64, error) {
+	d, err := b.decode(head, tail)
+	if err != nil {
+		return d.next, err
+	}
+	if d.lost {
+		rec.RawSample = rec.RawSample[:0]
+		rec.LostSamples = d.count
+		return d.next, nil
+	}
+	if uint64(cap(rec.RawSample)) < d.count {
+		rec.RawSample = make([]byte, d.count)
+	} else {
+		rec.RawSample = rec.RawSample[:d.count]
+	}
+	b.copyOut(rec.RawSample, tail+sampleFixedSize)
+	rec.LostSamples = 0
+	return d.next, nil
+}
+
+// view is parse without the copy, for Reader.ReadFunc: rec.RawSample points
+// into the ring when the raw data is contiguous, and into *scratch (grown as
+// needed, then reused) when it wraps the end of the ring. Either way its
+// capacity is its length, so an append by the caller copies instead of
+// writing over the ring. A lost record gets a nil RawSample.
+func (b ringBuffer) view(head, tail uint64, rec *Record, scratch *[]byte) (uint64, error) {
+	d, err := b.decode(head, tail)
+	if err != nil {
+		return d.next, err
+	}
+	if d.lost {
+		rec.RawSample = nil
+		rec.LostSamples = d.count
+		return d.next, nil
+	}
+	rec.LostSamples = 0
+	if off := (tail + sampleFixedSize) & b.mask; off+d.count <= uint64(len(b.data)) {
+		rec.RawSample = b.data[off : off+d.count : off+d.count]
+		return d.next, nil
+	}
+	if uint64(cap(*scratch)) < d.count {
+		*scratch = make([]byte, d.count)
+	}
+	rec.RawSample = (*scratch)[:d.count:d.count]
+	b.copyOut(rec.RawSample, tail+sampleFixedSize)
+	return d.next, nil
+}
+
+// decoded is what decode found at a position.
+type decoded struct {
+	next  uint64 // position just past the record (see parse for errors)
+	lost  bool   // PERF_RECORD_LOST; otherwise PERF_RECORD_SAMPLE
+	count uint64 // lost: samples lost; sample: raw bytes, which follow the fixed part
+}
+
+// decode validates the record at tail against head and the ring and says
+// what it is; parse and view differ only in where they put the sample.
+func (b ringBuffer) decode(head, tail uint64) (decoded, error) {
 	avail := head - tail
 	switch {
 	case avail > uint64(len(b.data)):
-		return tail, fmt.Errorf("%w: %d bytes between tail %d and head %d exceed the ring's %d bytes",
+		return decoded{next: tail}, fmt.Errorf("%w: %d bytes between tail %d and head %d exceed the ring's %d bytes",
 			ErrCorruptRecord, avail, tail, head, len(b.data))
 	case avail < headerSize:
-		return tail, fmt.Errorf("%w: %d bytes at tail %d are too few for a record header", ErrCorruptRecord, avail, tail)
+		return decoded{next: tail}, fmt.Errorf("%w: %d bytes at tail %d are too few for a record header", ErrCorruptRecord, avail, tail)
 	}
 
 	typ := b.uint32At(tail)
 	size := uint64(b.uint16At(tail + 6))
 	switch {
 	case size < headerSize:
-		return tail, fmt.Errorf("%w: record at %d claims %d bytes, less than its header", ErrCorruptRecord, tail, size)
+		return decoded{next: tail}, fmt.Errorf("%w: record at %d claims %d bytes, less than its header", ErrCorruptRecord, tail, size)
 	case size > avail:
-		return tail, fmt.Errorf("%w: record at %d claims %d bytes but only %d are published", ErrCorruptRecord, tail, size, avail)
+		return decoded{next: tail}, fmt.Errorf("%w: record at %d claims %d bytes but only %d are published", ErrCorruptRecord, tail, size, avail)
 	}
 
 	switch typ {
 	case unix.PERF_RECORD_SAMPLE:
 		if size < sampleFixedSize {
-			return tail, fmt.Errorf("%w: sample at %d has %d bytes, too few for its raw size field", ErrCorruptRecord, tail, size)
+			return decoded{next: tail}, fmt.Errorf("%w: sample at %d has %d bytes, too few for its raw size field", ErrCorruptRecord, tail, size)
 		}
 		n := uint64(b.uint32At(tail + headerSize))
 		if n > size-sampleFixedSize {
-			return tail, fmt.Errorf("%w: sample at %d claims %d raw bytes in a %d-byte record", ErrCorruptRecord, tail, n, size)
+			return decoded{next: tail}, fmt.Errorf("%w: sample at %d claims %d raw bytes in a %d-byte record", ErrCorruptRecord, tail, n, size)
 		}
-		if uint64(cap(rec.RawSample)) < n {
-			rec.RawSample = make([]byte, n)
-		} else {
-			rec.RawSample = rec.RawSample[:n]
-		}
-		b.copyOut(rec.RawSample, tail+sampleFixedSize)
-		rec.LostSamples = 0
+		return decoded{next: tail + size, count: n}, nil
 
 	case unix.PERF_RECORD_LOST:
 		if size < lostSize {
-			return tail, fmt.Errorf("%w: lost record at %d has %d bytes, want %d", ErrCorruptRecord, tail, size, lostSize)
+			return decoded{next: tail}, fmt.Errorf("%w: lost record at %d has %d bytes, want %d", ErrCorruptRecord, tail, size, lostSize)
 		}
-		rec.RawSample = rec.RawSample[:0]
-		rec.LostSamples = b.uint64At(tail + headerSize + 8)
-
-	default:
-		return tail + size, fmt.Errorf("%w: type %d (%d bytes) at %d", ErrUnknownRecord, typ, size, tail)
+		return decoded{next: tail + size, lost: true, count: b.uint64At(tail + headerSize + 8)}, nil
 	}
-	return tail + size, nil
+	return decoded{next: tail + size}, fmt.Errorf("%w: type %d (%d bytes) at %d", ErrUnknownRecord, typ, size, tail)
 }

@@ -256,3 +256,69 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestView checks where ReadFunc's records point: into the ring when the raw
+// data is contiguous, into the scratch buffer (reused) when it wraps, with
+// capacity = length either way so an append cannot write into the ring.
+func TestView(t *testing.T) {
+	// Records are written one at a time and viewed before the next.
+	s := newSynthRing(64, 0)
+	b := newRingBuffer(s.data)
+	var scratch []byte
+	var rec Record
+	inRing := func(p []byte) bool {
+		for i := range s.data {
+			if len(p) > 0 && &p[0] == &s.data[i] {
+				return true
+			}
+		}
+		return false
+	}
+	tail := uint64(0)
+	for i, w := range []struct {
+		record  []byte
+		raw     []byte
+		lost    uint64
+		scratch bool
+	}{
+		{record: sample(seq(12, 1)), raw: seq(12, 1)},                        // 0..24
+		{record: sample(seq(20, 50)), raw: padded(seq(20, 50))},              // 24..56
+		{record: lost(3, 9), lost: 9},                                        // 56..80: wraps
+		{record: sample(seq(20, 90)), raw: padded(seq(20, 90))},              // 80..112 = 16..48
+		{record: sample(seq(20, 7)), raw: padded(seq(20, 7)), scratch: true}, // 112..144 = 48..80: data wraps
+	} {
+		s.write(w.record)
+		next, err := b.view(s.head, tail, &rec, &scratch)
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		tail = next
+		if !bytes.Equal(rec.RawSample, w.raw) || rec.LostSamples != w.lost {
+			t.Errorf("record %d: RawSample %v lost %d, want %v lost %d", i, rec.RawSample, rec.LostSamples, w.raw, w.lost)
+		}
+		if cap(rec.RawSample) != len(rec.RawSample) {
+			t.Errorf("record %d: capacity %d > length %d", i, cap(rec.RawSample), len(rec.RawSample))
+		}
+		switch {
+		case w.lost > 0 && rec.RawSample != nil:
+			t.Errorf("record %d: lost record with RawSample %v", i, rec.RawSample)
+		case w.lost == 0 && !w.scratch && !inRing(rec.RawSample):
+			t.Errorf("record %d: contiguous sample was copied", i)
+		case w.scratch && (inRing(rec.RawSample) || &rec.RawSample[0] != &scratch[0]):
+			t.Errorf("record %d: wrapped sample not in the scratch buffer", i)
+		}
+	}
+	if tail != s.head {
+		t.Errorf("stopped at %d, head %d", tail, s.head)
+	}
+	// The scratch buffer is reused for the next wrapped sample.
+	backing := &scratch[0]
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := b.view(s.head, 112, &rec, &scratch); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 || &scratch[0] != backing {
+		t.Errorf("view allocates %v times per wrapped record or replaced the scratch buffer", allocs)
+	}
+}
