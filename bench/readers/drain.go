@@ -124,7 +124,13 @@ func (g *goDrain) loop() {
 		t0 := time.Now()
 		var got, lost uint64
 		var err error
-		for got < q.n {
+		if fr, ok := g.rd.(*refFuncReader); ok {
+			got, lost, err = fr.drain(q.n)
+			if err != nil {
+				err = fmt.Errorf("after %d of %d records: %w", got, q.n, err)
+			}
+		}
+		for err == nil && got < q.n {
 			n, l, e := g.rd.read()
 			if e != nil {
 				err = fmt.Errorf("after %d of %d records: %w", got, q.n, e)

@@ -1,6 +1,7 @@
 // Package readers measures perf ring readers side by side on the same rings
 // and the same producers: perfconform's reference reader
-// (reference/perfring, also with a quarter-ring Watermark), cilium/ebpf's
+// (reference/perfring: ReadInto, also with a quarter-ring Watermark, and the
+// zero-copy batch ReadFunc), cilium/ebpf's
 // perf.Reader with ReadInto, and libbpf 1.1's perf_buffer (a static C driver,
 // bench/libbpfdrv; its callback either only counts, libbpf's zero-copy best
 // case, or copies each sample out as ReadInto always does).
@@ -74,6 +75,10 @@ const (
 	// and reading with 10 ms deadlines so records below the watermark still
 	// come out (as ReadInto documents). Saturated and rate-limited modes only.
 	ReferenceWatermark = "reference-watermark"
+	// ReferenceFunc is the reference reader read with ReadFunc: one call per
+	// batch of every ready ring, records handed over in place (zero-copy)
+	// and counted, as the Libbpf callback does.
+	ReferenceFunc = "reference-func"
 )
 
 // watermarkFlush is how often ReferenceWatermark's reader stops waiting for
@@ -90,7 +95,7 @@ const (
 
 // Config says what to measure.
 type Config struct {
-	Readers []string // default: Reference, Cilium, Libbpf
+	Readers []string // default: all of them
 	Sizes   []int    // sample sizes in bytes, multiples of 8; default 8, 256, 4096
 	Pages   int      // data pages per CPU ring, a power of two; default 256 (1 MiB)
 	// Samples is how many samples each CPU's producer attempts in a saturated
@@ -154,7 +159,7 @@ func (r Result) LossAccounted() bool { return r.Lost == r.Attempted-r.Accepted }
 
 func (c *Config) defaults() {
 	if len(c.Readers) == 0 {
-		c.Readers = []string{Reference, ReferenceWatermark, Cilium, Libbpf, LibbpfCopy}
+		c.Readers = []string{Reference, ReferenceFunc, ReferenceWatermark, Cilium, Libbpf, LibbpfCopy}
 	}
 	if len(c.Sizes) == 0 {
 		c.Sizes = []int{8, 256, 4096}
@@ -197,8 +202,8 @@ func (c *Config) progress(format string, args ...any) {
 func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	cfg.defaults()
 	for _, r := range cfg.Readers {
-		if r != Reference && r != Cilium && r != ReferenceWatermark && !isLibbpf(r) {
-			return nil, fmt.Errorf("reader bench: unknown reader %q (want %s, %s, %s, %s or %s)", r, Reference, Cilium, Libbpf, LibbpfCopy, ReferenceWatermark)
+		if r != Reference && r != ReferenceFunc && r != Cilium && r != ReferenceWatermark && !isLibbpf(r) {
+			return nil, fmt.Errorf("reader bench: unknown reader %q (want %s, %s, %s, %s, %s or %s)", r, Reference, ReferenceFunc, Cilium, Libbpf, LibbpfCopy, ReferenceWatermark)
 		}
 		if isLibbpf(r) && cfg.LibbpfDriver == "" {
 			return nil, errors.New("reader bench: libbpf needs Config.LibbpfDriver (libbpfdrv.Build)")
@@ -455,6 +460,72 @@ func (r *refReader) setDeadline(t time.Time) {
 }
 func (r *refReader) close() error { return r.rd.Close() }
 
+// refFuncReader reads with ReadFunc. The harness loops hand it their
+// per-record work through each (a batch per call); read, one record per
+// call, exists for the goReader interface only.
+type refFuncReader struct {
+	rd *perfring.Reader
+}
+
+// each calls fn for every record of one ReadFunc call until fn returns false.
+func (r *refFuncReader) each(fn func(n int, lost uint64) bool) error {
+	_, err := r.rd.ReadFunc(func(rec *perfring.Record) bool { return fn(len(rec.RawSample), rec.LostSamples) })
+	return err
+}
+
+func (r *refFuncReader) read() (n int, lost uint64, err error) {
+	err = r.each(func(k int, l uint64) bool { n, lost = k, l; return false })
+	return n, lost, err
+}
+func (r *refFuncReader) setDeadline(t time.Time) { r.rd.SetDeadline(t) }
+func (r *refFuncReader) close() error            { return r.rd.Close() }
+
+// drain reads n samples (and the lost records among them) with the
+// counting callback inline: what the drain mode times, like libbpf's
+// counting callback.
+func (r *refFuncReader) drain(n uint64) (got, lost uint64, err error) {
+	empty := false
+	fn := func(rec *perfring.Record) bool {
+		if rec.LostSamples > 0 {
+			lost += rec.LostSamples
+			return true
+		}
+		if len(rec.RawSample) == 0 {
+			empty = true
+			return false
+		}
+		got++
+		return got < n
+	}
+	for got < n {
+		if _, err := r.rd.ReadFunc(fn); err != nil {
+			return got, lost, err
+		}
+		if empty {
+			return got, lost, fmt.Errorf("empty sample after %d records", got)
+		}
+	}
+	return got, lost, nil
+}
+
+// eacher is a goReader that reads in batches: each calls fn per record of
+// one batch until fn returns false.
+type eacher interface {
+	each(fn func(n int, lost uint64) bool) error
+}
+
+// forEach reads one batch from an eacher, one record from any other reader.
+func forEach(rd goReader, fn func(n int, lost uint64) bool) error {
+	if b, ok := rd.(eacher); ok {
+		return b.each(fn)
+	}
+	n, lost, err := rd.read()
+	if err == nil {
+		fn(n, lost)
+	}
+	return err
+}
+
 type ciliumReader struct {
 	rd  *perf.Reader
 	rec perf.Record
@@ -492,6 +563,12 @@ func (e *env) openGo(name string, m *ebpf.Map) (goReader, error) {
 			return nil, err
 		}
 		return &refReader{rd: r}, nil
+	case ReferenceFunc:
+		r, err := perfring.New(m, e.cpus, perfring.Options{Pages: e.cfg.Pages})
+		if err != nil {
+			return nil, err
+		}
+		return &refFuncReader{rd: r}, nil
 	case ReferenceWatermark:
 		r, err := perfring.New(m, e.cpus, perfring.Options{Pages: e.cfg.Pages, Watermark: e.cfg.Pages * os.Getpagesize() / 4})
 		if err != nil {
@@ -539,20 +616,17 @@ func (g *goReading) loop(started chan<- struct{}) {
 	cpu0 := threadCPU()
 	close(started)
 	var samples, lost uint64
-	g.rd.setDeadline(time.Now().Add(60 * time.Second))
-	for samples < g.want.Load() {
-		n, l, err := g.rd.read()
-		if err != nil {
-			g.errc <- fmt.Errorf("read after %d samples: %w", samples, err)
-			return
-		}
+	var bad error
+	// deliver is the per-record work; false stops the batch once every
+	// wanted record is in or a record is bad.
+	deliver := func(n int, l uint64) bool {
 		if l > 0 {
 			lost += l
-			continue
+			return true
 		}
 		if n == 0 {
-			g.errc <- fmt.Errorf("empty sample after %d samples", samples)
-			return
+			bad = fmt.Errorf("empty sample after %d samples", samples)
+			return false
 		}
 		samples++
 		g.delivered.Store(samples)
@@ -563,6 +637,18 @@ func (g *goReading) loop(started chan<- struct{}) {
 		if samples&0xffff == 0 {
 			g.rd.setDeadline(time.Now().Add(60 * time.Second))
 		}
+		return samples < g.want.Load()
+	}
+	g.rd.setDeadline(time.Now().Add(60 * time.Second))
+	for samples < g.want.Load() {
+		if err := forEach(g.rd, deliver); err != nil {
+			g.errc <- fmt.Errorf("read after %d samples: %w", samples, err)
+			return
+		}
+		if bad != nil {
+			g.errc <- bad
+			return
+		}
 	}
 	g.phase1 <- Result{CPUTime: threadCPU() - cpu0, Delivered: g.target.Load(), Lost: lost}
 
@@ -571,9 +657,11 @@ func (g *goReading) loop(started chan<- struct{}) {
 	k := <-g.allocN
 	g.rd.setDeadline(time.Now().Add(60 * time.Second))
 	var before, after runtime.MemStats
+	var i uint64
+	count := func(int, uint64) bool { i++; return i < k }
 	runtime.ReadMemStats(&before)
-	for i := uint64(0); i < k; i++ {
-		if _, _, err := g.rd.read(); err != nil {
+	for i < k {
+		if err := forEach(g.rd, count); err != nil {
 			g.errc <- fmt.Errorf("allocation phase, record %d of %d: %w", i, k, err)
 			return
 		}

@@ -20,7 +20,7 @@ func TestAccounting(t *testing.T) {
 		t.Skip("needs root: BPF programs and perf_event_open")
 	}
 	cfg := readers.Config{
-		Readers: []string{readers.Reference, readers.ReferenceWatermark, readers.Cilium},
+		Readers: []string{readers.Reference, readers.ReferenceFunc, readers.ReferenceWatermark, readers.Cilium},
 		Sizes:   []int{8, 4096},
 		Samples: 4096, Rounds: 1, Rate: 1000, RateDuration: 200 * time.Millisecond,
 		Pages: 16,

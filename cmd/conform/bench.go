@@ -51,7 +51,7 @@ var benchReadersFlags struct {
 
 var benchReadersCmd = &cobra.Command{
 	Use:   "readers",
-	Short: "Perf reader throughput: reference vs cilium/ebpf ReadInto vs libbpf 1.1 perf_buffer (root)",
+	Short: "Perf reader throughput: reference ReadInto and ReadFunc vs cilium/ebpf ReadInto vs libbpf 1.1 perf_buffer (root)",
 	Long: `Runs producers (a BPF program emitting up to 1024 samples per BPF_PROG_TEST_RUN, one pinned
 thread per online CPU, all at once) into the same perf event array layout for each reader, at
 each sample size, in three modes: drain (rings filled to 3/4 while the reader waits, then the
@@ -59,7 +59,8 @@ reader alone drains them: its capacity), saturated (producers flat out while the
 and rate-limited (--rate per CPU). Drain and saturated: --rounds runs, readers interleaved,
 median kept.
 Prints samples/s, lost samples, reader CPU time per million samples, allocations per sample,
-and each reader's samples/s as a ratio of the reference's.`,
+each reader's samples/s as a ratio of the reference's (ReadInto) and of reference-func's
+(ReadFunc, the zero-copy batch read), and the goals for both.`,
 	RunE: func(cmd *cobra.Command, args []string) error {
 		f := benchReadersFlags
 		cfg := readers.Config{
@@ -105,47 +106,64 @@ and each reader's samples/s as a ratio of the reference's.`,
 
 func printReaderResults(w io.Writer, res []readers.Result) {
 	ref := map[string]readers.Result{}
+	fn := map[string]readers.Result{}
 	for _, r := range res {
-		if r.Reader == readers.Reference {
+		switch r.Reader {
+		case readers.Reference:
 			ref[fmt.Sprint(r.Size, r.Mode)] = r
+		case readers.ReferenceFunc:
+			fn[fmt.Sprint(r.Size, r.Mode)] = r
 		}
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "size\tmode\treader\tsamples/s\tref/this\tdelivered\tlost\tloss ok\tCPU ms/M samples\tallocs in reads\t")
-	for _, r := range res {
-		ratio := "-"
-		if b, ok := ref[fmt.Sprint(r.Size, r.Mode)]; ok && r.SamplesPerSec() > 0 {
-			ratio = fmt.Sprintf("%.2fx", b.SamplesPerSec()/r.SamplesPerSec())
+	ratioTo := func(base map[string]readers.Result, r readers.Result) string {
+		if b, ok := base[fmt.Sprint(r.Size, r.Mode)]; ok && r.SamplesPerSec() > 0 {
+			return fmt.Sprintf("%.2fx", b.SamplesPerSec()/r.SamplesPerSec())
 		}
+		return "-"
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "size\tmode\treader\tsamples/s\tref/this\tfunc/this\tdelivered\tlost\tloss ok\tCPU ms/M samples\tallocs in reads\t")
+	for _, r := range res {
+		ratio := ratioTo(ref, r)
 		allocs := "n/a"
 		if r.AllocsPerSample >= 0 {
 			allocs = fmt.Sprintf("%d in %d", r.Allocs, r.AllocSamples)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%.0f\t%s\t%d\t%d\t%v\t%.1f\t%s\t\n", r.Size, r.Mode, r.Reader, r.SamplesPerSec(), ratio,
-			r.Delivered, r.Lost, r.LossAccounted(), float64(r.CPUPerMillion())/1e6, allocs)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%.0f\t%s\t%s\t%d\t%d\t%v\t%.1f\t%s\t\n", r.Size, r.Mode, r.Reader, r.SamplesPerSec(), ratio,
+			ratioTo(fn, r), r.Delivered, r.Lost, r.LossAccounted(), float64(r.CPUPerMillion())/1e6, allocs)
 	}
 	tw.Flush()
 
 	// The goals, per (size, mode): reference ≥ libbpf samples/s, ≥ 1.5x
 	// cilium/ebpf, zero allocations per sample, no loss below saturation.
-	fmt.Fprintln(w, "\ngoals (reference vs the others, same size and mode):")
+	// ReadInto (reference) and ReadFunc (reference-func) are each held to
+	// them.
 	verdict := func(ok bool) string {
 		if ok {
 			return "met"
 		}
 		return "MISSED"
 	}
-	for _, r := range res {
-		b, ok := ref[fmt.Sprint(r.Size, r.Mode)]
-		if !ok || r.Reader == readers.Reference || r.SamplesPerSec() == 0 {
+	for _, base := range []struct {
+		name string
+		of   map[string]readers.Result
+	}{{readers.Reference, ref}, {readers.ReferenceFunc, fn}} {
+		if len(base.of) == 0 {
 			continue
 		}
-		x := b.SamplesPerSec() / r.SamplesPerSec()
-		switch r.Reader {
-		case readers.Cilium:
-			fmt.Fprintf(w, "  %5dB %-12s reference ≥ 1.5x %s: %.2fx, %s\n", r.Size, r.Mode, r.Reader, x, verdict(x >= 1.5))
-		case readers.Libbpf, readers.LibbpfCopy:
-			fmt.Fprintf(w, "  %5dB %-12s reference ≥ %s: %.2fx, %s\n", r.Size, r.Mode, r.Reader, x, verdict(x >= 1))
+		fmt.Fprintf(w, "\ngoals (%s vs the others, same size and mode):\n", base.name)
+		for _, r := range res {
+			b, ok := base.of[fmt.Sprint(r.Size, r.Mode)]
+			if !ok || r.SamplesPerSec() == 0 {
+				continue
+			}
+			x := b.SamplesPerSec() / r.SamplesPerSec()
+			switch r.Reader {
+			case readers.Cilium:
+				fmt.Fprintf(w, "  %5dB %-12s %s ≥ 1.5x %s: %.2fx, %s\n", r.Size, r.Mode, base.name, r.Reader, x, verdict(x >= 1.5))
+			case readers.Libbpf, readers.LibbpfCopy:
+				fmt.Fprintf(w, "  %5dB %-12s %s ≥ %s: %.2fx, %s\n", r.Size, r.Mode, base.name, r.Reader, x, verdict(x >= 1))
+			}
 		}
 	}
 	for _, r := range res {
@@ -165,7 +183,7 @@ func printReaderResults(w io.Writer, res []readers.Result) {
 
 func init() {
 	f := benchReadersCmd.Flags()
-	f.StringSliceVar(&benchReadersFlags.readers, "reader", nil, "readers to measure (default reference,reference-watermark,cilium-ebpf,libbpf,libbpf-copy)")
+	f.StringSliceVar(&benchReadersFlags.readers, "reader", nil, "readers to measure (default reference,reference-func,reference-watermark,cilium-ebpf,libbpf,libbpf-copy)")
 	f.IntSliceVar(&benchReadersFlags.sizes, "size", nil, "sample sizes in bytes, multiples of 8 (default 8,256,4096)")
 	f.IntVar(&benchReadersFlags.pages, "pages", 256, "data pages per CPU ring, the same for every reader")
 	f.IntVar(&benchReadersFlags.samples, "samples", 0, "samples each CPU attempts per saturated run (default 524288, 65536 above 256 B)")
