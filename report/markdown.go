@@ -22,6 +22,7 @@ func WriteMarkdown(w io.Writer, r *Results, opts Options) error {
 
 	p("# perfconform compatibility report\n\n")
 	p("Generated %s from %d results of %d runs (results.json schema %d).\n\n", m.Generated, m.NResults, m.NRuns, m.Schema)
+	p("%s\n\n", mdText(m.Setup))
 	p("Each cell counts outcomes by requirement level. FAIL (MUST): the loader breaks a MUST on that topology; ")
 	p("FAIL (known): only failures its baseline accepts; ERROR: a check could not run, which says nothing about the loader.\n\n")
 	if len(m.Kernels) == 0 {

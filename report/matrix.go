@@ -45,6 +45,9 @@ var verdictLabels = map[string]string{
 // model is what every rendering shows, computed once.
 type model struct {
 	Generated string
+	// Setup names the kernels, loaders (with versions) and accelerators
+	// the results come from, for the report's header.
+	Setup     string
 	Schema    int
 	NResults  int
 	NRuns     int
@@ -174,6 +177,7 @@ func buildModel(r *Results, opts Options) *model {
 		NResults:  len(c.Results),
 		NRuns:     len(c.Runs),
 		Conflicts: c.Conflicts,
+		Setup:     setupLine(c),
 	}
 	byKernel := map[string]*kernelView{}
 	kernel := func(name string) *kernelView {
@@ -336,4 +340,32 @@ func (k *kernelView) TopologyLabel(t string) string {
 		return t + " (synthetic)"
 	}
 	return t
+}
+
+// setupLine summarizes what the results were measured with: kernels with
+// their uname -r, loaders with their versions, accelerators.
+func setupLine(c *Results) string {
+	var kernels, loaders, accels []string
+	for _, run := range c.Runs {
+		k := run.Kernel.Name
+		if run.Kernel.Version != "" {
+			k += " (" + run.Kernel.Version + ")"
+		}
+		addUnique(&kernels, k)
+		if run.Accelerator != "" {
+			addUnique(&accels, run.Accelerator)
+		}
+	}
+	for _, r := range c.Results {
+		l := r.Loader
+		if r.LoaderVersion != "" {
+			l += " " + r.LoaderVersion
+		}
+		addUnique(&loaders, l)
+	}
+	slices.Sort(kernels)
+	slices.Sort(loaders)
+	slices.Sort(accels)
+	return fmt.Sprintf("Kernels: %s. Loaders: %s. Accelerators: %s.",
+		strings.Join(kernels, ", "), strings.Join(loaders, ", "), strings.Join(accels, ", "))
 }
