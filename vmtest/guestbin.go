@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -46,9 +47,16 @@ func BuildGuest(ctx context.Context, dir, pkg string) (string, error) {
 	return out, nil
 }
 
-// moduleDir is the working directory for go build: the current one, where
-// tests and checkouts run.
+// moduleDir is the working directory for go build: the source tree this
+// binary was built from when it is still there (so a conform binary works
+// from any directory), else the current directory (tests, checkouts).
 func moduleDir() string {
+	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
+		root := filepath.Dir(filepath.Dir(file))
+		if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
+			return root
+		}
+	}
 	wd, err := os.Getwd()
 	if err != nil {
 		return "."
