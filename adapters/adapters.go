@@ -107,10 +107,10 @@ var builtins = []Adapter{
 	// its main package exists at adapters/reference (a Go program that calls
 	// adapterkit.Main with the reference loader, like adapters/cilium-ebpf).
 	goAdapter("reference", "perfconform's reference loader (package reference) behind the protocol", "adapters/reference"),
-	goAdapter("cilium-ebpf", "github.com/cilium/ebpf: LoadCollectionSpec + NewCollection with defaults, Map.Pin, perf.NewReader", "adapters/cilium-ebpf"),
+	goAdapter("cilium-ebpf", "github.com/cilium/ebpf: LoadCollectionSpec + NewCollectionWithOptions (defaults; maps PinByName under the pin dir), perf.NewReader", "adapters/cilium-ebpf"),
 	{
 		Name:        "libbpf",
-		Description: "libbpf (Debian libbpf-dev, linked statically): bpf_object__open_file/__load, bpf_map__pin, perf_buffer__new/__poll",
+		Description: "libbpf (Debian libbpf-dev, linked statically): bpf_object__open_file, bpf_map__set_pin_path, bpf_object__load, perf_buffer__new/__poll",
 		Source:      "adapters/libbpf",
 		BuildHint:   "make -C adapters/libbpf OUT=bin/libbpf",
 		Static:      true,
