@@ -22,6 +22,7 @@ import (
 	"github.com/cilium/ebpf/perf"
 
 	"github.com/perfconform/perfconform/adapters/internal/adapterkit"
+	"github.com/perfconform/perfconform/adapters/internal/rawmap"
 	"github.com/perfconform/perfconform/adapters/protocol"
 )
 
@@ -189,4 +190,19 @@ func load(ctx context.Context, args adapterkit.LoadArgs, w *adapterkit.Writer, o
 		return cause
 	}
 	return nil
+}
+
+// FixedSizeMain runs a wrong loader that is the cilium-ebpf adapter except
+// that every perf event array gets exactly entries slots, created with
+// BPF_MAP_CREATE directly (cilium/ebpf would clamp the size itself). The
+// negative controls hardcode32 and sizeone are this with 32 and 1.
+func FixedSizeMain(name string, entries uint32) {
+	adapterkit.Main(protocol.Info{
+		Loader:       name,
+		Version:      fmt.Sprintf("cilium/ebpf %s with max_entries forced to %d", Version(), entries),
+		Protocol:     protocol.Version,
+		Capabilities: []protocol.Capability{protocol.CapLegacyMaps, protocol.CapPinning},
+	}, Load(Options{PerfArray: func(spec *ebpf.MapSpec) (*ebpf.Map, error) {
+		return rawmap.PerfEventArray(spec.Name, entries)
+	}}))
 }
