@@ -23,10 +23,10 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
+	cpulist "github.com/perfconform/perfconform/reference/topology"
 	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/vmtest/event"
 	"github.com/perfconform/perfconform/vmtest/topology"
@@ -222,20 +222,14 @@ func Realize(t topology.Topology, release, cpuRoot string) (got, want result.Mas
 	return got, want, nil
 }
 
-// ReadMasks reads possible, present and online under cpuRoot.
+// ReadMasks reads possible, present and online under cpuRoot with the same
+// parser the suite and the reference loader use, in canonical CPU-list form.
 func ReadMasks(cpuRoot string) (result.Masks, error) {
-	var m result.Masks
-	for _, f := range []struct {
-		name string
-		dst  *string
-	}{{"possible", &m.Possible}, {"present", &m.Present}, {"online", &m.Online}} {
-		b, err := os.ReadFile(filepath.Join(cpuRoot, f.name))
-		if err != nil {
-			return m, fmt.Errorf("read CPU mask: %w", err)
-		}
-		*f.dst = strings.TrimSpace(string(b))
+	t, err := cpulist.Read(cpuRoot)
+	if err != nil {
+		return result.Masks{}, fmt.Errorf("read CPU masks: %w", err)
 	}
-	return m, nil
+	return result.Masks{Possible: t.Possible.String(), Present: t.Present.String(), Online: t.Online.String()}, nil
 }
 
 // applyActions takes CPUs offline and bind-mounts the synthetic possible file.
