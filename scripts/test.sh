@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The test command: installs what it needs, then runs vet, every unit and
-# kernel test (host BPF and QEMU VMs), the CPU-list parser fuzz target, the
-# suite against the reference loader on this host, and the quick VM matrix on
-# one kernel. Usage (as root, from the checkout): bash scripts/test.sh
+# The test command: installs what it needs, then runs the suite on this host
+# (reference loader) and the quick VM matrix on both kernels (every built-in
+# loader; the reference gates), then vet, every unit and kernel test (host BPF
+# and QEMU VMs) and the CPU-list parser fuzz target, so go test's lines close
+# the log. Usage (as root, from the checkout): bash scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -15,14 +16,14 @@ echo "== build"
 go build -o bin/conform ./cmd/conform
 echo "== kernels"
 bin/conform kernels fetch debian-6.1 debian-6.12
+echo "== suite on this host, reference loader"
+bin/conform run --host --out "$out/host"
+echo "== quick VM matrix, both kernels, every built-in loader (gating the reference's MUSTs)"
+bin/conform run --topology quick --kernel debian-6.1,debian-6.12 \
+	--loader reference --loader cilium-ebpf --loader libbpf --loader bpftool --out "$out/vm-quick"
 echo "== go vet"
 go vet ./...
 echo "== go test"
 CGO_ENABLED=1 go test -count=1 -timeout 40m ./... 2>&1 | tee "$out/go-test.txt"
 echo "== fuzz the CPU-list parser (30s)"
 go test -run '^$' -fuzz '^FuzzParseCPUList$' -fuzztime 30s ./reference/topology
-echo "== suite on this host, reference loader"
-bin/conform run --host --out "$out/host"
-echo "== quick VM matrix, both kernels, every built-in loader (gating the reference's MUSTs)"
-bin/conform run --topology quick --kernel debian-6.1,debian-6.12 \
-	--loader reference --loader cilium-ebpf --loader libbpf --loader bpftool --out "$out/vm-quick"

@@ -119,11 +119,10 @@ func runRun(cmd *cobra.Command, f runFlags) error {
 // gate prints the summary and turns gating violations into the exit status.
 func gate(cmd *cobra.Command, doc *report.Results, level result.Level, f runFlags, baselines map[string]report.Baseline) error {
 	n := countStatuses(doc.Results)
-	out := cmd.OutOrStdout()
-	if n[result.Error] > 0 {
-		fmt.Fprintf(out, "%d errors (requirements that could not be checked)\n", n[result.Error])
-	}
-	fmt.Fprintf(out, "%d passed, %d failed, %d skipped\n", n[result.Pass], n[result.Fail], n[result.Skip])
+	// Requirement results, not test results: a loader's FAIL is a finding,
+	// and the exit status says whether the gated loaders pass.
+	fmt.Fprintf(cmd.OutOrStdout(), "requirement results: %d PASS, %d FAIL, %d ERROR, %d SKIP\n",
+		n[result.Pass], n[result.Fail], n[result.Error], n[result.Skip])
 	opts := report.GateOptions{FailLevel: level, AllowErrors: f.allowErrors, Baselines: baselines}
 	if !(len(f.gate) == 1 && f.gate[0] == "all") {
 		opts.Loaders = f.gate
