@@ -64,8 +64,8 @@ type kernelView struct {
 	Topologies []string
 	// Synthetic lists the topologies whose runs were faked in the guest.
 	Synthetic map[string]bool
-	Rows       []*loaderRow
-	Runs       []Run
+	Rows      []*loaderRow
+	Runs      []Run
 }
 
 type loaderRow struct {

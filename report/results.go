@@ -86,7 +86,7 @@ type Run struct {
 	Duration time.Duration `json:"duration_ns"`
 	// Error says why the run did not complete (no results, or only some);
 	// ConsoleTail holds the last lines of the guest console as evidence.
-	Error       string   `json:"error,omitempty"`
+	Error string `json:"error,omitempty"`
 	// NotRealizable says why the topology was not booted on this kernel
 	// because the catalog declares the kernel cannot produce it (e.g. QEMU
 	// hotplug slots on 6.12). Such a run has no results and is not an error:
@@ -99,7 +99,7 @@ type Run struct {
 	// Retried holds the error of a first attempt that died before the guest
 	// booted (an emulator or kernel flake, not a result); the run's outcome
 	// is the second attempt's.
-	Retried string `json:"retried,omitempty"`
+	Retried     string   `json:"retried,omitempty"`
 	ConsoleTail []string `json:"console_tail,omitempty"`
 }
 
