@@ -245,3 +245,15 @@ func newPerfArray(tb testing.TB) *ebpf.Map {
 	tb.Cleanup(func() { m.Close() })
 	return m
 }
+
+// emitterCases are the sample sizes and sources every read path is tested
+// with: small and large stack samples, and a 4 KiB per-CPU map value.
+var emitterCases = []struct {
+	name string
+	size int
+	new  func(testing.TB, *ebpf.Map, int) *emitter
+}{
+	{"stack 8 bytes", 8, newStackEmitter},
+	{"stack 512 bytes", 512, newStackEmitter},
+	{"map 4096 bytes", 4096, newMapEmitter},
+}

@@ -64,15 +64,7 @@ func expectEmpty(tb testing.TB, rd *perfring.Reader) {
 
 func TestSamplesFromEveryOnlineCPU(t *testing.T) {
 	requireRoot(t)
-	for _, tt := range []struct {
-		name string
-		size int
-		new  func(testing.TB, *ebpf.Map, int) *emitter
-	}{
-		{"stack 8 bytes", 8, newStackEmitter},
-		{"stack 512 bytes", 512, newStackEmitter},
-		{"map 4096 bytes", 4096, newMapEmitter},
-	} {
+	for _, tt := range emitterCases {
 		t.Run(tt.name, func(t *testing.T) {
 			m := newPerfArray(t)
 			e := tt.new(t, m, tt.size)

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cilium/ebpf"
 
 	"github.com/perfconform/perfconform/reference/perfring"
 )
@@ -56,15 +55,7 @@ func expectFuncEmpty(tb testing.TB, rd *perfring.Reader) {
 // of the ring (those come from the scratch buffer, the others from the ring).
 func TestReadFuncSamples(t *testing.T) {
 	requireRoot(t)
-	for _, tt := range []struct {
-		name string
-		size int
-		new  func(testing.TB, *ebpf.Map, int) *emitter
-	}{
-		{"stack 8 bytes", 8, newStackEmitter},
-		{"stack 512 bytes", 512, newStackEmitter},
-		{"map 4096 bytes", 4096, newMapEmitter},
-	} {
+	for _, tt := range emitterCases {
 		t.Run(tt.name, func(t *testing.T) {
 			m := newPerfArray(t)
 			e := tt.new(t, m, tt.size)
