@@ -14,7 +14,7 @@ need_root() {
 
 install_packages() {
 	local pkgs=(clang llvm make gcc libc6-dev libbpf-dev libelf-dev zlib1g-dev bpftool
-		qemu-system-x86 chromium ca-certificates)
+		qemu-system-x86 chromium ca-certificates debian-archive-keyring)
 	local missing=()
 	for p in "${pkgs[@]}"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -24,10 +24,8 @@ install_packages() {
 		apt-get update -q
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 	fi
-	# apt-get download (kernel fetching) needs current package lists too.
-	if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -print -quit 2>/dev/null)" ]; then
-		apt-get update -q
-	fi
+	# Kernels and packages from other Debian suites are fetched by conform
+	# itself through a private apt configuration (internal/debapt).
 }
 
 mount_bpffs() {

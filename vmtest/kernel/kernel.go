@@ -2,14 +2,14 @@
 // cloud kernels fetched into a cache directory, the host's own kernel, or
 // any bzImage given by path.
 //
-// Named kernels are fetched with the host's apt (apt-get download, then
-// dpkg-deb -x); the newest package of the series that apt knows is taken and
-// its version is recorded in kernel.json beside the image, so a run can say
-// exactly which kernel it booted.
+// Named kernels are fetched from Debian through package debapt (a private
+// apt configuration, so any Debian or Ubuntu host works whatever its own
+// sources say), then unpacked with dpkg-deb -x; the newest package of the
+// series that downloads is taken and its version is recorded in kernel.json
+// beside the image, so a run can say exactly which kernel it booted.
 package kernel
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -17,14 +17,16 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/perfconform/perfconform/internal/debapt"
 )
 
 var (
@@ -65,6 +67,8 @@ type Entry struct {
 	// packageRE matches the package names of the series; the captured
 	// group orders them (the ABI number for 6.1, the patch level for 6.12).
 	packageRE *regexp.Regexp
+	// sources are the Debian suites the series is published in.
+	sources []debapt.Source
 }
 
 var catalog = []Entry{
@@ -72,11 +76,13 @@ var catalog = []Entry{
 		Name:        "debian-6.1",
 		Description: "Debian bookworm cloud kernel 6.1 (linux-image-6.1.0-N-cloud-amd64-unsigned)",
 		packageRE:   regexp.MustCompile(`^linux-image-6\.1\.0-([0-9]+)-cloud-amd64-unsigned$`),
+		sources:     debapt.Bookworm,
 	},
 	{
 		Name:        "debian-6.12",
-		Description: "Debian bookworm-backports cloud kernel 6.12 (linux-image-6.12.N+deb12-cloud-amd64-unsigned)",
+		Description: "Debian bookworm(-security) cloud kernel 6.12 (linux-image-6.12.N+deb12-cloud-amd64-unsigned)",
 		packageRE:   regexp.MustCompile(`^linux-image-6\.12\.([0-9]+)\+deb12-cloud-amd64-unsigned$`),
+		sources:     debapt.Bookworm,
 	},
 }
 
@@ -282,15 +288,39 @@ func names0() []string {
 }
 
 func (c *Cache) fetch(ctx context.Context, e Entry) (Kernel, error) {
-	for _, tool := range []string{"apt-cache", "apt-get", "dpkg-deb"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return Kernel{}, fmt.Errorf("%w %s: %s not found: fetching needs a Debian host with apt; otherwise pass a bzImage path", ErrFetch, e.Name, tool)
-		}
+	if err := debapt.CheckTools(); err != nil {
+		return Kernel{}, fmt.Errorf("%w %s: %w; otherwise pass a bzImage path", ErrFetch, e.Name, err)
 	}
+	archive := debapt.New(c.Dir, "amd64", e.sources...)
+	archive.Progress = func(msg string) { c.progress("%s: %s", e.Name, msg) }
 	c.progress("%s: looking up the newest package", e.Name)
-	pkg, err := newestPackage(ctx, e)
+	names, err := archive.PackageNames(ctx, "linux-image-")
+	if err != nil {
+		return Kernel{}, fmt.Errorf("%w %s: %w", ErrFetch, e.Name, err)
+	}
+	candidates, err := newestFirst(e, names)
 	if err != nil {
 		return Kernel{}, err
+	}
+	// A suite's index can list a build whose .deb is gone from the pool
+	// (bullseye-security's newest 5.10 kernels answer 404): take the newest
+	// one that downloads, and say so when falling back.
+	var deb, pkg string
+	var tried []string
+	for _, cand := range candidates {
+		debs, err := archive.Download(ctx, cand)
+		if err == nil {
+			deb, pkg = debs[0], cand
+			break
+		}
+		tried = append(tried, fmt.Sprintf("%s: %v", cand, err))
+		c.progress("%s: %s does not download; trying the next newest", e.Name, cand)
+	}
+	if deb == "" {
+		return Kernel{}, fmt.Errorf("%w %s: no package of the series downloads:\n%s", ErrFetch, e.Name, strings.Join(tried, "\n"))
+	}
+	if len(tried) > 0 {
+		c.progress("%s: fell back to %s (%d newer package(s) listed but not downloadable)", e.Name, pkg, len(tried))
 	}
 	if err := os.MkdirAll(filepath.Join(c.Dir, "kernels"), 0o755); err != nil {
 		return Kernel{}, fmt.Errorf("%w %s: %w", ErrFetch, e.Name, err)
@@ -301,23 +331,16 @@ func (c *Cache) fetch(ctx context.Context, e Entry) (Kernel, error) {
 	}
 	defer os.RemoveAll(work)
 
-	c.progress("%s: downloading %s", e.Name, pkg)
-	if out, err := run(ctx, work, "apt-get", "download", pkg); err != nil {
-		return Kernel{}, fmt.Errorf("%w %s: apt-get download %s: %w: %s", ErrFetch, e.Name, pkg, err, out)
-	}
-	debs, _ := filepath.Glob(filepath.Join(work, "*.deb"))
-	if len(debs) != 1 {
-		return Kernel{}, fmt.Errorf("%w %s: apt-get download %s left %d .deb files", ErrFetch, e.Name, pkg, len(debs))
-	}
-	version, err := run(ctx, work, "dpkg-deb", "-f", debs[0], "Version")
+	version, err := debapt.Field(ctx, deb, "Version")
 	if err != nil {
-		return Kernel{}, fmt.Errorf("%w %s: dpkg-deb -f %s: %w: %s", ErrFetch, e.Name, debs[0], err, version)
+		return Kernel{}, fmt.Errorf("%w %s: %w", ErrFetch, e.Name, err)
 	}
-	c.progress("%s: unpacking %s %s", e.Name, pkg, strings.TrimSpace(version))
+	c.progress("%s: unpacking %s %s", e.Name, pkg, version)
 	tree := filepath.Join(work, "tree")
-	if out, err := run(ctx, work, "dpkg-deb", "-x", debs[0], tree); err != nil {
-		return Kernel{}, fmt.Errorf("%w %s: dpkg-deb -x %s: %w: %s", ErrFetch, e.Name, debs[0], err, out)
+	if err := debapt.Extract(ctx, deb, tree); err != nil {
+		return Kernel{}, fmt.Errorf("%w %s: %w", ErrFetch, e.Name, err)
 	}
+	_ = os.Remove(deb) // ~80 MB; the unpacked image is what the cache keeps
 	images, _ := filepath.Glob(filepath.Join(tree, "boot", "vmlinuz-*"))
 	if len(images) != 1 {
 		return Kernel{}, fmt.Errorf("%w %s: %s holds %d boot/vmlinuz-* images, want 1", ErrFetch, e.Name, pkg, len(images))
@@ -349,42 +372,33 @@ func (c *Cache) fetch(ctx context.Context, e Entry) (Kernel, error) {
 	return k, nil
 }
 
-// newestPackage asks apt for the packages of the series and picks the
-// highest captured number.
-func newestPackage(ctx context.Context, e Entry) (string, error) {
-	out, err := run(ctx, "", "apt-cache", "pkgnames", "linux-image-6.")
-	if err != nil {
-		return "", fmt.Errorf("%w %s: apt-cache pkgnames: %w: %s", ErrFetch, e.Name, err, out)
+// newestFirst returns the packages of e's series, highest number first.
+func newestFirst(e Entry, pkgs []string) ([]string, error) {
+	type cand struct {
+		name string
+		n    int
 	}
-	return pickNewest(e, strings.Fields(out))
-}
-
-// pickNewest returns the package of e's series with the highest number.
-func pickNewest(e Entry, pkgs []string) (string, error) {
-	best, bestN := "", -1
+	var cands []cand
 	for _, name := range pkgs {
 		m := e.packageRE.FindStringSubmatch(name)
 		if m == nil {
 			continue
 		}
-		if n, err := strconv.Atoi(m[1]); err == nil && n > bestN {
-			best, bestN = name, n
+		if n, err := strconv.Atoi(m[1]); err == nil {
+			cands = append(cands, cand{name, n})
 		}
 	}
-	if best == "" {
-		return "", fmt.Errorf("%w %s: apt knows no package matching %s (run `apt-get update`; bookworm ships 6.12 kernels from bookworm-security)",
-			ErrFetch, e.Name, e.packageRE)
+	if len(cands) == 0 {
+		var suites []string
+		for _, s := range e.sources {
+			suites = append(suites, s.Suite)
+		}
+		return nil, fmt.Errorf("%w %s: Debian %s list no package matching %s", ErrFetch, e.Name, strings.Join(suites, ", "), e.packageRE)
 	}
-	return best, nil
-}
-
-func run(ctx context.Context, dir, name string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = dir
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	cmd.WaitDelay = 5 * time.Second
-	err := cmd.Run()
-	return strings.TrimSpace(out.String()), err
+	sort.Slice(cands, func(i, j int) bool { return cands[i].n > cands[j].n })
+	out := make([]string, len(cands))
+	for i, c := range cands {
+		out[i] = c.name
+	}
+	return out, nil
 }
