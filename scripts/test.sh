@@ -27,8 +27,9 @@ bin/conform run --topology quick --kernel debian-6.1,debian-6.12 \
 	> "$out/vm-quick.txt"
 grep '^requirement results' "$out/vm-quick.txt"
 echo "per-result lines: $out/vm-quick.txt; findings: $out/vm-quick/report.md"
-echo "== go vet"
+echo "== go vet, go.mod tidy"
 go vet ./...
+go mod tidy -diff
 echo "== go test"
 CGO_ENABLED=1 go test -count=1 -timeout 40m ./... 2>&1 | tee "$out/go-test.txt"
 echo "== fuzz the CPU-list parser (30s)"
