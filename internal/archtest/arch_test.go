@@ -1,0 +1,117 @@
+package archtest
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/perfconform/perfconform/"
+
+// rule: no package under from (a module-relative path prefix) may depend,
+// directly or transitively, on a package under any of mustNot.
+type rule struct {
+	from    string
+	mustNot []string
+	why     string
+}
+
+var rules = []rule{
+	{"reference", []string{"suite", "vmtest", "adapters", "report", "bench", "cmd", "e2e"},
+		"the reference loader is the model the suite judges against; it must not know the judge"},
+	{"result", []string{"reference", "suite", "vmtest", "adapters", "report", "bench", "cmd"},
+		"result.Result is the leaf type every layer shares"},
+	{"report", []string{"suite", "vmtest", "adapters", "bench", "cmd", "reference"},
+		"reports render results; they never run anything"},
+	{"suite", []string{"vmtest", "report", "bench", "cmd", "adapters/process", "adapters/reference"},
+		"the suite judges any suite.Loader; how loaders or VMs are run is not its business"},
+	{"vmtest", []string{"suite", "adapters", "report", "bench", "cmd"},
+		"the VM harness boots guests and carries events; what runs inside is the caller's"},
+	{"internal", []string{"suite", "vmtest", "adapters", "report", "bench", "cmd", "reference"},
+		"internal helpers sit at the bottom"},
+	{"fixtures", []string{"suite", "vmtest", "adapters", "report", "bench", "cmd", "reference"},
+		"fixtures are data"},
+}
+
+// importersOfBench: only the CLI may import the benchmarks' orchestration.
+var benchImporters = []string{"cmd", "bench"}
+
+// violations returns one line per broken rule in deps (package -> its deps,
+// module-relative).
+func violations(deps map[string][]string) []string {
+	var out []string
+	for pkg, ds := range deps {
+		for _, r := range rules {
+			if !under(pkg, r.from) {
+				continue
+			}
+			for _, d := range ds {
+				for _, bad := range r.mustNot {
+					if under(d, bad) {
+						out = append(out, fmt.Sprintf("%s depends on %s: %s", pkg, d, r.why))
+					}
+				}
+			}
+		}
+		for _, d := range ds {
+			if under(d, "bench") && !underAny(pkg, benchImporters) {
+				out = append(out, fmt.Sprintf("%s depends on %s: only cmd/ runs benchmarks", pkg, d))
+			}
+		}
+	}
+	return out
+}
+
+func under(pkg, prefix string) bool { return pkg == prefix || strings.HasPrefix(pkg, prefix+"/") }
+
+func underAny(pkg string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if under(pkg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestImportsPointDown(t *testing.T) {
+	cmd := exec.Command("go", "list", "-deps=false", "-f", "{{.ImportPath}} {{join .Deps \" \"}}", module+"...")
+	cmd.Dir = ".."
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	deps := map[string][]string{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		pkg := strings.TrimPrefix(fields[0], module)
+		for _, d := range fields[1:] {
+			if strings.HasPrefix(d, module) {
+				deps[pkg] = append(deps[pkg], strings.TrimPrefix(d, module))
+			}
+		}
+	}
+	if len(deps) < 10 {
+		t.Fatalf("go list found only %d packages of the module: %s", len(deps), out)
+	}
+	for _, v := range violations(deps) {
+		t.Error(v)
+	}
+}
+
+// TestViolationsCanFail shows the checker catching upward imports.
+func TestViolationsCanFail(t *testing.T) {
+	got := violations(map[string][]string{
+		"reference/perfring": {"suite"},
+		"vmtest/guest":       {"adapters/process"},
+		"suite":              {"bench/readers"},
+		"cmd/conform":        {"bench/readers", "suite", "vmtest"},
+	})
+	if len(got) != 4 { // suite→bench breaks two rules
+		t.Errorf("want 4 violations (reference→suite, vmtest→adapters, suite→bench twice), got %d: %q", len(got), got)
+	}
+}
