@@ -23,8 +23,7 @@ import (
 	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/suite"
 	"github.com/perfconform/perfconform/vmtest"
-	"github.com/perfconform/perfconform/vmtest/kernel"
-	"github.com/perfconform/perfconform/vmtest/qemu"
+	"github.com/perfconform/perfconform/vmtest/vmtesting"
 )
 
 const testKernel = "debian-6.1"
@@ -48,21 +47,9 @@ func TestMain(m *testing.M) {
 // (built once per test binary).
 func conform(t *testing.T) string {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("VM test: skipped with -short")
-	}
+	vmtesting.RequireVMs(t, testKernel)
 	if os.Geteuid() != 0 {
 		t.Skip("VM test: conform run builds and boots as root here; run as root")
-	}
-	if _, err := exec.LookPath(qemu.DefaultBinary); err != nil {
-		t.Skipf("VM test: %v", err)
-	}
-	cacheDir, err := kernel.DefaultCacheDir()
-	if err != nil {
-		t.Skip(err)
-	}
-	if _, err := (&kernel.Cache{Dir: cacheDir}).Cached(testKernel); err != nil {
-		t.Skipf("VM test: %v", err)
 	}
 	buildOnce.Do(func() {
 		buildDir, buildErr = os.MkdirTemp("", "perfconform-e2e-bin-")

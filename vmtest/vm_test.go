@@ -14,28 +14,16 @@ import (
 	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/vmtest"
 	"github.com/perfconform/perfconform/vmtest/kernel"
-	"github.com/perfconform/perfconform/vmtest/qemu"
 	"github.com/perfconform/perfconform/vmtest/topology"
+	"github.com/perfconform/perfconform/vmtest/vmtesting"
 )
 
 // vmEnv skips unless QEMU and the debian-6.1 kernel are there, and builds
 // the test guest once.
 func vmEnv(t *testing.T) (cacheDir, guestBin string) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("VM test: skipped with -short")
-	}
-	if _, err := exec.LookPath(qemu.DefaultBinary); err != nil {
-		t.Skipf("VM test: %v", err)
-	}
-	cacheDir, err := kernel.DefaultCacheDir()
-	if err != nil {
-		t.Skip(err)
-	}
-	if _, err := (&kernel.Cache{Dir: cacheDir}).Cached("debian-6.1"); err != nil {
-		t.Skipf("VM test: %v", err)
-	}
-	guestBin, err = vmtest.BuildGuest(context.Background(), t.TempDir(), "github.com/perfconform/perfconform/vmtest/internal/testguest")
+	cacheDir = vmtesting.RequireVMs(t, "debian-6.1")
+	guestBin, err := vmtest.BuildGuest(context.Background(), t.TempDir(), "github.com/perfconform/perfconform/vmtest/internal/testguest")
 	if err != nil {
 		t.Fatal(err)
 	}

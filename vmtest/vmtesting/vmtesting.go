@@ -1,0 +1,32 @@
+// Package vmtesting holds what tests that boot VMs share: one rule for when
+// they skip. Tests in vmtest and e2e call it so that "can VMs run here" has a
+// single answer and a single set of skip messages.
+package vmtesting
+
+import (
+	"os/exec"
+	"testing"
+
+	"github.com/perfconform/perfconform/vmtest/kernel"
+	"github.com/perfconform/perfconform/vmtest/qemu"
+)
+
+// RequireVMs skips tb unless VMs can boot here: not -short, QEMU in PATH and
+// the named catalog kernel in the cache. It returns the cache directory.
+func RequireVMs(tb testing.TB, kernelName string) (cacheDir string) {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("VM test: skipped with -short")
+	}
+	if _, err := exec.LookPath(qemu.DefaultBinary); err != nil {
+		tb.Skipf("VM test: %v", err)
+	}
+	cacheDir, err := kernel.DefaultCacheDir()
+	if err != nil {
+		tb.Skip(err)
+	}
+	if _, err := (&kernel.Cache{Dir: cacheDir}).Cached(kernelName); err != nil {
+		tb.Skipf("VM test: %v (run `conform kernels fetch %s`)", err, kernelName)
+	}
+	return cacheDir
+}
