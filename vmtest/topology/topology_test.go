@@ -3,7 +3,9 @@ package topology_test
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -55,6 +57,9 @@ func TestCatalogToQEMUArgs(t *testing.T) {
 	}
 }
 
+// limitingTo finds the possible_cpus= dmesg line quoted in a reason.
+var limitingTo = regexp.MustCompile(`Limiting to (\d+) possible CPUs`)
+
 func TestCatalogInvariants(t *testing.T) {
 	for _, top := range topology.All() {
 		if err := top.SMP().Validate(); err != nil {
@@ -74,6 +79,13 @@ func TestCatalogInvariants(t *testing.T) {
 		for _, e := range top.Expect {
 			if (e.NotRealizable == "") == (e.Masks.Possible == "") {
 				t.Errorf("%s on %s: want masks or a reason, not both or neither", top.Name, e.Series)
+			}
+			// A reason that quotes a measured CPU count must be about this
+			// topology's slots, not another topology's boot.
+			for _, m := range limitingTo.FindAllStringSubmatch(e.NotRealizable, -1) {
+				if n, _ := strconv.Atoi(m[1]); n != top.MaxCPUs {
+					t.Errorf("%s on %s: reason quotes %q, but the topology has maxcpus=%d:\n%s", top.Name, e.Series, m[0], top.MaxCPUs, e.NotRealizable)
+				}
 			}
 		}
 	}
