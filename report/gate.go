@@ -17,6 +17,9 @@ var (
 	ErrGateOptions = errors.New("invalid gate options")
 	// ErrBaseline: a baseline file cannot be used.
 	ErrBaseline = errors.New("invalid baseline")
+	// ErrUnknownName: a baseline's deviation names a requirement, topology
+	// or kernel that does not exist, so it can never match a result.
+	ErrUnknownName = errors.New("names something that does not exist")
 )
 
 // BaselineSchema is the version of the baseline file format.
@@ -29,6 +32,9 @@ type Baseline struct {
 	Schema     int         `json:"schema"`
 	Loader     string      `json:"loader"`
 	Deviations []Deviation `json:"deviations"`
+
+	// path is the file LoadBaseline read, for messages.
+	path string
 }
 
 // Deviation is one known deviation. Topology and Kernel narrow it; empty
@@ -95,7 +101,46 @@ func LoadBaseline(path string) (Baseline, error) {
 		}
 		seen[k] = i
 	}
+	b.path = path
 	return b, nil
+}
+
+// Names says which requirement IDs, topology names and kernel names exist,
+// for Baseline.Check. The report package knows no IDs: the caller supplies
+// them (the suite's requirements, the topology and kernel catalogs). A nil
+// func accepts every name.
+type Names struct {
+	Requirement, Topology, Kernel func(string) bool
+}
+
+// Check returns one error, wrapping ErrUnknownName, for each deviation of b
+// that names a requirement, topology or kernel names does not know. Such a
+// deviation never matches a result: it is a typo, or its requirement was
+// renamed, and the failure it was written for gates (or the entry is dead).
+// LoadBaseline does not check names, so callers choose between warning and
+// refusing.
+func (b Baseline) Check(names Names) []error {
+	where := "baseline"
+	if b.path != "" {
+		where += " " + b.path
+	}
+	var out []error
+	for i, d := range b.Deviations {
+		for _, f := range []struct {
+			field, value string
+			known        func(string) bool
+		}{
+			{"requirement", d.Requirement, names.Requirement},
+			{"topology", d.Topology, names.Topology},
+			{"kernel", d.Kernel, names.Kernel},
+		} {
+			if f.value != "" && f.known != nil && !f.known(f.value) {
+				out = append(out, fmt.Errorf("%s: deviations[%d] (%s) %w: %s %q is unknown, so the deviation never matches a result",
+					where, i, d.Requirement, ErrUnknownName, f.field, f.value))
+			}
+		}
+	}
+	return out
 }
 
 // LoadBaselines loads baseline files and indexes them by loader, as

@@ -1,6 +1,7 @@
 package report_test
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -165,5 +166,54 @@ func TestLoadBaselinesRejectsTwoForOneLoader(t *testing.T) {
 	m, err := report.LoadBaselines(paths[0])
 	if err != nil || !slices.Equal([]string{m["aya"].Loader}, []string{"aya"}) {
 		t.Fatalf("LoadBaselines(one): %v, %v", m, err)
+	}
+}
+
+func TestBaselineCheck(t *testing.T) {
+	names := report.Names{
+		Requirement: func(id string) bool { return id == "RING-KEY" || id == "SIZE-AUTO" },
+		Topology:    func(t string) bool { return t == "sparse" },
+		Kernel:      func(k string) bool { return k == "debian-6.1" },
+	}
+	for _, tc := range []struct {
+		name  string
+		devs  []report.Deviation
+		names report.Names
+		want  []string
+	}{
+		{"all known", []report.Deviation{
+			{Requirement: "RING-KEY", Reason: "r", Topology: "sparse", Kernel: "debian-6.1"},
+			{Requirement: "SIZE-AUTO", Reason: "r"},
+		}, names, nil},
+		{"unknown requirement", []report.Deviation{{Requirement: "RING-002", Reason: "r"}}, names,
+			[]string{`deviations[0] (RING-002) names something that does not exist: requirement "RING-002" is unknown`}},
+		{"unknown topology and kernel", []report.Deviation{
+			{Requirement: "RING-KEY", Reason: "r"},
+			{Requirement: "RING-KEY", Reason: "r", Topology: "hotplug-8", Kernel: "debian-4.19"},
+		}, names, []string{`deviations[1] (RING-KEY) names something that does not exist: topology "hotplug-8"`,
+			`deviations[1] (RING-KEY) names something that does not exist: kernel "debian-4.19"`}},
+		{"nil funcs accept everything", []report.Deviation{{Requirement: "RING-002", Reason: "r", Topology: "hotplug-8"}}, report.Names{}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "b.json")
+			b := report.Baseline{Schema: 1, Loader: "aya", Deviations: tc.devs}
+			data, _ := json.Marshal(b)
+			if err := os.WriteFile(path, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			loaded, err := report.LoadBaseline(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			errs := loaded.Check(tc.names)
+			if len(errs) != len(tc.want) {
+				t.Fatalf("Check = %v, want %d errors", errs, len(tc.want))
+			}
+			for i, err := range errs {
+				if !errors.Is(err, report.ErrUnknownName) || !strings.Contains(err.Error(), tc.want[i]) || !strings.Contains(err.Error(), path) {
+					t.Errorf("error %d = %v, want ErrUnknownName naming %s and %q", i, err, path, tc.want[i])
+				}
+			}
+		})
 	}
 }

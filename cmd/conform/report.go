@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"strconv"
@@ -23,6 +24,7 @@ var reportMergeFlags struct {
 	out       string
 	impacts   string
 	baselines []string
+	strict    bool
 }
 
 var reportMergeCmd = &cobra.Command{
@@ -39,7 +41,7 @@ SOURCE_DATE_EPOCH, when set, fixes the "generated" time; otherwise it is the lat
 		if f.out == "" {
 			return fmt.Errorf("report merge: --out is required")
 		}
-		opts, err := reportOptions(f.impacts, f.baselines)
+		opts, err := reportOptions(cmd.ErrOrStderr(), f.impacts, f.baselines, f.strict)
 		if err != nil {
 			return fmt.Errorf("report merge: %w", err)
 		}
@@ -76,6 +78,7 @@ var reportGateFlags struct {
 	loaders     []string
 	allowErrors bool
 	baselines   []string
+	strict      bool
 }
 
 var reportGateCmd = &cobra.Command{
@@ -92,7 +95,7 @@ that loader do not gate. A gated loader without any results fails the gate.`,
 		if err != nil {
 			return fmt.Errorf("report gate: --fail-level: %w", err)
 		}
-		baselines, err := report.LoadBaselines(f.baselines...)
+		baselines, err := loadBaselines(cmd.ErrOrStderr(), f.baselines, f.strict)
 		if err != nil {
 			return fmt.Errorf("report gate: %w", err)
 		}
@@ -128,7 +131,7 @@ that loader do not gate. A gated loader without any results fails the gate.`,
 
 // reportOptions gives the reports the suite's impact lines, overridden by
 // those in the --impacts file, and the loaders' baselines.
-func reportOptions(impacts string, baselines []string) (report.Options, error) {
+func reportOptions(w io.Writer, impacts string, baselines []string, strict bool) (report.Options, error) {
 	opts := report.Options{Impacts: suite.Impacts()}
 	if impacts != "" {
 		m, err := report.LoadImpacts(impacts)
@@ -137,7 +140,7 @@ func reportOptions(impacts string, baselines []string) (report.Options, error) {
 		}
 		maps.Copy(opts.Impacts, m)
 	}
-	b, err := report.LoadBaselines(baselines...)
+	b, err := loadBaselines(w, baselines, strict)
 	if err != nil {
 		return opts, err
 	}
@@ -150,12 +153,14 @@ func init() {
 	mf.StringVar(&reportMergeFlags.out, "out", "", "directory to write results.json, junit.xml, report.md and report.html to")
 	mf.StringVar(&reportMergeFlags.impacts, "impacts", "", "JSON file mapping requirement IDs to what a FAIL means for users (overrides the suite's own lines)")
 	mf.StringArrayVar(&reportMergeFlags.baselines, "baseline", nil, "baseline file of a loader's known deviations (repeatable)")
+	mf.BoolVar(&reportMergeFlags.strict, "strict", false, strictBaselinesHelp)
 
 	gf := reportGateCmd.Flags()
 	gf.StringVar(&reportGateFlags.level, "fail-level", "must", "lowest requirement level whose FAIL gates: must or should")
 	gf.StringArrayVar(&reportGateFlags.loaders, "loader", nil, "loader to gate on (repeatable; default every loader)")
 	gf.BoolVar(&reportGateFlags.allowErrors, "allow-errors", false, "do not gate on ERROR results and run errors")
 	gf.StringArrayVar(&reportGateFlags.baselines, "baseline", nil, "baseline file of a loader's known deviations (repeatable)")
+	gf.BoolVar(&reportGateFlags.strict, "strict", false, strictBaselinesHelp)
 
 	reportCmd.AddCommand(reportMergeCmd, reportGateCmd)
 	rootCmd.AddCommand(reportCmd)

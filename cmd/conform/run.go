@@ -23,6 +23,9 @@ import (
 	"github.com/perfconform/perfconform/suite"
 )
 
+// defaultTopologySet is what a VM run boots without --topology.
+const defaultTopologySet = "quick"
+
 type runFlags struct {
 	host        bool
 	topologies  []string
@@ -35,6 +38,7 @@ type runFlags struct {
 	gate        []string
 	allowErrors bool
 	baselines   []string
+	strict      bool
 	focus       []string
 	binDir      string
 	timeout     time.Duration
@@ -56,7 +60,7 @@ Loaders are built-in names (reference, cilium-ebpf, libbpf, bpftool; see
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&f.host, "host", false, "run on this machine instead of in VMs")
-	fl.StringSliceVar(&f.topologies, "topology", nil, "topologies or sets to run in VMs (see 'conform topologies')")
+	fl.StringSliceVar(&f.topologies, "topology", nil, "topologies or sets to run in VMs (default "+defaultTopologySet+" when --kernel is given; see 'conform topologies')")
 	fl.StringSliceVar(&f.kernels, "kernel", nil, "kernels to boot: catalog names or image paths (see 'conform kernels list')")
 	fl.StringArrayVar(&f.loaders, "loader", nil, "loader to check: built-in name or adapter path (repeatable; default reference)")
 	fl.IntVarP(&f.parallel, "jobs", "j", 0, "VMs to run at once (default: number of host cores)")
@@ -66,6 +70,7 @@ Loaders are built-in names (reference, cilium-ebpf, libbpf, bpftool; see
 	fl.StringSliceVar(&f.gate, "gate", []string{"reference"}, "loaders whose failures fail the run, or 'all'")
 	fl.BoolVar(&f.allowErrors, "allow-errors", false, "do not fail the run on ERROR results")
 	fl.StringArrayVar(&f.baselines, "baseline", nil, "baseline file of known deviations for a loader (repeatable)")
+	fl.BoolVar(&f.strict, "strict", false, strictBaselinesHelp)
 	fl.StringSliceVar(&f.focus, "requirement", nil, "run only these requirement IDs")
 	fl.StringVar(&f.binDir, "bin-dir", "", "where built-in adapters are built (default: the user cache directory)")
 	fl.DurationVar(&f.timeout, "timeout", 0, "per-sample and per-load wait (default 10s on the host)")
@@ -77,7 +82,7 @@ func runRun(cmd *cobra.Command, f runFlags) error {
 	if err != nil {
 		return err
 	}
-	baselines, err := report.LoadBaselines(f.baselines...)
+	baselines, err := loadBaselines(cmd.ErrOrStderr(), f.baselines, f.strict)
 	if err != nil {
 		return err
 	}
