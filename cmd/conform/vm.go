@@ -126,7 +126,7 @@ func runInVMs(ctx context.Context, cmd *cobra.Command, f runFlags) (*report.Resu
 		return nil, fmt.Errorf("--topology needs --kernel: the kernels to boot (see 'conform kernels list')")
 	}
 	if len(f.topologies) == 0 {
-		f.topologies = []string{"quick"}
+		f.topologies = []string{defaultTopologySet}
 	}
 	tops, err := topology.Resolve(f.topologies...)
 	if err != nil {
