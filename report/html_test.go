@@ -8,6 +8,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/perfconform/perfconform/report"
 	"github.com/perfconform/perfconform/report/internal/headless"
+	"github.com/perfconform/perfconform/result"
 )
 
 // TestHTMLInChromium renders report.html of the sample in headless Chromium
@@ -100,18 +102,52 @@ func TestHTMLInChromium(t *testing.T) {
 		if _, open := attrOK(details[0], "open"); !open {
 			t.Errorf("cell %s not opened by the page's script", key)
 		}
-		if rows := findAll(details[0], func(n *html.Node) bool { return n.Data == "tr" && attr(n, "data-requirement") != "" }); len(rows) != 4 {
+		rows := findAll(details[0], func(n *html.Node) bool { return attr(n, "data-requirement") != "" })
+		if len(rows) != 4 {
 			t.Errorf("cell %s lists %d requirements, want 4", key, len(rows))
+			continue
+		}
+		// FAIL and ERROR rows come first.
+		for i, row := range rows {
+			if st := attr(row, "data-status"); i > 0 && (st == "FAIL" || st == "ERROR") && attr(rows[i-1], "data-status") != "FAIL" && attr(rows[i-1], "data-status") != "ERROR" {
+				t.Errorf("cell %s: %s row %s after a %s row", key, st, attr(row, "data-requirement"), attr(rows[i-1], "data-status"))
+			}
 		}
 	}
-	// The failing cell names the failed requirement with its evidence.
+	// The failing cell names the failed requirement, first, with its evidence.
 	fail := got["debian-6.12/hotplug-8/cilium-ebpf"]
-	rows := findAll(fail, func(n *html.Node) bool { return attr(n, "data-requirement") == "RING-002" })
-	if len(rows) != 1 || attr(rows[0], "data-status") != "FAIL" || !strings.Contains(text(rows[0]), "CPU 4 · errno ENODEV") {
-		t.Errorf("RING-002 row in the failing cell: %v", rows)
+	rows := findAll(fail, func(n *html.Node) bool { return attr(n, "data-requirement") != "" })
+	if len(rows) == 0 || attr(rows[0], "data-requirement") != "RING-002" || attr(rows[0], "data-status") != "FAIL" || !strings.Contains(text(rows[0]), "CPU 4 · errno ENODEV") {
+		t.Errorf("first row of the failing cell is not RING-002 FAIL with CPU 4 · errno ENODEV")
 	}
-	if counts := text(fail); !strings.Contains(counts, "MUST: 1 PASS, 1 FAIL") {
+	if counts := text(fail); !strings.Contains(counts, "MUST: 1 FAIL (RING-002), 1 PASS") {
 		t.Errorf("failing cell counts: %q", counts)
+	}
+	// The page's script shows the open cells of a row at full width below it.
+	var panels int
+	for _, tr := range findAll(doc, func(n *html.Node) bool { return n.Data == "tr" && hasClass(n, "panel") }) {
+		if _, hidden := attrOK(tr, "hidden"); hidden {
+			continue
+		}
+		for _, pc := range findAll(tr, func(n *html.Node) bool { return hasClass(n, "panel-cell") }) {
+			panels++
+			if attr(pc, "data-verdict") == "fail-must" && attr(pc, "data-topology") == "hotplug-8" {
+				if r := findAll(pc, func(n *html.Node) bool { return attr(n, "data-requirement") == "RING-002" }); len(r) != 1 {
+					t.Errorf("the panel of the failing cell lacks RING-002")
+				}
+			}
+		}
+	}
+	if panels != 8 { // every cell with results
+		t.Errorf("%d cells shown in panels after #expand, want 8", panels)
+	}
+	// The summary leads, one row per loader at least; findings are grouped.
+	summary := findAll(doc, func(n *html.Node) bool { return attr(n, "id") == "summary" })
+	if len(summary) != 1 || !strings.Contains(text(summary[0]), "MUST SIZE-001") || !strings.Contains(text(summary[0]), "MUST RING-002 (known deviation)") {
+		t.Errorf("summary table missing or incomplete")
+	}
+	if items := findAll(doc, func(n *html.Node) bool { return n.Data == "li" && attr(n, "data-status") != "" }); len(items) != 4 {
+		t.Errorf("%d findings and known deviations, want 4", len(items))
 	}
 	// Self-contained: nothing is fetched.
 	for _, n := range findAll(doc, func(n *html.Node) bool { return attr(n, "src") != "" || (n.Data == "link" && attr(n, "href") != "") }) {
@@ -229,4 +265,68 @@ func text(n *html.Node) string {
 	}
 	walk(n)
 	return strings.Join(strings.Fields(b.String()), " ")
+}
+
+// TestHTMLFitsWidthInChromium: the matrix of a full run (eleven topologies,
+// four loaders, long unbroken details) fits a 1400 px window without
+// horizontal scrolling, with the cells closed and with every cell open.
+func TestHTMLFitsWidthInChromium(t *testing.T) {
+	bin, err := headless.Find()
+	if errors.Is(err, headless.ErrNoChromium) {
+		t.Skip(err)
+	}
+	r := &report.Results{Generated: testTime}
+	topos := []string{"1cpu", "3cpu", "4cpu", "boot-maxcpus", "gapped-possible", "hotplug-slots", "nr-cpus", "smt32", "sparse", "sparse-high", "wide"}
+	for _, topo := range topos {
+		r.Runs = append(r.Runs, report.Run{Kernel: report.Kernel{Name: "debian-6.1"}, Topology: topo, Realized: true, Synthetic: topo == "gapped-possible"})
+		for _, l := range []string{"bpftool", "cilium-ebpf@v0.9.1", "libbpf@1.4", "reference"} {
+			for i, req := range []string{"SIZE-AUTO", "SIZE-KV-DEFAULT", "SIZE-EXPLICIT-SMALL", "SIZE-EXPLICIT-LARGE", "SIZE-EXPLICIT-REPORT",
+				"SIZE-BAD", "SIZE-MULTI", "SIZE-LEGACY", "RING-CREATE", "RING-DELIVER", "RING-KEY", "RING-OFFLINE", "COMPAT-RELOAD",
+				"COMPAT-FOREIGN-PIN", "DEGRADE-POSSIBLE"} {
+				x := res("debian-6.1", topo, l, req, result.Must, result.Pass, "")
+				if l != "reference" && i%3 == 0 {
+					x.Status = result.Fail
+					x.Detail = "loading failed: bpftool prog loadall /tmp/perfconform-suite-1815982247/fixtures/perf_auto_kv.o" +
+						"/sys/fs/bpf/perfconform/run-1/019-compat-foreign-pin/progs-326/" + strings.Repeat("x", 120) + " pinmaps: exit status 255"
+				}
+				r.Results = append(r.Results, x)
+			}
+		}
+	}
+	var buf bytes.Buffer
+	if err := report.WriteHTML(&buf, r, report.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	// Test-only probe: record the document's scroll width once laid out.
+	page := strings.Replace(buf.String(), "</body>", `<script>
+window.addEventListener("load", function () {
+  document.documentElement.setAttribute("data-scroll-width", String(document.documentElement.scrollWidth));
+});
+</script>
+</body>`, 1)
+	path := filepath.Join(t.TempDir(), report.HTMLFile)
+	if err := os.WriteFile(path, []byte(page), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := headless.Browser{Binary: bin, Width: 1400, Height: 1000}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	for _, hash := range []string{"", "#expand"} {
+		dom, err := b.DumpDOM(ctx, "file://"+path+hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, err := html.Parse(strings.NewReader(dom))
+		if err != nil {
+			t.Fatal(err)
+		}
+		root := findAll(doc, func(n *html.Node) bool { return n.Data == "html" })
+		w, ok := attrOK(root[0], "data-scroll-width")
+		if !ok {
+			t.Fatalf("%s: the probe did not run", hash)
+		}
+		if n, _ := strconv.Atoi(w); n > 1400 {
+			t.Errorf("page%s is %s px wide in a 1400 px window: it scrolls horizontally", hash, w)
+		}
+	}
 }

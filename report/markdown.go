@@ -10,26 +10,78 @@ import (
 	"github.com/perfconform/perfconform/result"
 )
 
-// WriteMarkdown writes report.md: per kernel, the compatibility matrix
-// (loaders × topologies) with PASS/FAIL/ERROR/SKIP counts by level and the
-// runs behind it; then the findings (every FAIL and ERROR not covered by a
-// baseline, with requirement, CPU, errno, masks and what it means for users),
-// known deviations, run errors with their console tail, and merge conflicts.
+// WriteMarkdown writes report.md, section by section (markdownSections):
+// the header; a per-loader summary of what fails where, with one line of
+// evidence each; per kernel, the compatibility matrix (loaders ×
+// topologies) whose cells count outcomes by level and name the requirements
+// that failed, and the runs behind it; then the findings (FAILs and ERRORs
+// not covered by a baseline, grouped by loader, requirement and outcome with
+// the places listed and one representative evidence line, MUST first), known
+// deviations, run errors with their console tail, and merge conflicts.
 func WriteMarkdown(w io.Writer, r *Results, opts Options) error {
 	m := buildModel(r, opts)
 	bw := bufio.NewWriter(w)
 	p := func(format string, a ...any) { fmt.Fprintf(bw, format, a...) }
+	for _, section := range markdownSections {
+		section(p, m)
+	}
+	return bw.Flush()
+}
 
+// markdownSections are report.md's sections in order; a new section is a
+// new entry here (and a template in report.html.tmpl).
+var markdownSections = []func(p func(string, ...any), m *model){
+	mdHeader, mdSummary, mdMatrices, mdFindings, mdKnown, mdRunErrors, mdConflicts,
+}
+
+func mdHeader(p func(string, ...any), m *model) {
 	p("# perfconform compatibility report\n\n")
 	p("Generated %s from %d results of %d runs (results.json schema %d).\n\n", m.Generated, m.NResults, m.NRuns, m.Schema)
 	p("%s\n\n", mdText(m.Setup))
-	p("Each cell counts outcomes by requirement level. FAIL (MUST): the loader breaks a MUST on that topology; ")
-	p("FAIL (known): only failures its baseline accepts; ERROR: a check could not run, which says nothing about the loader.\n\n")
+}
+
+func mdSummary(p func(string, ...any), m *model) {
+	if len(m.Summary) == 0 {
+		return
+	}
+	p("## Summary\n\n")
+	p("What each loader fails, at which level and where, with one line of evidence (the findings below have the rest). ")
+	p("\"every topology\" means every topology the loader ran on that kernel.\n\n")
+	p("| loader | fails | where | evidence |\n|---|---|---|---|\n")
+	for _, s := range m.Summary {
+		name := mdText(s.Loader)
+		if s.Versions != "" {
+			name += " " + mdText(s.Versions)
+		}
+		if len(s.Rows) == 0 {
+			p("| %s | none | — | — |\n", name)
+			name = ""
+		}
+		for _, row := range s.Rows {
+			fails := fmt.Sprintf("%s %s", row.Level, mdText(strings.Join(row.Requirements, ", ")))
+			if row.Known {
+				fails += " (known deviation)"
+			}
+			p("| %s | %s | %s | %s |\n", name, fails, mdText(row.Where), mdText(row.Evidence))
+			name = ""
+		}
+		if s.Errors > 0 {
+			p("| %s | ERROR: %s could not run (not a verdict) | %s | see Findings |\n", name, s.ErrorCount(), mdText(s.ErrorWhere))
+		}
+	}
+	p("\n")
+}
+
+func mdMatrices(p func(string, ...any), m *model) {
+	p("## Matrix\n\n")
+	p("Each cell counts outcomes by requirement level and names the requirements that failed or errored. FAIL (MUST): ")
+	p("the loader breaks a MUST on that topology; FAIL (known): only failures its baseline accepts; ERROR: a check could ")
+	p("not run, which says nothing about the loader.\n\n")
 	if len(m.Kernels) == 0 {
-		p("No results.\n")
+		p("No results.\n\n")
 	}
 	for _, k := range m.Kernels {
-		p("## Kernel %s", mdText(k.Name))
+		p("### Kernel %s", mdText(k.Name))
 		if k.Versions != "" {
 			p(" (%s)", mdText(k.Versions))
 		}
@@ -52,7 +104,7 @@ func WriteMarkdown(w io.Writer, r *Results, opts Options) error {
 			for _, c := range row.Cells {
 				p(" **%s**", c.Label())
 				for _, line := range c.CountLines() {
-					p("<br>%s", line)
+					p("<br>%s", mdText(line))
 				}
 				p(" |")
 			}
@@ -82,70 +134,93 @@ func WriteMarkdown(w io.Writer, r *Results, opts Options) error {
 			p("\n")
 		}
 	}
+}
 
+func mdFindings(p func(string, ...any), m *model) {
 	p("## Findings\n\n")
 	if len(m.Findings) == 0 {
 		p("No FAIL or ERROR outside the baselines.\n\n")
+		return
 	}
-	for _, f := range m.Findings {
-		writeFinding(p, f)
-	}
-	if len(m.Findings) > 0 {
-		p("\n")
-	}
-	if len(m.Known) > 0 {
-		p("## Known deviations\n\nFailures the loader's baseline accepts; they do not gate.\n\n")
-		for _, f := range m.Known {
-			writeFinding(p, f)
-		}
-		p("\n")
-	}
-	if len(m.RunErrors) > 0 {
-		p("## Run errors\n\n")
-		for _, run := range m.RunErrors {
-			p("### %s / %s", mdText(run.Kernel.Name), mdText(run.Topology))
-			if run.Host != "" {
-				p(" on %s", mdText(run.Host))
-			}
-			p("\n\n%s\n\n", mdText(strings.TrimSpace(run.Error)))
-			if len(run.ConsoleTail) > 0 {
-				p("Console tail:\n\n%s\n\n", codeBlock(strings.Join(run.ConsoleTail, "\n")))
-			}
-		}
-	}
-	if len(m.Conflicts) > 0 {
-		p("## Conflicts\n\nMerged inputs disagreed on these cells; the worst status is counted.\n\n")
-		for _, c := range m.Conflicts {
-			var seen []string
-			for _, o := range c.Outcomes {
-				s := string(o.Status)
-				if d := firstLine(o.Detail); d != "" {
-					s += ": " + d
-				}
-				seen = append(seen, s)
-			}
-			p("- `%s` %s / %s / %s: kept **%s**; seen %s\n", c.Requirement, mdText(c.Kernel), mdText(c.Topology),
-				mdText(c.Loader), c.Kept, mdText(strings.Join(seen, "; ")))
-		}
-		p("\n")
-	}
-	return bw.Flush()
-}
-
-func writeFinding(p func(string, ...any), f finding) {
-	r := f.Result
-	p("- **%s** `%s` (%s) — %s on %s / %s", r.Status, r.Requirement, r.Level, mdText(r.Loader), mdText(r.Kernel), mdText(r.Topology))
-	if e := f.Evidence(); e != "" {
-		p(" — %s", mdText(e))
+	p("Grouped by loader, requirement and outcome, MUST first; each lists where it was seen and the evidence of one ")
+	p("result (every result's evidence is in results.json and in report.html's cells).\n\n")
+	for _, g := range m.Findings {
+		writeFinding(p, g)
 	}
 	p("\n")
-	if d := strings.TrimSpace(r.Detail); d != "" {
-		p("  - Detail: %s\n", mdText(strings.Join(strings.Fields(d), " ")))
+}
+
+func mdKnown(p func(string, ...any), m *model) {
+	if len(m.Known) == 0 {
+		return
 	}
-	if f.Reason != "" {
-		p("  - Known deviation: %s\n", mdText(f.Reason))
+	p("## Known deviations\n\nFailures the loader's baseline accepts; they do not gate.\n\n")
+	for _, g := range m.Known {
+		writeFinding(p, g)
 	}
-	p("  - For %s users: %s\n", mdText(r.Loader), mdText(f.Impact))
+	p("\n")
+}
+
+func mdRunErrors(p func(string, ...any), m *model) {
+	if len(m.RunErrors) == 0 {
+		return
+	}
+	p("## Run errors\n\n")
+	for _, run := range m.RunErrors {
+		p("### %s / %s", mdText(run.Kernel.Name), mdText(run.Topology))
+		if run.Host != "" {
+			p(" on %s", mdText(run.Host))
+		}
+		p("\n\n%s\n\n", mdText(strings.TrimSpace(run.Error)))
+		if len(run.ConsoleTail) > 0 {
+			p("Console tail:\n\n%s\n\n", codeBlock(strings.Join(run.ConsoleTail, "\n")))
+		}
+	}
+}
+
+func mdConflicts(p func(string, ...any), m *model) {
+	if len(m.Conflicts) == 0 {
+		return
+	}
+	p("## Conflicts\n\nMerged inputs disagreed on these cells; the worst status is counted.\n\n")
+	for _, c := range m.Conflicts {
+		var seen []string
+		for _, o := range c.Outcomes {
+			s := string(o.Status)
+			if d := firstLine(o.Detail); d != "" {
+				s += ": " + d
+			}
+			seen = append(seen, s)
+		}
+		p("- `%s` %s / %s / %s: kept **%s**; seen %s\n", c.Requirement, mdText(c.Kernel), mdText(c.Topology),
+			mdText(c.Loader), c.Kept, mdText(strings.Join(seen, "; ")))
+	}
+	p("\n")
+}
+
+func writeFinding(p func(string, ...any), g findingGroup) {
+	p("- **%s** %s (%s) — %s — %s on %s\n", g.Status, mdCodeList(g.Requirements), g.Level, mdText(g.Loader()),
+		g.Count(), mdText(g.Where))
+	ev := g.Evidence()
+	if d := g.Detail(); d != "" {
+		ev = strings.TrimPrefix(ev+" — "+d, " — ")
+	}
+	if ev != "" {
+		p("  - Evidence (%s): %s\n", mdText(g.RepPlace()), mdText(ev))
+	}
+	if g.Reason != "" {
+		p("  - Known deviation: %s\n", mdText(g.Reason))
+	}
+	p("  - For %s users: %s\n", mdText(g.Loader()), mdText(g.Impact))
+}
+
+// mdCodeList writes IDs as code spans: `A`, `B`.
+func mdCodeList(ids []string) string {
+	var out []string
+	for _, id := range ids {
+		out = append(out, "`"+strings.ReplaceAll(id, "`", "")+"`")
+	}
+	return strings.Join(out, ", ")
 }
 
 // mdText escapes characters that Markdown would interpret, and folds lines.

@@ -47,13 +47,17 @@ type model struct {
 	Generated string
 	// Setup names the kernels, loaders (with versions) and accelerators
 	// the results come from, for the report's header.
-	Setup     string
-	Schema    int
-	NResults  int
-	NRuns     int
-	Kernels   []*kernelView
-	Findings  []finding
-	Known     []finding
+	Setup    string
+	Schema   int
+	NResults int
+	NRuns    int
+	Kernels  []*kernelView
+	// Summary is one entry per loader: what it fails where.
+	Summary []loaderSummary
+	// Findings are the FAILs and ERRORs no baseline covers, grouped;
+	// Known the failures baselines accept.
+	Findings  []findingGroup
+	Known     []findingGroup
 	RunErrors []Run
 	Conflicts []Conflict
 }
@@ -80,6 +84,7 @@ type cell struct {
 	counts                   map[result.Level]map[result.Status]int
 	Verdict                  string
 	RunError                 string
+	baseline                 Baseline // the loader's, to mark known failures
 }
 
 // Masks are the masks the cell's results report, when they all agree.
@@ -101,15 +106,28 @@ func (c *cell) Masks() string {
 // Label is the cell's headline, e.g. "FAIL (MUST)".
 func (c *cell) Label() string { return verdictLabels[c.Verdict] }
 
-// CountLines are the non-zero counts by level, e.g. "MUST: 11 PASS, 1 FAIL".
+// CountLines are the non-zero counts by level, problems first and naming
+// the requirements that failed or errored, e.g.
+// "MUST: 1 FAIL (SIZE-KV-DEFAULT), 10 PASS". Failures a baseline accepts are
+// listed after "known:"; "(all)" stands for every requirement of the level.
 func (c *cell) CountLines() []string {
 	var out []string
 	for _, l := range levels {
-		var parts []string
+		total := 0
 		for _, s := range statuses {
-			if n := c.counts[l][s]; n > 0 {
-				parts = append(parts, fmt.Sprintf("%d %s", n, s))
+			total += c.counts[l][s]
+		}
+		var parts []string
+		for _, s := range cellStatuses {
+			n := c.counts[l][s]
+			if n == 0 {
+				continue
 			}
+			part := fmt.Sprintf("%d %s", n, s)
+			if s == result.Fail || s == result.Error {
+				part += " (" + c.ids(l, s, n == total && n > 1) + ")"
+			}
+			parts = append(parts, part)
 		}
 		if len(parts) > 0 {
 			out = append(out, fmt.Sprintf("%s: %s", l, strings.Join(parts, ", ")))
@@ -118,16 +136,50 @@ func (c *cell) CountLines() []string {
 	return out
 }
 
+// Outcomes are the cell's results as report.html lists them: FAIL and ERROR
+// first, then by level (strictest first) and requirement.
+func (c *cell) Outcomes() []result.Result {
+	out := slices.Clone(c.Results)
+	slices.SortStableFunc(out, func(a, b result.Result) int {
+		return slices.Index(cellStatuses, a.Status) - slices.Index(cellStatuses, b.Status)
+	})
+	return out
+}
+
+// cellStatuses orders a cell's counts: what needs attention first.
+var cellStatuses = []result.Status{result.Fail, result.Error, result.Pass, result.Skip}
+
+// ids lists the requirements of level l with status s in the cell.
+func (c *cell) ids(l result.Level, s result.Status, all bool) string {
+	var ids, known []string
+	for _, r := range c.Results {
+		if r.Level != l || r.Status != s {
+			continue
+		}
+		if _, ok := c.baseline.Match(r); ok {
+			known = append(known, r.Requirement)
+		} else {
+			ids = append(ids, r.Requirement)
+		}
+	}
+	if all && len(known) == 0 {
+		return "all"
+	}
+	slices.Sort(ids)
+	slices.Sort(known)
+	text := strings.Join(ids, ", ")
+	if len(known) > 0 {
+		text = strings.TrimPrefix(text+"; known: "+strings.Join(known, ", "), "; ")
+	}
+	return text
+}
+
+// finding is a FAIL or ERROR result, before grouping.
 type finding struct {
 	Result result.Result
-	Impact string
 	// Reason is the baseline's reason, for known deviations.
 	Reason string
 }
-
-// Evidence is the CPU, errno and masks of a finding, e.g.
-// "CPU 4 · errno ENODEV · possible 0-7, online 0-1".
-func (f finding) Evidence() string { return evidence(f.Result) }
 
 func evidence(r result.Result) string {
 	var parts []string
@@ -153,7 +205,7 @@ func dash(s string) string {
 // impact is the one line on what a result means for users of its loader.
 func impact(r result.Result, impacts map[string]string) string {
 	if r.Status == result.Error {
-		return fmt.Sprintf("Not a verdict on %s: the environment could not run this check, so %s is unverified on this kernel and topology.", r.Loader, r.Requirement)
+		return fmt.Sprintf("Not a verdict on %s: the environment could not run this check, so %s is unverified where listed.", r.Loader, r.Requirement)
 	}
 	if t := strings.TrimSpace(impacts[r.Requirement]); t != "" {
 		return t
@@ -166,7 +218,7 @@ func impact(r result.Result, impacts map[string]string) string {
 	if what == "" {
 		what = "behaves differently from the reference"
 	}
-	return fmt.Sprintf("On machines with the %s topology, %s %s (%s).", r.Topology, r.Loader, what, r.Requirement)
+	return fmt.Sprintf("Where listed, %s %s (%s).", r.Loader, what, r.Requirement)
 }
 
 func buildModel(r *Results, opts Options) *model {
@@ -212,6 +264,7 @@ func buildModel(r *Results, opts Options) *model {
 	loaders := map[string][]string{}        // kernel -> loaders
 	loaderVersions := map[string][]string{} // loader -> versions
 	cells := map[cellKey]*cell{}            // Requirement empty
+	var findings, known []finding
 	for _, res := range c.Results {
 		k := kernel(res.Kernel)
 		addUnique(&k.Topologies, res.Topology)
@@ -235,9 +288,9 @@ func buildModel(r *Results, opts Options) *model {
 		switch res.Status {
 		case result.Fail, result.Error:
 			if d, ok := opts.Baselines[res.Loader].Match(res); ok {
-				m.Known = append(m.Known, finding{Result: res, Impact: impact(res, opts.Impacts), Reason: d.Reason})
+				known = append(known, finding{Result: res, Reason: d.Reason})
 			} else {
-				m.Findings = append(m.Findings, finding{Result: res, Impact: impact(res, opts.Impacts)})
+				findings = append(findings, finding{Result: res})
 			}
 		}
 	}
@@ -270,6 +323,7 @@ func buildModel(r *Results, opts Options) *model {
 					cl = &cell{Kernel: n, Topology: t, Loader: l}
 				}
 				cl.RunError = strings.Join(runErrors[tk{n, t}], "; ")
+				cl.baseline = opts.Baselines[l]
 				// Strictest level first, then by requirement.
 				slices.SortStableFunc(cl.Results, func(a, b result.Result) int { return levelRank(a.Level) - levelRank(b.Level) })
 				cl.Verdict = verdictOf(cl, opts.Baselines[l])
@@ -279,6 +333,17 @@ func buildModel(r *Results, opts Options) *model {
 		}
 		m.Kernels = append(m.Kernels, k)
 	}
+	sc := scopeOf(c.Results)
+	m.Findings = groupFindings(findings, sc, opts.Impacts)
+	m.Known = groupFindings(known, sc, opts.Impacts)
+	var all []string
+	for _, ls := range loaders {
+		for _, l := range ls {
+			addUnique(&all, l)
+		}
+	}
+	slices.Sort(all)
+	m.Summary = summarize(all, loaderVersions, append(slices.Clone(m.Findings), m.Known...), sc)
 	return m
 }
 
