@@ -16,6 +16,19 @@ var (
 	// ErrProtocolVersion means the adapter speaks another protocol version.
 	// It is always wrapped together with ErrAdapter.
 	ErrProtocolVersion = errors.New("unsupported adapter protocol version")
+	// ErrReady means the ready line does not list exactly the object's perf
+	// event arrays (a map the object does not have, one missing, none).
+	// Always wrapped together with ErrAdapter.
+	ErrReady = errors.New("ready line does not match the object")
+	// ErrShutdown means the adapter did not stop as the protocol says: exit
+	// 0 promptly once stdin closes or SIGTERM arrives. Always wrapped
+	// together with ErrAdapter.
+	ErrShutdown = errors.New("did not shut down as the protocol requires")
+	// ErrNeverReady means the load was not even started: an earlier load of
+	// the same adapter timed out waiting for ready, and every later load
+	// fails at once with that evidence. Always wrapped together with
+	// ErrAdapter.
+	ErrNeverReady = errors.New("adapter never got ready")
 )
 
 // Error is an adapter failure with the adapter's last stderr output attached.

@@ -1,10 +1,14 @@
 package process
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
+	"sync/atomic"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -13,11 +17,18 @@ import (
 // LoadRequest carries PossibleCPUsFile.
 const PossibleCPUsPath = "/sys/devices/system/cpu/possible"
 
-// The namespace wrapper is the current executable re-executed with these
-// variables set. It runs in the fresh mount namespace the client asked the
-// kernel for (Unshareflags CLONE_NEWNS; Go makes / private in it), bind-mounts
-// the replacement file and execs the adapter. The VM initramfs has no
-// util-linux, hence no unshare(1) or mount(1).
+// Every adapter process runs under a session wrapper: the current executable
+// re-executed with these variables set, as PID 1 of a fresh PID namespace
+// and in a private mount namespace (the client asks for both with
+// Cloneflags). The wrapper mounts a /proc of the new PID namespace (so the
+// adapter sees its own processes under their own ids), bind-mounts the
+// replacement possible-CPU file when asked to, and runs the adapter as its
+// child, forwarding SIGTERM, SIGINT and SIGHUP to it and reaping everything.
+// When the adapter exits the wrapper exits with its status, and the kernel
+// kills whatever is left in the namespace: helpers the adapter started in
+// sessions of their own (setsid) cannot outlive it. The client sets
+// Pdeathsig on the wrapper, so the same holds when conform itself is killed.
+// The VM initramfs has no util-linux, hence no unshare(1) or mount(1).
 const (
 	envWrapExec     = "PERFCONFORM_NSWRAP_EXEC"
 	envWrapPossible = "PERFCONFORM_NSWRAP_POSSIBLE"
@@ -29,25 +40,81 @@ const (
 	wrapExitExec  = 126
 )
 
-// MaybeRunNamespaceWrapper turns this process into the namespace wrapper when
+// wrapperAvailable is set when this executable calls MaybeRunNamespaceWrapper
+// at start, which is what makes re-executing it as the wrapper safe.
+var wrapperAvailable atomic.Bool
+
+// MaybeRunNamespaceWrapper turns this process into the session wrapper when
 // the process client started it as one, and never returns in that case.
-// Otherwise it returns at once. Every main package that uses this package
-// with LoadRequest.PossibleCPUsFile, and every TestMain of such tests, must
-// call it first thing.
+// Otherwise it returns at once and records that this executable can serve
+// as the wrapper. Every main package that uses this package, and every
+// TestMain of such tests, must call it first thing; without it adapters run
+// in a process group only (helpers that leave the group are not reaped) and
+// LoadRequest.PossibleCPUsFile is refused.
 func MaybeRunNamespaceWrapper() {
 	target := os.Getenv(envWrapExec)
 	if target == "" {
+		wrapperAvailable.Store(true)
 		return
 	}
-	possible := os.Getenv(envWrapPossible)
-	if err := unix.Mount(possible, PossibleCPUsPath, "", unix.MS_BIND, ""); err != nil {
-		fmt.Fprintf(os.Stderr, "perfconform namespace wrapper: bind-mount %s over %s: %v\n", possible, PossibleCPUsPath, err)
-		os.Exit(wrapExitMount)
+	os.Exit(runWrapper(target, os.Getenv(envWrapPossible)))
+}
+
+func runWrapper(target, possible string) int {
+	fail := func(code int, format string, args ...any) int {
+		fmt.Fprintf(os.Stderr, "perfconform session wrapper: "+format+"\n", args...)
+		return code
+	}
+	// Forward the stop signals from the start: as PID 1 of its namespace
+	// the wrapper would otherwise ignore them.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fail(wrapExitMount, "make / private: %v", err)
+	}
+	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fail(wrapExitMount, "mount /proc for the adapter's PID namespace: %v", err)
+	}
+	if possible != "" {
+		if err := unix.Mount(possible, PossibleCPUsPath, "", unix.MS_BIND, ""); err != nil {
+			return fail(wrapExitMount, "bind-mount %s over %s: %v", possible, PossibleCPUsPath, err)
+		}
 	}
 	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
 		return strings.HasPrefix(kv, envWrapExec+"=") || strings.HasPrefix(kv, envWrapPossible+"=")
 	})
-	err := unix.Exec(target, os.Args, env)
-	fmt.Fprintf(os.Stderr, "perfconform namespace wrapper: exec %s: %v\n", target, err)
-	os.Exit(wrapExitExec)
+	adapter, err := os.StartProcess(target, os.Args, &os.ProcAttr{
+		Env:   env,
+		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr},
+	})
+	if err != nil {
+		return fail(wrapExitExec, "start %s: %v", target, err)
+	}
+	go func() {
+		for sig := range sigs {
+			adapter.Signal(sig)
+		}
+	}()
+	// Reap every process that ends in the namespace (orphans are ours as
+	// its PID 1) until the adapter itself has ended.
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, 0, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return fail(wrapExitExec, "wait for %s: %v", target, err)
+		}
+		if pid != adapter.Pid {
+			continue
+		}
+		switch {
+		case ws.Exited():
+			return ws.ExitStatus()
+		case ws.Signaled():
+			fmt.Fprintf(os.Stderr, "perfconform session wrapper: adapter killed by signal %v\n", ws.Signal())
+			return 128 + int(ws.Signal())
+		}
+	}
 }

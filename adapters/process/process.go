@@ -21,10 +21,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/cilium/ebpf"
 
 	"github.com/perfconform/perfconform/adapters/protocol"
 	"github.com/perfconform/perfconform/suite"
@@ -75,6 +79,10 @@ type Loader struct {
 
 	mu   sync.Mutex
 	info *protocol.Info
+	// neverReady is the first load that timed out waiting for ready; later
+	// loads fail at once with it (a never-ready adapter would otherwise cost
+	// the full ready timeout per requirement).
+	neverReady *Error
 }
 
 var _ suite.Loader = (*Loader)(nil)
@@ -106,9 +114,11 @@ func (l *Loader) adapterErr(op string, stderr *tail, err error) *Error {
 	return e
 }
 
-// command prepares `ADAPTER args...` in its own process group. With possible
-// set it is started through the namespace wrapper (see
-// MaybeRunNamespaceWrapper).
+// command prepares `ADAPTER args...` in its own process group, under the
+// session wrapper when this executable can serve as one (see
+// MaybeRunNamespaceWrapper): then everything the adapter starts dies with it.
+// With possible set the wrapper also bind-mounts that file over
+// PossibleCPUsPath for the adapter.
 func (l *Loader) command(possible string, args ...string) (*exec.Cmd, error) {
 	cmd := exec.Command(l.path, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -116,13 +126,17 @@ func (l *Loader) command(possible string, args ...string) (*exec.Cmd, error) {
 		if _, err := os.Stat(possible); err != nil {
 			return nil, fmt.Errorf("possible CPUs file: %w", err)
 		}
+	}
+	if wrapperAvailable.Load() {
 		self, err := os.Executable()
 		if err != nil {
-			return nil, fmt.Errorf("namespace wrapper: %w", err)
+			return nil, fmt.Errorf("session wrapper: %w", err)
 		}
 		cmd.Path = self
 		cmd.Env = append(os.Environ(), envWrapExec+"="+l.path, envWrapPossible+"="+possible)
-		cmd.SysProcAttr.Unshareflags = syscall.CLONE_NEWNS
+		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWPID | syscall.CLONE_NEWNS
+	} else if possible != "" {
+		return nil, errors.New("a substituted possible-CPU file needs the session wrapper: call process.MaybeRunNamespaceWrapper first thing in main (or TestMain)")
 	}
 	// Bound Wait even if something in the group keeps our pipes open.
 	cmd.WaitDelay = time.Second
@@ -218,6 +232,14 @@ func (l *Loader) Load(ctx context.Context, req suite.LoadRequest) (suite.Session
 	if _, err := l.Info(ctx); err != nil {
 		return nil, err
 	}
+	l.mu.Lock()
+	first := l.neverReady
+	l.mu.Unlock()
+	if first != nil {
+		return nil, &Error{Adapter: l.path, Op: "load", Stderr: first.Stderr,
+			Err: fmt.Errorf("%w: not started (an earlier load of this adapter timed out: %v)", ErrNeverReady, first.Err)}
+	}
+	perfMaps, mapsErr := perfArrays(req.Object)
 	pages := req.Pages
 	if pages == 0 {
 		pages = DefaultPages
@@ -243,6 +265,9 @@ func (l *Loader) Load(ctx context.Context, req suite.LoadRequest) (suite.Session
 	s := &session{
 		l:       l,
 		cmd:     cmd,
+		object:  req.Object,
+		want:    perfMaps,
+		wantErr: mapsErr,
 		stdin:   stdin,
 		stderr:  stderr,
 		events:  make(chan protocol.Event, l.cfg.eventBuffer),
@@ -256,6 +281,7 @@ func (l *Loader) Load(ctx context.Context, req suite.LoadRequest) (suite.Session
 
 	timer := time.NewTimer(l.cfg.readyTimeout)
 	defer timer.Stop()
+	timedOut := false
 	select {
 	case <-s.ready:
 		return s, nil
@@ -268,12 +294,21 @@ func (l *Loader) Load(ctx context.Context, req suite.LoadRequest) (suite.Session
 	case <-s.exited:
 	case <-timer.C:
 		s.fail(fmt.Errorf("no ready line within %v", l.cfg.readyTimeout))
+		timedOut = true
 	case <-ctx.Done():
 	}
 	s.kill(nil)
 	<-s.exited
 	s.stopCtx()
 	if err := s.err(); err != nil {
+		var ae *Error
+		if timedOut && errors.As(err, &ae) {
+			l.mu.Lock()
+			if l.neverReady == nil {
+				l.neverReady = ae
+			}
+			l.mu.Unlock()
+		}
 		return nil, err
 	}
 	if ctx.Err() != nil {
@@ -285,6 +320,9 @@ func (l *Loader) Load(ctx context.Context, req suite.LoadRequest) (suite.Session
 type session struct {
 	l       *Loader
 	cmd     *exec.Cmd
+	object  string
+	want    []string // the object's perf event arrays, sorted
+	wantErr error    // why want is unknown (the object does not parse)
 	stdin   interface{ Close() error }
 	stderr  *tail
 	events  chan protocol.Event
@@ -444,6 +482,10 @@ func (s *session) handle(line []byte) bool {
 			s.fail(errors.New("second ready line"))
 			return false
 		}
+		if err := s.checkReadyMaps(ev.Maps); err != nil {
+			s.fail(err)
+			return false
+		}
 		s.mu.Lock()
 		s.sawReady = true
 		s.readyMaps = ev.Maps
@@ -527,9 +569,55 @@ func (s *session) close() error {
 	case exitedEarly:
 		return s.l.adapterErr("stream", s.stderr, fmt.Errorf("exited (%v) before the session was closed", exitStatus(waitErr)))
 	case stuck:
-		return s.l.adapterErr("shutdown", s.stderr, fmt.Errorf("still running %v after stdin was closed and SIGTERM sent; killed", s.l.cfg.shutdownTimeout))
+		return s.l.adapterErr("shutdown", s.stderr, fmt.Errorf("%w: still running %v after stdin was closed and SIGTERM sent; killed", ErrShutdown, s.l.cfg.shutdownTimeout))
 	case waitErr != nil:
-		return s.l.adapterErr("shutdown", s.stderr, fmt.Errorf("exited with %v after stdin was closed, want status 0", waitErr))
+		return s.l.adapterErr("shutdown", s.stderr, fmt.Errorf("%w: exited with %v after stdin was closed, want status 0", ErrShutdown, waitErr))
+	}
+	return nil
+}
+
+// perfArrays lists the perf event arrays object declares, sorted: what a
+// ready line must list.
+func perfArrays(object string) ([]string, error) {
+	spec, err := ebpf.LoadCollectionSpec(object)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for name, m := range spec.Maps {
+		if m.Type == ebpf.PerfEventArray {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// checkReadyMaps checks a ready line's maps against the object: every perf
+// event array the object declares, each once, nothing else. When the object
+// cannot be parsed here (not an object cilium/ebpf reads) only duplicates
+// are refused: the loader, not this client, judges such objects.
+func (s *session) checkReadyMaps(maps []string) error {
+	seen := map[string]bool{}
+	for _, m := range maps {
+		if seen[m] {
+			return fmt.Errorf("%w: it lists %q twice: %q", ErrReady, m, maps)
+		}
+		seen[m] = true
+	}
+	if s.wantErr != nil {
+		return nil
+	}
+	object := filepath.Base(s.object)
+	for _, m := range maps {
+		if !slices.Contains(s.want, m) {
+			return fmt.Errorf("%w: it lists %q, which is not a perf event array of %s (it has %q)", ErrReady, m, object, s.want)
+		}
+	}
+	for _, w := range s.want {
+		if !seen[w] {
+			return fmt.Errorf("%w: it lists %q and does not list %q, a perf event array of %s: list every perf event array a reader is open on", ErrReady, maps, w, object)
+		}
 	}
 	return nil
 }

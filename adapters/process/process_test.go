@@ -282,3 +282,109 @@ func TestPossibleCPUsFileIsWhatTheLoaderSees(t *testing.T) {
 	}
 	requireNoneRunning(t, path)
 }
+
+// TestShutdownViolations: an adapter that exits non-zero after stdin closes,
+// or ignores both stop conditions, breaks the protocol; Close says so with
+// ErrShutdown (the one check `conform run` and `adapter-check` share).
+func TestShutdownViolations(t *testing.T) {
+	for _, tc := range []struct{ name, msg string }{
+		{"exit3", "exit status 3"},
+		{"ignorestop", "still running"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := bins[tc.name]
+			s, err := process.New(path, process.WithShutdownTimeout(time.Second)).Load(context.Background(),
+				suite.LoadRequest{Object: object(t), PinDir: pinDir(t), Pages: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = s.Close()
+			if !errors.Is(err, process.ErrAdapter) || !errors.Is(err, process.ErrShutdown) || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("Close = %v, want ErrAdapter and ErrShutdown saying %q", err, tc.msg)
+			}
+			requireNoneRunning(t, path)
+		})
+	}
+}
+
+// TestReadyMapsChecked: the ready line must list exactly the object's perf
+// event arrays; a map the object does not have, or none, is a protocol
+// violation (ErrReady), not a session.
+func TestReadyMapsChecked(t *testing.T) {
+	script := func(maps string) string {
+		return "#!/bin/sh\ncase $1 in\ninfo) echo '{\"loader\":\"s\",\"version\":\"1\",\"protocol\":1}';;\n" +
+			"load) echo '{\"event\":\"ready\",\"maps\":" + maps + "}'; exec cat >/dev/null;;\nesac\n"
+	}
+	for _, tc := range []struct{ name, maps, msg string }{
+		{"unknown map", `["events","ghost"]`, `"ghost"`},
+		{"none", `[]`, `does not list "events"`},
+		{"missing field", `null`, `does not list "events"`},
+		{"twice", `["events","events"]`, `twice`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "adapter")
+			if err := os.WriteFile(path, []byte(script(tc.maps)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			s, err := process.New(path).Load(context.Background(), suite.LoadRequest{Object: object(t), PinDir: t.TempDir(), Pages: 1})
+			if err == nil {
+				s.Close()
+				t.Fatal("Load accepted the ready line")
+			}
+			if !errors.Is(err, process.ErrAdapter) || !errors.Is(err, process.ErrReady) || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("Load = %v, want ErrAdapter and ErrReady saying %s", err, tc.msg)
+			}
+		})
+	}
+	t.Run("badready control", func(t *testing.T) {
+		s, err := process.New(bins["badready"]).Load(context.Background(), suite.LoadRequest{Object: object(t), PinDir: pinDir(t), Pages: 1})
+		if err == nil {
+			s.Close()
+			t.Fatal("Load accepted a ready line naming ghost")
+		}
+		if !errors.Is(err, process.ErrReady) || !strings.Contains(err.Error(), "badready control") {
+			t.Fatalf("Load = %v, want ErrReady with the adapter's stderr", err)
+		}
+		requireNoneRunning(t, bins["badready"])
+	})
+}
+
+// TestSessionReapsEverything: a helper the adapter started in a session of
+// its own (setsid) escapes the process group; it must still die with the
+// adapter session.
+func TestSessionReapsEverything(t *testing.T) {
+	path := bins["orphan"]
+	for i := 0; i < 2; i++ {
+		s, err := process.New(path).Load(context.Background(), suite.LoadRequest{Object: object(t), PinDir: pinDir(t), Pages: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	}
+	requireNoneRunning(t, path)
+}
+
+// TestReadyTimeoutFailsFast: after one load of an adapter timed out waiting
+// for ready, later loads of the same loader fail at once with that evidence
+// instead of waiting the full timeout again.
+func TestReadyTimeoutFailsFast(t *testing.T) {
+	path := bins["hang"]
+	l := process.New(path, process.WithReadyTimeout(time.Second))
+	req := suite.LoadRequest{Object: object(t), PinDir: t.TempDir(), Pages: 1}
+	_, first := l.Load(context.Background(), req)
+	if !errors.Is(first, process.ErrAdapter) || !strings.Contains(first.Error(), "no ready line within 1s") {
+		t.Fatalf("first Load = %v, want a ready timeout", first)
+	}
+	start := time.Now()
+	_, again := l.Load(context.Background(), req)
+	if d := time.Since(start); d > 200*time.Millisecond {
+		t.Errorf("second Load took %v, want an immediate failure", d)
+	}
+	if !errors.Is(again, process.ErrAdapter) || !errors.Is(again, process.ErrNeverReady) ||
+		!strings.Contains(again.Error(), "no ready line within 1s") || !strings.Contains(again.Error(), "never getting ready") {
+		t.Fatalf("second Load = %v, want ErrNeverReady carrying the first timeout and its stderr", again)
+	}
+	requireNoneRunning(t, path)
+}
