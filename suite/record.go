@@ -22,8 +22,9 @@ type recorder struct {
 }
 
 type pending struct {
-	res     result.Result
-	isError bool // the environment, not the loader, failed
+	res      result.Result
+	isError  bool  // the environment, not the loader, failed
+	closeErr error // a loader session that did not close cleanly
 }
 
 func (r *recorder) begin(base result.Result) *pending {
@@ -72,6 +73,16 @@ func (r *recorder) finish(report types.SpecReport) {
 	default: // timed out, interrupted, aborted
 		res.Status = result.Error
 		res.Detail = fmt.Sprintf("%s: %s", report.State, msg)
+	}
+	if p.closeErr != nil {
+		// The adapter broke the protocol when asked to stop: its verdict is
+		// kept as evidence, but the result says nothing about the loader.
+		found := string(res.Status)
+		if res.Detail != "" {
+			found += ": " + res.Detail
+		}
+		res.Status = result.Error
+		res.Detail = fmt.Sprintf("the loader's session did not close cleanly: %v (the check itself found %s)", p.closeErr, found)
 	}
 	r.add(res)
 }

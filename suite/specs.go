@@ -45,7 +45,9 @@ func registerLoader(env *environment, rec *recorder, nl NamedLoader, info protoc
 	// Container bodies run later, when RunSpecs builds the tree.
 	rec.hasSpecs = rec.hasSpecs || len(reqs) > 0
 	masks := &result.Masks{Possible: env.topo.Possible.String(), Present: env.topo.Present.String(), Online: env.topo.Online.String()}
-	ginkgo.Describe(nl.Name, ginkgo.Ordered, ginkgo.ContinueOnFailure, ginkgo.Label("loader:"+nl.Name), func() {
+	// No label is derived from the loader's name: Ginkgo refuses labels
+	// with characters such as &|!,()/ and would abort the whole run.
+	ginkgo.Describe(nl.Name, ginkgo.Ordered, ginkgo.ContinueOnFailure, func() {
 		for _, req := range reqs {
 			run := checks[req.ID]
 			ginkgo.It(req.ID+": "+req.Title, ginkgo.Label(req.ID, string(req.Level)), func(ctx ginkgo.SpecContext) {
@@ -53,7 +55,12 @@ func registerLoader(env *environment, rec *recorder, nl NamedLoader, info protoc
 					Requirement: req.ID, Level: req.Level, Loader: nl.Name,
 					LoaderVersion: info.Version, Masks: masks,
 				})
-				run(&check{ctx: ctx, env: env, loader: nl.Loader, info: info, req: req, p: p})
+				c := &check{ctx: ctx, env: env, loader: nl.Loader, info: info, req: req, p: p}
+				// Sessions are closed before the body returns, while ctx
+				// (which Ginkgo cancels then) is live: how an adapter stops
+				// is part of the result (sessionClosed).
+				defer c.closeSessions()
+				run(c)
 			}, ginkgo.NodeTimeout(10*env.cfg.Timeout+time.Minute))
 		}
 	})
@@ -140,6 +147,7 @@ type loaded struct {
 	pinDir  string
 	sess    Session
 	closed  bool
+	onClose func(error) // told how the session closed
 }
 
 // load asks the loader to load a fixture. A refusal by the loader comes back
@@ -165,7 +173,7 @@ func (c *check) load(fixture, pinDir, possibleFile string) (*loaded, *LoadError)
 		}
 		c.errorf("loader did not complete the load of %s: %v", fixture, err)
 	}
-	l := &loaded{fixture: fixture, pinDir: pinDir, sess: sess}
+	l := &loaded{fixture: fixture, pinDir: pinDir, sess: sess, onClose: c.sessionClosed}
 	c.loads = append(c.loads, l)
 	ginkgo.DeferCleanup(func() { l.close() })
 	return l, nil
@@ -205,8 +213,33 @@ func (c *check) loadForSizes(fixture string, maps ...string) (*loaded, string) {
 
 func (l *loaded) close() {
 	if l.sess != nil && !l.closed {
-		l.sess.Close()
+		err := l.sess.Close()
 		l.closed = true
+		if l.onClose != nil {
+			l.onClose(err)
+		}
+	}
+}
+
+// closeSessions closes every session the check opened and has not closed.
+func (c *check) closeSessions() {
+	for _, l := range c.loads {
+		l.close()
+	}
+}
+
+// sessionClosed records a session that did not close cleanly: an adapter
+// that exits non-zero after stdin closes, ignores the stop conditions or had
+// already ended on its own broke the protocol, and the requirement becomes an
+// ERROR carrying that evidence (recorder.finish) whatever the check found.
+// A loader's reader error reported at the end (*LoadError) and an
+// interrupted run are not the adapter's fault.
+func (c *check) sessionClosed(err error) {
+	if err == nil || AsLoadError(err) != nil || c.ctx.Err() != nil {
+		return
+	}
+	if c.p.closeErr == nil {
+		c.p.closeErr = err
 	}
 }
 

@@ -68,7 +68,14 @@ var scenarios = map[string]func() (suite.Config, error){
 	// protocol: misbehaving adapters and wrong loaders through the process
 	// client, as users' adapters run.
 	"protocol": protocolControls,
+	// names: a loader name with every character Ginkgo refuses in labels.
+	"names": func() (suite.Config, error) {
+		return suite.Config{Loaders: []suite.NamedLoader{{Name: oddName, Loader: refadapter.New()}}}, nil
+	},
 }
+
+// oddName is a loader name as an adapter's file name or info line may have it.
+const oddName = `my adapter & co | !x, (y) / "z"`
 
 // protocolControls are the adapter-protocol negative controls
 // (adapters/testdata), built into PERFCONFORM_SUITE_BIN by the parent.
@@ -76,7 +83,8 @@ func protocolControls() (suite.Config, error) {
 	bin := os.Getenv("PERFCONFORM_SUITE_BIN")
 	var loaders []suite.NamedLoader
 	for _, c := range adapters.Controls {
-		l := process.New(filepath.Join(bin, c.Name), process.WithReadyTimeout(2*time.Second), process.WithInfoTimeout(2*time.Second))
+		l := process.New(filepath.Join(bin, c.Name), process.WithReadyTimeout(2*time.Second), process.WithInfoTimeout(2*time.Second),
+			process.WithShutdownTimeout(time.Second))
 		loaders = append(loaders, suite.NamedLoader{Name: c.Name, Loader: l})
 	}
 	return suite.Config{Loaders: loaders}, nil
@@ -314,6 +322,30 @@ func TestProtocolControls(t *testing.T) {
 	g.Expect(results["hang"]["RING-DELIVER"].Detail).To(ContainSubstring("hang control: never getting ready"), "stderr attached")
 	g.Expect(results["badversion"]["SIZE-AUTO"].Detail).To(ContainSubstring("99"))
 	g.Expect(results["garbage"]["RING-DELIVER"].Detail).To(ContainSubstring("garbage"))
+	// Shutdown violations and a lying ready line: the loader (cilium/ebpf)
+	// would pass, but the adapter broke the protocol, so every requirement
+	// that opened a session is an ERROR with the evidence, never a PASS.
+	for name, evidence := range map[string]string{
+		"exit3":      "exit status 3 after stdin was closed",
+		"ignorestop": "still running",
+		"badready":   `"ghost"`,
+	} {
+		rs := results[name]
+		g.Expect(rs).To(HaveLen(len(suite.Requirements)), name)
+		// Only requirements whose loads the loader refuses (it prints an
+		// error line and exits 1, as it should) open no session to break:
+		// those keep the loader's verdict.
+		refused := []string{"COMPAT-FOREIGN-PIN", "DEGRADE-POSSIBLE", "SIZE-BAD"}
+		g.Expect(refused).To(ContainElements(statusSet(rs, result.Pass)), "%s: a protocol violation must not pass", name)
+		g.Expect(refused).To(ContainElements(statusSet(rs, result.Fail)), "%s: a protocol violation is not a loader verdict", name)
+		for _, id := range []string{"SIZE-AUTO", "SIZE-KV-DEFAULT", "RING-KEY", "RING-DELIVER"} {
+			g.Expect(rs[id].Status).To(Equal(result.Error), "%s %s", name, id)
+			g.Expect(rs[id].Detail).To(ContainSubstring(evidence), "%s %s", name, id)
+		}
+	}
+	g.Expect(results["exit3"]["SIZE-AUTO"].Detail).To(ContainSubstring("the check itself found PASS"), "the verdict is kept as evidence")
+	// A helper started with setsid is reaped with its adapter.
+	g.Expect(statusSet(results["orphan"], result.Error)).To(BeEmpty(), "orphan: %v", results["orphan"])
 	g.Expect(statusSet(results["hardcode32"], result.Fail)).To(ContainElement("SIZE-AUTO"))
 	g.Expect(statusSet(results["sizeone"], result.Fail)).To(ContainElements("SIZE-AUTO", "RING-KEY"))
 	g.Expect(statusSet(results["keyplus1"], result.Fail)).To(ContainElements("RING-KEY", "RING-DELIVER"))
@@ -338,6 +370,15 @@ func leftoverControls() []string {
 		}
 	}
 	return left
+}
+
+// TestAnyLoaderName: names are not turned into Ginkgo labels, which refuse
+// characters such as &|!,()/ and abort the whole run.
+func TestAnyLoaderName(t *testing.T) {
+	g := NewWithT(t)
+	results := runChild(t, "names")
+	g.Expect(results).To(HaveKey(oddName))
+	g.Expect(statusSet(results[oddName], result.Pass)).To(HaveLen(len(suite.Requirements)), "%v", results[oddName])
 }
 
 func TestRequirementsHaveChecksAndDocs(t *testing.T) {
