@@ -2,7 +2,8 @@
 # The main job: installs what it needs, builds every built-in loader adapter,
 # and runs the suite against all of them in VMs across the topology set
 # (TOPOLOGIES, default quick) on both Debian kernels, writing results.json,
-# junit.xml, report.md and report.html into OUT (default out/run).
+# junit.xml, report.md and report.html into OUT (default out/run; an earlier
+# run's output there is replaced: --force).
 # Usage (as root, from the checkout): bash scripts/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,4 +15,4 @@ go build -o bin/conform ./cmd/conform
 bin/conform kernels fetch debian-6.1 debian-6.12
 bin/conform run --topology "${TOPOLOGIES:-quick}" --kernel debian-6.1,debian-6.12 \
 	--loader reference --loader cilium-ebpf --loader libbpf --loader bpftool \
-	--gate reference --out "$out" "$@"
+	--gate reference --out "$out" --force "$@"

@@ -26,6 +26,25 @@ import (
 // (not root, no bpffs, no sysfs CPU masks).
 var ErrEnvironment = errors.New("environment cannot run the suite")
 
+// DefaultTimeout is Config.Timeout when none is given.
+const DefaultTimeout = 10 * time.Second
+
+// MinTimeout is the shortest Config.Timeout the suite accepts. A sample the
+// loader's reader does not deliver within the timeout is a FAIL, so the
+// timeout must leave room for a healthy reader on a busy machine: samples
+// arrive within milliseconds on the host, but a 2-core machine running
+// several VMs under TCG stalls a guest for hundreds of milliseconds at a
+// time. Below a second such a stall, not the loader, would decide verdicts.
+const MinTimeout = time.Second
+
+// CheckTimeout returns why d cannot bound the suite's waits, or nil.
+func CheckTimeout(d time.Duration) error {
+	if d < MinTimeout {
+		return fmt.Errorf("%v is too short: at least %v, or a stalled machine rather than the loader would decide verdicts", d, MinTimeout)
+	}
+	return nil
+}
+
 // NamedLoader is a loader under test and the name its results carry.
 type NamedLoader struct {
 	Name   string
@@ -45,13 +64,17 @@ type Config struct {
 	SysfsRoot string
 	// Focus, when set, runs only these requirement IDs.
 	Focus []string
-	// Timeout bounds how long the suite waits for one sample or one load
-	// (default 10s; VMs under TCG want more).
+	// Timeout bounds how long the suite waits for a loader's info and for
+	// one sample (DefaultTimeout when zero, at least MinTimeout; VMs under
+	// TCG want more). Adapters bound their own wait for ready.
 	Timeout time.Duration
 	// Log receives Ginkgo's own report (default: discarded).
 	Log io.Writer
 	// OnResult is called with each result as soon as it is known.
 	OnResult func(result.Result)
+	// OnCheck, if set, is called when the check of one requirement against
+	// one loader starts (for progress displays).
+	OnCheck func(loader, requirement string)
 }
 
 // Run runs every requirement against every loader and returns one result per
@@ -115,7 +138,10 @@ func (cfg *Config) defaults() error {
 		cfg.PinRoot = "/sys/fs/bpf/perfconform"
 	}
 	if cfg.Timeout == 0 {
-		cfg.Timeout = 10 * time.Second
+		cfg.Timeout = DefaultTimeout
+	}
+	if err := CheckTimeout(cfg.Timeout); err != nil {
+		return fmt.Errorf("suite: timeout %w", err)
 	}
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
@@ -180,6 +206,7 @@ func newEnvironment(cfg Config) (*environment, func(), error) {
 		os.RemoveAll(tmp)
 		return nil, nil, fmt.Errorf("%w: write fixtures: %w", ErrEnvironment, err)
 	}
+	removeStalePinDirs(cfg.PinRoot)
 	pinRoot := filepath.Join(cfg.PinRoot, fmt.Sprintf("run-%d", os.Getpid()))
 	if err := os.MkdirAll(pinRoot, 0o700); err != nil {
 		os.RemoveAll(tmp)
@@ -192,6 +219,26 @@ func newEnvironment(cfg Config) (*environment, func(), error) {
 		os.Remove(filepath.Dir(pinRoot))
 		os.RemoveAll(tmp)
 	}, nil
+}
+
+// removeStalePinDirs removes the run-PID pin directories under root whose
+// process is gone: what a run killed with SIGKILL left pinned. A directory
+// of a live process (another run going on now) is never touched.
+func removeStalePinDirs(root string) {
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		var pid int
+		if _, err := fmt.Sscanf(e.Name(), "run-%d", &pid); err != nil || pid <= 0 || e.Name() != fmt.Sprintf("run-%d", pid) {
+			continue
+		}
+		if err := unix.Kill(pid, 0); err == nil || errors.Is(err, unix.EPERM) {
+			continue // alive
+		}
+		os.RemoveAll(filepath.Join(root, e.Name()))
+	}
 }
 
 // checkBPFFS makes sure dir is on a bpffs mount, so pins can be created.

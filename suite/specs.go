@@ -51,6 +51,9 @@ func registerLoader(env *environment, rec *recorder, nl NamedLoader, info protoc
 		for _, req := range reqs {
 			run := checks[req.ID]
 			ginkgo.It(req.ID+": "+req.Title, ginkgo.Label(req.ID, string(req.Level)), func(ctx ginkgo.SpecContext) {
+				if env.cfg.OnCheck != nil {
+					env.cfg.OnCheck(nl.Name, req.ID)
+				}
 				p := rec.begin(result.Result{
 					Requirement: req.ID, Level: req.Level, Loader: nl.Name,
 					LoaderVersion: info.Version, Masks: masks,

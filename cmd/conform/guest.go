@@ -34,8 +34,9 @@ type guestArgs struct {
 	Timeout time.Duration // 0: TCGSampleTimeout or KVMSampleTimeout
 }
 
-// Per-sample and per-load waits in a VM when --timeout is not given: TCG
-// emulation is 10-50x slower than the host, KVM about as fast.
+// Per-sample and info waits in a VM when --timeout is not given (adapters
+// wait process.DefaultReadyTimeout for ready): TCG emulation is 10-50x
+// slower than the host, KVM about as fast.
 const (
 	TCGSampleTimeout = 20 * time.Second
 	KVMSampleTimeout = 10 * time.Second
@@ -81,8 +82,18 @@ func parseGuestArgs(args []string) (guestArgs, error) {
 	if fs.NArg() > 0 {
 		return a, fmt.Errorf("guest args %q: unexpected %q", args, fs.Args())
 	}
+	if a.Timeout != 0 {
+		if err := suite.CheckTimeout(a.Timeout); err != nil {
+			return a, fmt.Errorf("guest args: --timeout: %w", err)
+		}
+	}
 	for _, l := range loaders {
-		name, path, hasPath := strings.Cut(l, "=")
+		// The path is ours (guestPath: no '='); the name is what the
+		// loader declares and may hold anything.
+		name, path, hasPath := l, "", false
+		if i := strings.LastIndexByte(l, '='); i >= 0 {
+			name, path, hasPath = l[:i], l[i+1:], true
+		}
 		switch {
 		case name == "":
 			return a, fmt.Errorf("guest args: --loader %q has no name", l)
@@ -128,7 +139,11 @@ func runGuestSuite(ctx context.Context, env guest.Env, args guestArgs, emit func
 		if _, err := os.Stat(l.Path); err != nil {
 			emit(event.Error("loader %s: %v (not in the initramfs?)", l.Name, err))
 		}
-		loaders = append(loaders, suite.NamedLoader{Name: l.Name, Loader: process.New(l.Path)})
+		var opts []process.Option
+		if args.Timeout > 0 {
+			opts = append(opts, process.WithReadyTimeout(args.Timeout))
+		}
+		loaders = append(loaders, suite.NamedLoader{Name: l.Name, Loader: process.New(l.Path, opts...)})
 	}
 	timeout := args.Timeout
 	if timeout == 0 {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"text/tabwriter"
@@ -10,7 +11,10 @@ import (
 	"github.com/perfconform/perfconform/vmtest/kernel"
 )
 
-var kernelCacheDir string
+var (
+	kernelCacheDir string
+	kernelsForce   bool
+)
 
 var kernelsCmd = &cobra.Command{
 	Use:   "kernels",
@@ -19,7 +23,7 @@ var kernelsCmd = &cobra.Command{
 
 var kernelsFetchCmd = &cobra.Command{
 	Use:   "fetch [NAME...]",
-	Short: "Download catalog kernels into the cache (default: all fetchable ones)",
+	Short: "Download catalog kernels into the cache (default: all fetchable ones); damaged cached images are fetched again",
 	RunE: func(cmd *cobra.Command, args []string) error {
 		cache, err := kernelCache(cmd)
 		if err != nil {
@@ -30,6 +34,7 @@ var kernelsFetchCmd = &cobra.Command{
 				args = append(args, e.Name)
 			}
 		}
+		cache.Force = kernelsForce
 		ks, err := cache.Fetch(cmd.Context(), args...)
 		if err != nil {
 			return err
@@ -55,6 +60,10 @@ var kernelsListCmd = &cobra.Command{
 		fmt.Fprintln(tw, "NAME\tSTATUS\tRELEASE\tPACKAGE\tPATH")
 		for _, e := range kernel.Catalog() {
 			k, err := cache.Cached(e.Name)
+			if errors.Is(err, kernel.ErrDamaged) {
+				fmt.Fprintf(tw, "%s\tdamaged\t-\t-\t%v\n", e.Name, err)
+				continue
+			}
 			if err != nil {
 				fmt.Fprintf(tw, "%s\tnot fetched\t-\t-\t(conform kernels fetch %s)\n", e.Name, e.Name)
 				continue
@@ -86,6 +95,7 @@ func kernelCache(cmd *cobra.Command) (*kernel.Cache, error) {
 func init() {
 	kernelsCmd.PersistentFlags().StringVar(&kernelCacheDir, "cache-dir", "",
 		"kernel cache directory (default $XDG_CACHE_HOME/perfconform or ~/.cache/perfconform)")
+	kernelsFetchCmd.Flags().BoolVar(&kernelsForce, "force", false, "download again even when cached")
 	kernelsCmd.AddCommand(kernelsFetchCmd, kernelsListCmd)
 	rootCmd.AddCommand(kernelsCmd)
 }

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -33,9 +32,11 @@ type runFlags struct {
 	loaders     []string
 	parallel    int
 	out         string
+	force       bool
 	keep        bool
 	failLevel   string
 	gate        []string
+	gateGiven   bool
 	allowErrors bool
 	baselines   []string
 	strict      bool
@@ -54,9 +55,13 @@ func init() {
 --fail-level failed (or errored, unless --allow-errors) for a gated loader.
 
 Loaders are built-in names (reference, cilium-ebpf, libbpf, bpftool; see
-'conform adapters') or paths of adapter executables (docs/ADAPTERS.md).`,
+'conform adapters') or paths of adapter executables (docs/ADAPTERS.md). Results
+carry the loader name each adapter's info line declares.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runRun(cmd, f) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f.gateGiven = cmd.Flags().Changed("gate")
+			return runRun(cmd, f)
+		},
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&f.host, "host", false, "run on this machine instead of in VMs")
@@ -64,20 +69,22 @@ Loaders are built-in names (reference, cilium-ebpf, libbpf, bpftool; see
 	fl.StringSliceVar(&f.kernels, "kernel", nil, "kernels to boot: catalog names or image paths (see 'conform kernels list')")
 	fl.StringArrayVar(&f.loaders, "loader", nil, "loader to check: built-in name or adapter path (repeatable; default reference)")
 	fl.IntVarP(&f.parallel, "jobs", "j", 0, "VMs to run at once (default: number of host cores)")
-	fl.StringVar(&f.out, "out", "", "write results.json, junit.xml, report.md and report.html (and VM logs) into this directory")
+	fl.StringVar(&f.out, "out", "", "write results.json, junit.xml, report.md and report.html (and VM logs) into this directory, which must be empty or new")
+	fl.BoolVar(&f.force, "force", false, "let --out hold an earlier run's output, and replace it")
 	fl.BoolVar(&f.keep, "keep", false, "keep each VM's temporary directory")
 	fl.StringVar(&f.failLevel, "fail-level", "must", "lowest level whose failure fails the run: must or should")
-	fl.StringSliceVar(&f.gate, "gate", []string{"reference"}, "loaders whose failures fail the run, or 'all'")
+	fl.StringSliceVar(&f.gate, "gate", nil, "loaders whose failures fail the run, or 'all' (default: the reference when it runs, otherwise every loader of the run)")
 	fl.BoolVar(&f.allowErrors, "allow-errors", false, "do not fail the run on ERROR results")
 	fl.StringArrayVar(&f.baselines, "baseline", nil, "baseline file of known deviations for a loader (repeatable)")
 	fl.BoolVar(&f.strict, "strict", false, strictBaselinesHelp)
 	fl.StringSliceVar(&f.focus, "requirement", nil, "run only these requirement IDs")
 	fl.StringVar(&f.binDir, "bin-dir", "", "where built-in adapters are built (default: the user cache directory)")
-	fl.DurationVar(&f.timeout, "timeout", 0, "per-sample and per-load wait (default 10s on the host)")
+	fl.DurationVar(&f.timeout, "timeout", 0, fmt.Sprintf("bound on every wait for a loader: its info, its ready line, each sample (default: %v per sample on the host, %v under TCG, %v for info and %v for ready; at least %v)",
+		suite.DefaultTimeout, TCGSampleTimeout, process.DefaultInfoTimeout, process.DefaultReadyTimeout, suite.MinTimeout))
 	rootCmd.AddCommand(cmd)
 }
 
-func runRun(cmd *cobra.Command, f runFlags) error {
+func runRun(cmd *cobra.Command, f runFlags) (err error) {
 	level, err := report.ParseLevel(f.failLevel)
 	if err != nil {
 		return err
@@ -92,22 +99,63 @@ func runRun(cmd *cobra.Command, f runFlags) error {
 	if f.host && (len(f.topologies) > 0 || len(f.kernels) > 0) {
 		return fmt.Errorf("--host runs on this machine; it does not combine with --topology or --kernel")
 	}
+	if err := suite.CheckTimeout(f.timeout); f.timeout != 0 && err != nil {
+		return fmt.Errorf("--timeout: %w", err)
+	}
+	for _, id := range f.focus {
+		if _, ok := suite.RequirementByID(id); !ok {
+			return fmt.Errorf("--requirement %s: unknown requirement (see 'conform spec')", id)
+		}
+	}
 	if len(f.loaders) == 0 {
 		f.loaders = []string{refadapter.Info.Loader}
 	}
-	if f.out != "" {
-		if err := os.MkdirAll(f.out, 0o755); err != nil {
-			return fmt.Errorf("--out: %w", err)
+	var plan vmPlan
+	if f.host {
+		if os.Geteuid() != 0 {
+			return fmt.Errorf("run --host loads BPF programs and needs root (try: sudo conform run --host)")
 		}
+	} else if plan, err = planVMs(f); err != nil {
+		return err
 	}
+	// --out is checked before any work; a run that fails before it starts
+	// leaves no directory behind that it created.
+	out, err := openOut(f.out, f.force)
+	if err != nil {
+		return err
+	}
+	started := false
+	defer func() {
+		if !started {
+			out.abandon()
+		}
+	}()
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	line := func(msg string) { fmt.Fprintln(cmd.ErrOrStderr(), msg) }
+	infoTimeout := process.DefaultInfoTimeout
+	if f.timeout > 0 {
+		infoTimeout = f.timeout
+	}
+	specs, err := resolveLoaderSpecs(ctx, f.loaders, f.binDir, infoTimeout, line)
+	if err != nil {
+		return err
+	}
+	gated, err := checkGate(f.gate, f.gateGiven, specNames(specs))
+	if err != nil {
+		return err
+	}
+	if err := out.clearPrevious(); err != nil {
+		return err
+	}
+	started = true
+
 	var doc *report.Results
 	if f.host {
-		doc, err = runOnHost(ctx, cmd, f)
+		doc, err = runOnHost(ctx, cmd, f, specs)
 	} else {
-		doc, err = runInVMs(ctx, cmd, f)
+		doc, err = runInVMs(ctx, cmd, f, plan, specs)
 	}
 	if err != nil {
 		return err
@@ -118,20 +166,18 @@ func runRun(cmd *cobra.Command, f runFlags) error {
 		}
 		fmt.Fprintf(cmd.ErrOrStderr(), "results written to %s\n", f.out)
 	}
-	return gate(cmd, doc, level, f, baselines)
+	return gate(cmd, doc, level, gated, f.allowErrors, baselines)
 }
 
-// gate prints the summary and turns gating violations into the exit status.
-func gate(cmd *cobra.Command, doc *report.Results, level result.Level, f runFlags, baselines map[string]report.Baseline) error {
+// gate prints the summary and turns gating violations into the exit status;
+// loaders nil gates every loader.
+func gate(cmd *cobra.Command, doc *report.Results, level result.Level, loaders []string, allowErrors bool, baselines map[string]report.Baseline) error {
 	n := countStatuses(doc.Results)
 	// Requirement results, not test results: a loader's FAIL is a finding,
 	// and the exit status says whether the gated loaders pass.
 	fmt.Fprintf(cmd.OutOrStdout(), "requirement results: %d PASS, %d FAIL, %d ERROR, %d SKIP\n",
 		n[result.Pass], n[result.Fail], n[result.Error], n[result.Skip])
-	opts := report.GateOptions{FailLevel: level, AllowErrors: f.allowErrors, Baselines: baselines}
-	if !(len(f.gate) == 1 && f.gate[0] == "all") {
-		opts.Loaders = f.gate
-	}
+	opts := report.GateOptions{FailLevel: level, AllowErrors: allowErrors, Baselines: baselines, Loaders: loaders}
 	violations, err := report.Gate(doc, opts)
 	if err != nil {
 		return err
@@ -142,52 +188,11 @@ func gate(cmd *cobra.Command, doc *report.Results, level result.Level, f runFlag
 	for _, v := range violations {
 		fmt.Fprintln(cmd.ErrOrStderr(), "gate:", v)
 	}
-	return &exitError{code: 1, msg: fmt.Sprintf("%d gating violation(s) for %s at level %s", len(violations), strings.Join(f.gate, ","), level)}
-}
-
-// resolveLoaders turns --loader values into suite loaders for the host:
-// the reference runs in-process, built-in adapters are built, paths are run
-// as they are.
-func resolveLoaders(ctx context.Context, names []string, binDir string) ([]suite.NamedLoader, error) {
-	var out []suite.NamedLoader
-	for _, name := range names {
-		switch {
-		case name == refadapter.Info.Loader:
-			out = append(out, suite.NamedLoader{Name: name, Loader: refadapter.New()})
-		case strings.ContainsRune(name, '/'):
-			path, err := filepath.Abs(name)
-			if err != nil {
-				return nil, err
-			}
-			if _, err := os.Stat(path); err != nil {
-				return nil, fmt.Errorf("--loader %s: %w", name, err)
-			}
-			out = append(out, suite.NamedLoader{Name: filepath.Base(path), Loader: process.New(path)})
-		default:
-			path, err := buildAdapter(ctx, name, binDir)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, suite.NamedLoader{Name: name, Loader: process.New(path)})
-		}
+	which := "every loader"
+	if loaders != nil {
+		which = strings.Join(loaders, ",")
 	}
-	return out, nil
-}
-
-// buildAdapter builds a built-in adapter into binDir and returns its path.
-func buildAdapter(ctx context.Context, name, binDir string) (string, error) {
-	a, err := adapters.Get(name)
-	if err != nil {
-		return "", fmt.Errorf("--loader %s: %w (built-ins: %s; or give an adapter path)", name, err, adapterNames())
-	}
-	if binDir == "" {
-		binDir = adapters.DefaultBinDir()
-	}
-	path, err := a.Build(ctx, binDir)
-	if err != nil {
-		return "", fmt.Errorf("--loader %s: %w", name, err)
-	}
-	return path, nil
+	return &exitError{code: 1, msg: fmt.Sprintf("%d gating violation(s) for %s at level %s", len(violations), which, level)}
 }
 
 func adapterNames() string {
@@ -198,14 +203,7 @@ func adapterNames() string {
 	return strings.Join(names, ", ")
 }
 
-func runOnHost(ctx context.Context, cmd *cobra.Command, f runFlags) (*report.Results, error) {
-	if os.Geteuid() != 0 {
-		return nil, fmt.Errorf("run --host loads BPF programs and needs root (try: sudo conform run --host)")
-	}
-	loaders, err := resolveLoaders(ctx, f.loaders, f.binDir)
-	if err != nil {
-		return nil, err
-	}
+func runOnHost(ctx context.Context, cmd *cobra.Command, f runFlags, specs []loaderSpec) (*report.Results, error) {
 	topo, err := topology.Read("")
 	if err != nil {
 		return nil, err
@@ -214,15 +212,17 @@ func runOnHost(ctx context.Context, cmd *cobra.Command, f runFlags) (*report.Res
 	unix.Uname(&uts)
 	release := unix.ByteSliceToString(uts.Release[:])
 	started := time.Now()
+	disp := newHostDisplay(cmd.OutOrStdout(), cmd.ErrOrStderr(), len(specs)*len(requirementsOf(f.focus)))
+	defer disp.stop()
 	results, err := suite.Run(ctx, suite.Config{
-		Loaders: loaders,
-		Focus:   f.focus,
-		Timeout: f.timeout,
-		Log:     ginkgoLog(),
-		OnResult: func(r result.Result) {
-			printResult(cmd.OutOrStdout(), r)
-		},
+		Loaders:  hostLoaders(specs, f.timeout),
+		Focus:    f.focus,
+		Timeout:  f.timeout,
+		Log:      ginkgoLog(),
+		OnCheck:  disp.onCheck,
+		OnResult: disp.onResult,
 	})
+	disp.stop()
 	if err != nil {
 		return nil, err
 	}
@@ -241,6 +241,17 @@ func runOnHost(ctx context.Context, cmd *cobra.Command, f runFlags) (*report.Res
 		}
 	}
 	return &report.Results{Generated: time.Now().UTC(), Runs: []report.Run{run}, Results: results}, nil
+}
+
+// requirementsOf is the requirements a run with --requirement focus checks.
+func requirementsOf(focus []string) []suite.Requirement {
+	var reqs []suite.Requirement
+	for _, r := range suite.Requirements {
+		if len(focus) == 0 || contains(focus, r.ID) {
+			reqs = append(reqs, r)
+		}
+	}
+	return reqs
 }
 
 // ginkgoLog is where Ginkgo's own report goes: PERFCONFORM_GINKGO_LOG=stderr

@@ -16,8 +16,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
-	"github.com/perfconform/perfconform/adapters"
-	"github.com/perfconform/perfconform/adapters/reference/refadapter"
 	"github.com/perfconform/perfconform/report"
 	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/suite"
@@ -45,130 +43,98 @@ type vmLoaders struct {
 	files []initramfs.File
 }
 
-// resolveVMLoaders turns --loader values into guest loaders: the reference
-// runs in-process in the guest; built-in adapters are built into binDir and
-// copied in with every executable they need (Adapter.VMExecutables); paths
-// are copied as given (with their library closure when dynamically linked).
-func resolveVMLoaders(ctx context.Context, names []string, binDir string, progress func(string)) (vmLoaders, error) {
+// vmLoadersOf turns resolved loaders into guest loaders: the reference runs
+// in-process in the guest; every adapter is copied into the initramfs under
+// a name of its own (guestPath), built-in ones with every executable they
+// need (Adapter.VMExecutables), paths with their library closure when
+// dynamically linked.
+func vmLoadersOf(specs []loaderSpec) vmLoaders {
 	var out vmLoaders
-	seen := map[string]string{}
-	add := func(name, given string) error {
-		if prev, dup := seen[name]; dup {
-			return fmt.Errorf("--loader %s and --loader %s would both report as loader %q", prev, given, name)
+	for i, s := range specs {
+		if s.Path == "" {
+			out.guest = append(out.guest, guestLoader{Name: s.Name})
+			continue
 		}
-		seen[name] = given
-		return nil
-	}
-	if binDir == "" {
-		binDir = adapters.DefaultBinDir()
-	}
-	binDir, err := filepath.Abs(binDir)
-	if err != nil {
-		return out, fmt.Errorf("--bin-dir: %w", err)
-	}
-	for _, given := range names {
-		switch {
-		case given == refadapter.Info.Loader:
-			if err := add(given, given); err != nil {
-				return out, err
+		gp := guestPath(i, s.Path)
+		out.guest = append(out.guest, guestLoader{Name: s.Name, Path: gp})
+		exes := []string{s.Path}
+		if s.Builtin != nil {
+			exes = s.Builtin.VMExecutables(filepath.Dir(s.Path))
+		}
+		for j, exe := range exes {
+			f := initramfs.File{Host: exe} // host tools keep their path
+			if j == 0 {
+				f.Guest = gp // the adapter's own executable
 			}
-			out.guest = append(out.guest, guestLoader{Name: given})
-		case strings.ContainsRune(given, '/'):
-			path, err := filepath.Abs(given)
-			if err != nil {
-				return out, fmt.Errorf("--loader %s: %w", given, err)
-			}
-			st, err := os.Stat(path)
-			if err != nil {
-				return out, fmt.Errorf("--loader %s: %w", given, err)
-			}
-			if !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
-				return out, fmt.Errorf("--loader %s: not an executable file (%v)", given, st.Mode())
-			}
-			name := filepath.Base(path)
-			if err := add(name, given); err != nil {
-				return out, err
-			}
-			gp := GuestLoaderDir + "/" + name
-			out.guest = append(out.guest, guestLoader{Name: name, Path: gp})
-			out.files = append(out.files, initramfs.File{Host: path, Guest: gp})
-		default:
-			if err := add(given, given); err != nil {
-				return out, err
-			}
-			a, err := adapters.Get(given)
-			if err != nil {
-				return out, fmt.Errorf("--loader %s: %w (built-ins: %s; or give an adapter path)", given, err, adapterNames())
-			}
-			progress(fmt.Sprintf("building adapter %s into %s", given, binDir))
-			if _, err := buildAdapter(ctx, given, binDir); err != nil {
-				return out, err
-			}
-			gp := GuestLoaderDir + "/" + given
-			out.guest = append(out.guest, guestLoader{Name: given, Path: gp})
-			for i, exe := range a.VMExecutables(binDir) {
-				f := initramfs.File{Host: exe} // host tools keep their path
-				if i == 0 {
-					f.Guest = gp // the adapter's own executable
-				}
-				out.files = append(out.files, f)
-			}
+			out.files = append(out.files, f)
 		}
 	}
-	return out, nil
+	return out
+}
+
+// vmPlan is what a VM run's arguments resolve to before anything runs.
+type vmPlan struct {
+	tops     []topology.Topology
+	kernels  []string
+	reqs     []suite.Requirement
+	parallel int
+}
+
+// planVMs checks a VM run's arguments without doing any work: topologies,
+// kernels (a path must be a whole bzImage), -j.
+func planVMs(f runFlags) (vmPlan, error) {
+	var p vmPlan
+	if len(f.kernels) == 0 {
+		return p, fmt.Errorf("--topology needs --kernel: the kernels to boot (see 'conform kernels list')")
+	}
+	topos := f.topologies
+	if len(topos) == 0 {
+		topos = []string{defaultTopologySet}
+	}
+	var err error
+	if p.tops, err = topology.Resolve(topos...); err != nil {
+		return p, fmt.Errorf("--topology: %w (see 'conform topologies')", err)
+	}
+	for _, k := range f.kernels {
+		if k = strings.TrimSpace(k); k == "" || contains(p.kernels, k) {
+			continue
+		}
+		if !contains(kernel.Names(), k) {
+			if _, err := os.Stat(k); err != nil {
+				return p, fmt.Errorf("--kernel %s: %w %q: not a catalog name (%s) nor an existing file", k, kernel.ErrUnknown, k, strings.Join(kernel.Names(), ", "))
+			}
+			if _, err := kernel.FromFile(k); err != nil {
+				return p, fmt.Errorf("--kernel %s: %w", k, err)
+			}
+		}
+		p.kernels = append(p.kernels, k)
+	}
+	if len(p.kernels) == 0 {
+		return p, fmt.Errorf("--kernel: no kernel named")
+	}
+	p.reqs = requirementsOf(f.focus)
+	if f.parallel < 0 {
+		return p, fmt.Errorf("-j %d: want a positive number of VMs", f.parallel)
+	}
+	p.parallel = f.parallel
+	if p.parallel == 0 {
+		p.parallel = runtime.NumCPU()
+	}
+	return p, nil
 }
 
 // runInVMs runs the suite inside QEMU VMs, one per (kernel, topology); each
 // VM runs every loader.
-func runInVMs(ctx context.Context, cmd *cobra.Command, f runFlags) (*report.Results, error) {
+func runInVMs(ctx context.Context, cmd *cobra.Command, f runFlags, plan vmPlan, specs []loaderSpec) (*report.Results, error) {
 	stderr := cmd.ErrOrStderr()
-	if len(f.kernels) == 0 {
-		return nil, fmt.Errorf("--topology needs --kernel: the kernels to boot (see 'conform kernels list')")
-	}
-	if len(f.topologies) == 0 {
-		f.topologies = []string{defaultTopologySet}
-	}
-	tops, err := topology.Resolve(f.topologies...)
-	if err != nil {
-		return nil, fmt.Errorf("--topology: %w (see 'conform topologies')", err)
-	}
-	var kernels []string
-	for _, k := range f.kernels {
-		if k = strings.TrimSpace(k); k != "" && !contains(kernels, k) {
-			kernels = append(kernels, k)
-		}
-	}
-	if len(kernels) == 0 {
-		return nil, fmt.Errorf("--kernel: no kernel named")
-	}
-	var reqs []suite.Requirement
-	for _, r := range suite.Requirements {
-		if len(f.focus) == 0 || contains(f.focus, r.ID) {
-			reqs = append(reqs, r)
-		}
-	}
-	for _, id := range f.focus {
-		if _, ok := suite.RequirementByID(id); !ok {
-			return nil, fmt.Errorf("--requirement %s: unknown requirement (see 'conform spec')", id)
-		}
-	}
-	if f.parallel < 0 {
-		return nil, fmt.Errorf("-j %d: want a positive number of VMs", f.parallel)
-	}
-	parallel := f.parallel
-	if parallel == 0 {
-		parallel = runtime.NumCPU()
-	}
+	tops, kernels, reqs, parallel := plan.tops, plan.kernels, plan.reqs, plan.parallel
 	cacheDir, err := kernel.DefaultCacheDir()
 	if err != nil {
 		return nil, err
 	}
 
 	line := func(msg string) { fmt.Fprintln(stderr, msg) }
-	loaders, err := resolveVMLoaders(ctx, f.loaders, f.binDir, line)
-	if err != nil {
-		return nil, err
-	}
+	loaders := vmLoadersOf(specs)
 	guestBin, err := staticGuest(ctx, cacheDir, line)
 	if err != nil {
 		return nil, err

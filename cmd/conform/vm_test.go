@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/perfconform/perfconform/report"
 	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/suite"
@@ -62,6 +64,8 @@ func TestGuestArgsErrors(t *testing.T) {
 		{[]string{"--bogus"}, "not defined"},
 		{[]string{"--loader", "reference", "extra"}, "unexpected"},
 		{[]string{"--timeout", "soon"}, "invalid value"},
+		{[]string{"--timeout", "-5s"}, "too short"},
+		{[]string{"--timeout", "1ns"}, "too short"},
 	} {
 		_, err := parseGuestArgs(tt.args)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -70,45 +74,200 @@ func TestGuestArgsErrors(t *testing.T) {
 	}
 }
 
-func TestResolveVMLoaders(t *testing.T) {
-	dir := t.TempDir()
-	exe := filepath.Join(dir, "my-adapter")
-	if err := os.WriteFile(exe, []byte("#!/bin/sh\n"), 0o755); err != nil {
+// adapterScript writes an executable adapter at path whose info line
+// declares loader.
+func adapterScript(t *testing.T, path, loader string) string {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	script := "#!/bin/sh\n[ \"$1\" = info ] && echo '{\"loader\":\"" + loader + "\",\"version\":\"1\",\"protocol\":1}'\n"
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestResolveLoaders: results are named after the loader an adapter's info
+// line declares (not its file name); two loaders declaring one name, a file
+// that cannot be run and an adapter without a valid info line are refused
+// before anything runs; every adapter gets its own place in a VM whatever
+// its file is called.
+func TestResolveLoaders(t *testing.T) {
+	dir := t.TempDir()
+	noop := func(string) {}
+	aya := adapterScript(t, filepath.Join(dir, "target/release/perfconform-adapter"), "aya")
+	other := adapterScript(t, filepath.Join(dir, "other/perfconform-adapter"), "libbpf-rs")
+	odd := adapterScript(t, filepath.Join(dir, "my adapter & co|!,()=x"), "odd & name=1")
+	twin := adapterScript(t, filepath.Join(dir, "twin"), "aya")
 	plain := filepath.Join(dir, "notes.txt")
 	if err := os.WriteFile(plain, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	noop := func(string) {}
+	noInfo := filepath.Join(dir, "noinfo")
+	if err := os.WriteFile(noInfo, []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 
-	got, err := resolveVMLoaders(context.Background(), []string{"reference", exe}, dir, noop)
+	specs, err := resolveLoaderSpecs(context.Background(), []string{"reference", aya, other, odd}, dir, 5*time.Second, noop)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []guestLoader{{Name: "reference"}, {Name: "my-adapter", Path: GuestLoaderDir + "/my-adapter"}}
-	if !reflect.DeepEqual(got.guest, want) {
-		t.Errorf("guest loaders = %+v, want %+v", got.guest, want)
+	if got, want := specNames(specs), []string{"reference", "aya", "libbpf-rs", "odd & name=1"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("names = %q, want %q (what each info line declares)", got, want)
 	}
-	if len(got.files) != 1 || got.files[0].Host != exe || got.files[0].Guest != GuestLoaderDir+"/my-adapter" {
-		t.Errorf("initramfs files = %+v, want only %s at %s/my-adapter", got.files, exe, GuestLoaderDir)
+	vl := vmLoadersOf(specs)
+	want := []guestLoader{{Name: "reference"}, {Name: "aya", Path: GuestLoaderDir + "/1-perfconform-adapter"},
+		{Name: "libbpf-rs", Path: GuestLoaderDir + "/2-perfconform-adapter"}, {Name: "odd & name=1", Path: GuestLoaderDir + "/3-my_adapter_co_x"}}
+	if !reflect.DeepEqual(vl.guest, want) {
+		t.Errorf("guest loaders = %+v, want %+v", vl.guest, want)
+	}
+	if len(vl.files) != 3 || vl.files[0].Host != aya || vl.files[0].Guest != want[1].Path {
+		t.Errorf("initramfs files = %+v, want the three adapters at their guest paths", vl.files)
+	}
+	back, err := parseGuestArgs(guestArgs{Loaders: vl.guest}.encode())
+	if err != nil || !reflect.DeepEqual(back.Loaders, vl.guest) {
+		t.Errorf("guest args round trip = %+v, %v; want %+v", back.Loaders, err, vl.guest)
 	}
 
 	for _, tt := range []struct {
 		names []string
 		want  string
 	}{
-		{[]string{"reference", "reference"}, "both report as loader"},
-		{[]string{exe, filepath.Join(dir, ".", "my-adapter")}, "both report as loader"},
-		{[]string{plain}, "not an executable"},
+		{[]string{"reference", "reference"}, `both declare loader "reference"`},
+		{[]string{aya, twin}, `both declare loader "aya"`},
+		{[]string{aya, filepath.Join(dir, "target/release/.", "perfconform-adapter")}, `both declare loader "aya"`},
+		{[]string{plain}, "not an executable file"},
 		{[]string{filepath.Join(dir, "missing")}, "no such file"},
+		{[]string{noInfo}, "conform adapter-check"},
 		{[]string{"no-such-builtin"}, "unknown adapter"},
 	} {
-		_, err := resolveVMLoaders(context.Background(), tt.names, dir, noop)
+		_, err := resolveLoaderSpecs(context.Background(), tt.names, dir, 5*time.Second, noop)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("resolveVMLoaders(%q) = %v, want an error containing %q", tt.names, err, tt.want)
+			t.Errorf("resolveLoaderSpecs(%q) = %v, want an error containing %q", tt.names, err, tt.want)
 		}
 	}
+}
+
+// TestCheckGate: without --gate the reference gates when it runs and every
+// loader otherwise; a --gate naming no loader of the run is refused.
+func TestCheckGate(t *testing.T) {
+	for _, tt := range []struct {
+		gate  []string
+		given bool
+		names []string
+		want  []string
+		err   string
+	}{
+		{nil, false, []string{"reference", "cilium-ebpf"}, []string{"reference"}, ""},
+		{nil, false, []string{"cilium-ebpf"}, nil, ""},
+		{nil, false, []string{"libbpf", "aya"}, nil, ""},
+		{[]string{"all"}, true, []string{"libbpf"}, nil, ""},
+		{[]string{"aya"}, true, []string{"libbpf", "aya"}, []string{"aya"}, ""},
+		{[]string{"reference"}, true, []string{"cilium-ebpf"}, nil, `no loader of this run is called "reference"`},
+		{[]string{"foo"}, true, []string{"reference"}, nil, `no loader of this run is called "foo"`},
+		{[]string{"all", "aya"}, true, []string{"aya"}, nil, "does not combine"},
+	} {
+		got, err := checkGate(tt.gate, tt.given, tt.names)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("checkGate(%q, %v, %q) = %v, want an error containing %q", tt.gate, tt.given, tt.names, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("checkGate(%q, %v, %q) = %q, %v; want %q", tt.gate, tt.given, tt.names, got, err, tt.want)
+		}
+	}
+}
+
+// TestOpenOut: --out must be new or empty, or with --force hold only an
+// earlier run's output (replaced just before the run); it must be writable;
+// a directory created for a run that never started is removed again.
+func TestOpenOut(t *testing.T) {
+	earlier := func(t *testing.T) string {
+		dir := t.TempDir()
+		for _, f := range []string{"results.json", "report.md", "debian-6.1_1cpu/vm.json", "empty/"} {
+			p := filepath.Join(dir, f)
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			if !strings.HasSuffix(f, "/") {
+				os.WriteFile(p, []byte("{}"), 0o644)
+			}
+		}
+		return dir
+	}
+	t.Run("new is created, and removed when abandoned", func(t *testing.T) {
+		base := t.TempDir()
+		dir := filepath.Join(base, "a", "b")
+		o, err := openOut(dir, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			t.Fatalf("--out not created: %v", err)
+		}
+		o.abandon()
+		if _, err := os.Stat(filepath.Join(base, "a")); !os.IsNotExist(err) {
+			t.Errorf("abandoned --out left %s behind (%v)", filepath.Join(base, "a"), err)
+		}
+	})
+	t.Run("existing empty is kept when abandoned", func(t *testing.T) {
+		dir := t.TempDir()
+		o, err := openOut(dir, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.abandon()
+		if _, err := os.Stat(dir); err != nil {
+			t.Errorf("abandon removed a directory it did not create: %v", err)
+		}
+	})
+	t.Run("earlier output refused without --force", func(t *testing.T) {
+		dir := earlier(t)
+		if _, err := openOut(dir, false); err == nil || !strings.Contains(err.Error(), "not empty") || !strings.Contains(err.Error(), "--force") {
+			t.Fatalf("openOut = %v, want a refusal that mentions --force", err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "results.json")); err != nil {
+			t.Errorf("refused --out was changed: %v", err)
+		}
+	})
+	t.Run("earlier output replaced with --force", func(t *testing.T) {
+		dir := earlier(t)
+		o, err := openOut(dir, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := o.clearPrevious(); err != nil {
+			t.Fatal(err)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+			t.Errorf("after --force, --out still holds %v", entries)
+		}
+	})
+	t.Run("other files refused even with --force", func(t *testing.T) {
+		dir := earlier(t)
+		os.WriteFile(filepath.Join(dir, "thesis.tex"), nil, 0o644)
+		if _, err := openOut(dir, true); err == nil || !strings.Contains(err.Error(), "thesis.tex") {
+			t.Fatalf("openOut = %v, want a refusal naming thesis.tex", err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "results.json")); err != nil {
+			t.Errorf("refused --out was changed: %v", err)
+		}
+	})
+	t.Run("unwritable", func(t *testing.T) {
+		// A read-only mount refuses even root.
+		dir := t.TempDir()
+		if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_RDONLY, ""); err != nil {
+			t.Skipf("cannot mount a read-only tmpfs here: %v", err)
+		}
+		defer unix.Unmount(dir, 0)
+		if _, err := openOut(dir, false); err == nil || !strings.Contains(err.Error(), "not writable") {
+			t.Fatalf("openOut(read-only) = %v, want 'not writable'", err)
+		}
+		if _, err := openOut(filepath.Join(dir, "sub"), false); err == nil {
+			t.Fatalf("openOut(under read-only) succeeded")
+		}
+	})
 }
 
 func TestVMPayloadTimeout(t *testing.T) {

@@ -11,7 +11,9 @@ package kernel
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,6 +42,10 @@ var (
 	ErrHostKernel = errors.New("host kernel image not readable")
 	// ErrNotBzImage: the file is not an x86 bzImage.
 	ErrNotBzImage = errors.New("not a bzImage")
+	// ErrDamaged: a bzImage is shorter than its header says (a truncated
+	// download or copy), or a cached one no longer matches the size and
+	// SHA-256 recorded when it was fetched.
+	ErrDamaged = errors.New("kernel image damaged")
 )
 
 // Kernel is one bootable kernel.
@@ -50,6 +56,11 @@ type Kernel struct {
 	Package string    `json:"package,omitempty"` // Debian package it came from
 	Version string    `json:"version,omitempty"` // Debian package version
 	Fetched time.Time `json:"fetched,omitzero"`
+	// Size and SHA256 are the image's, recorded at fetch; Cached checks
+	// them (entries fetched before they were recorded get the header check
+	// only).
+	Size   int64  `json:"size,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
 }
 
 // String is "name (release)".
@@ -130,6 +141,8 @@ type Cache struct {
 	Dir string
 	// Progress, if set, is told about fetches.
 	Progress Progress
+	// Force makes Fetch download kernels again even when they are cached.
+	Force bool
 }
 
 func (c *Cache) progress(format string, args ...any) {
@@ -159,7 +172,75 @@ func (c *Cache) Cached(name string) (Kernel, error) {
 	if _, err := os.Stat(k.Path); err != nil {
 		return Kernel{}, fmt.Errorf("%w: %s: %w (run `conform kernels fetch %s`)", ErrNotFetched, name, err, name)
 	}
+	if err := verifyCached(k); err != nil {
+		return Kernel{}, fmt.Errorf("%s: %w (run `conform kernels fetch --force %s`)", name, err, name)
+	}
 	return k, nil
+}
+
+// verifyCached checks a cached image against what was recorded when it was
+// fetched, and against its own header.
+func verifyCached(k Kernel) error {
+	if k.Size != 0 || k.SHA256 != "" {
+		size, sum, err := fileDigest(k.Path)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrDamaged, err)
+		}
+		if k.Size != 0 && size != k.Size {
+			return fmt.Errorf("%w: %s is %d bytes, %d when fetched", ErrDamaged, k.Path, size, k.Size)
+		}
+		if k.SHA256 != "" && sum != k.SHA256 {
+			return fmt.Errorf("%w: %s has SHA-256 %s, %s when fetched", ErrDamaged, k.Path, sum, k.SHA256)
+		}
+	}
+	return checkImageSize(k.Path)
+}
+
+// fileDigest returns a file's size and hex SHA-256.
+func fileDigest(path string) (int64, string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return 0, "", fmt.Errorf("%s: %w", path, err)
+	}
+	return n, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// checkImageSize refuses a bzImage shorter than its boot header says: the
+// real-mode setup (setup_sects + 1 sectors of 512 bytes; 0 means 4) plus
+// the protected-mode kernel (syssize paragraphs of 16 bytes). A truncated
+// image would otherwise boot into a guest that dies without a word.
+func checkImageSize(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("kernel image: %w", err)
+	}
+	defer f.Close()
+	var hdr [0x210]byte
+	if _, err := io.ReadFull(f, hdr[:]); err != nil {
+		return fmt.Errorf("%s: %w: short header: %w", path, ErrNotBzImage, err)
+	}
+	if string(hdr[0x202:0x206]) != "HdrS" {
+		return fmt.Errorf("%s: %w: no HdrS boot header", path, ErrNotBzImage)
+	}
+	setup := int64(hdr[0x1f1])
+	if setup == 0 {
+		setup = 4
+	}
+	want := (setup+1)*512 + int64(binary.LittleEndian.Uint32(hdr[0x1f4:]))*16
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("kernel image: %w", err)
+	}
+	if st.Size() < want {
+		return fmt.Errorf("%w: %s is %d bytes, its boot header says %d: truncated", ErrDamaged, path, st.Size(), want)
+	}
+	return nil
 }
 
 // Resolve turns a name into a bootable kernel: a catalog name (fetched
@@ -217,6 +298,9 @@ func FromFile(path string) (Kernel, error) {
 	if err != nil {
 		return Kernel{}, err
 	}
+	if err := checkImageSize(abs); err != nil {
+		return Kernel{}, err
+	}
 	return Kernel{Name: path, Path: abs, Release: release}, nil
 }
 
@@ -252,9 +336,9 @@ func ReadRelease(path string) (string, error) {
 	return s, nil
 }
 
-// Fetch downloads the named catalog kernels into the cache (re-fetching
-// any already there only if a newer package is available is not attempted:
-// a cached kernel is kept). It returns them in the order given.
+// Fetch downloads the named catalog kernels into the cache and returns them
+// in the order given. A cached kernel is kept (even if a newer package is
+// available) unless it is damaged (ErrDamaged) or c.Force is set.
 func (c *Cache) Fetch(ctx context.Context, names ...string) ([]Kernel, error) {
 	var out []Kernel
 	for _, name := range names {
@@ -265,12 +349,16 @@ func (c *Cache) Fetch(ctx context.Context, names ...string) ([]Kernel, error) {
 			}
 			return nil, fmt.Errorf("%w %q (fetchable: %s)", ErrUnknown, name, strings.Join(names0(), ", "))
 		}
-		if k, err := c.Cached(name); err == nil {
+		k, err := c.Cached(name)
+		switch {
+		case err == nil && !c.Force:
 			c.progress("%s: cached (%s, %s)", name, k.Package, k.Version)
 			out = append(out, k)
 			continue
+		case errors.Is(err, ErrDamaged):
+			c.progress("%v; fetching it again", err)
 		}
-		k, err := c.fetch(ctx, e)
+		k, err = c.fetch(ctx, e)
 		if err != nil {
 			return nil, err
 		}
@@ -357,7 +445,12 @@ func (c *Cache) fetch(ctx context.Context, e Entry) (Kernel, error) {
 	if cfg, _ := filepath.Glob(filepath.Join(tree, "boot", "config-*")); len(cfg) == 1 {
 		_ = os.Rename(cfg[0], filepath.Join(stage, "config")) // for reference only
 	}
-	k := Kernel{Name: e.Name, Release: release, Package: pkg, Version: strings.TrimSpace(version), Fetched: time.Now().UTC()}
+	size, sum, err := fileDigest(filepath.Join(stage, "vmlinuz"))
+	if err != nil {
+		return Kernel{}, fmt.Errorf("%w %s: %w", ErrFetch, e.Name, err)
+	}
+	k := Kernel{Name: e.Name, Release: release, Package: pkg, Version: strings.TrimSpace(version), Fetched: time.Now().UTC(),
+		Size: size, SHA256: sum}
 	b, _ := json.MarshalIndent(k, "", "  ")
 	if err := os.WriteFile(filepath.Join(stage, "kernel.json"), append(b, '\n'), 0o644); err != nil {
 		return Kernel{}, fmt.Errorf("%w %s: %w", ErrFetch, e.Name, err)

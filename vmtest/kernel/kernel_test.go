@@ -2,7 +2,10 @@ package kernel_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -16,6 +19,7 @@ import (
 func fakeBzImage(t *testing.T, version string) string {
 	t.Helper()
 	img := make([]byte, 0x400)
+	img[0x1f1] = 1 // setup_sects: (1+1)*512 bytes = the whole file, syssize 0
 	copy(img[0x202:], "HdrS")
 	binary.LittleEndian.PutUint16(img[0x20e:], 0x100) // string at 0x300
 	copy(img[0x300:], version+"\x00")
@@ -95,4 +99,91 @@ func TestDefaultCacheDir(t *testing.T) {
 	if d, err := kernel.DefaultCacheDir(); err != nil || d != "/home/u/.cache/perfconform" {
 		t.Errorf("got %q, %v", d, err)
 	}
+}
+
+// fakeCacheEntry puts a bzImage of n bytes whose header says n bytes under
+// dir as the cached debian-6.1, with kernel.json recording size and sha256
+// when record is set.
+func fakeCacheEntry(t *testing.T, dir string, n int, record bool) string {
+	t.Helper()
+	img := make([]byte, n)
+	img[0x1f1] = 1
+	binary.LittleEndian.PutUint32(img[0x1f4:], uint32((n-1024)/16))
+	copy(img[0x202:], "HdrS")
+	binary.LittleEndian.PutUint16(img[0x20e:], 0x100)
+	copy(img[0x300:], "6.1.0-99-cloud-amd64\x00")
+	for i := 0x400; i < n; i++ {
+		img[i] = byte(i)
+	}
+	entry := filepath.Join(dir, "kernels", "debian-6.1")
+	if err := os.MkdirAll(entry, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	k := kernel.Kernel{Name: "debian-6.1", Release: "6.1.0-99-cloud-amd64"}
+	if record {
+		sum := sha256.Sum256(img)
+		k.Size, k.SHA256 = int64(n), hex.EncodeToString(sum[:])
+	}
+	b, _ := json.Marshal(k)
+	if err := os.WriteFile(filepath.Join(entry, "kernel.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(entry, "vmlinuz")
+	if err := os.WriteFile(p, img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestDamagedImages: a truncated or altered image, cached or given by path,
+// is refused with ErrDamaged saying what is wrong and how to fix it, never
+// reported as cached.
+func TestDamagedImages(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		record bool
+		damage func(path string) error
+		want   string
+	}{
+		{"truncated, recorded", true, func(p string) error { return os.Truncate(p, 3000) }, "3000 bytes, 8192 when fetched"},
+		{"truncated, not recorded", false, func(p string) error { return os.Truncate(p, 3000) }, "boot header says 8192: truncated"},
+		{"altered, recorded", true, func(p string) error {
+			f, err := os.OpenFile(p, os.O_WRONLY, 0)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = f.WriteAt([]byte("x"), 5000)
+			return err
+		}, "SHA-256"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := fakeCacheEntry(t, dir, 8192, tc.record)
+			c := &kernel.Cache{Dir: dir}
+			if _, err := c.Cached("debian-6.1"); err != nil {
+				t.Fatalf("intact entry: %v", err)
+			}
+			if err := tc.damage(p); err != nil {
+				t.Fatal(err)
+			}
+			_, err := c.Cached("debian-6.1")
+			if !errors.Is(err, kernel.ErrDamaged) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "conform kernels fetch --force debian-6.1") {
+				t.Fatalf("Cached = %v, want ErrDamaged saying %q and how to fetch again", err, tc.want)
+			}
+		})
+	}
+	t.Run("path", func(t *testing.T) {
+		dir := t.TempDir()
+		p := fakeCacheEntry(t, dir, 8192, false)
+		if _, err := kernel.FromFile(p); err != nil {
+			t.Fatalf("intact image: %v", err)
+		}
+		if err := os.Truncate(p, 4096); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := kernel.FromFile(p); !errors.Is(err, kernel.ErrDamaged) || !strings.Contains(err.Error(), "truncated") {
+			t.Fatalf("FromFile(truncated) = %v, want ErrDamaged saying truncated", err)
+		}
+	})
 }

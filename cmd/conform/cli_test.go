@@ -1,0 +1,367 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/perfconform/perfconform/adapters"
+	"github.com/perfconform/perfconform/adapters/process"
+)
+
+// These tests run `conform` the way users do: this test binary re-executed
+// with cliEnv set runs main(). Host runs need root and a bpffs.
+const cliEnv = "PERFCONFORM_TEST_CLI"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(cliEnv) == "1" {
+		main()
+		os.Exit(0)
+	}
+	process.MaybeRunNamespaceWrapper()
+	code := m.Run()
+	if controlDir != "" {
+		os.RemoveAll(controlDir)
+	}
+	os.Exit(code)
+}
+
+var (
+	controlsOnce sync.Once
+	controlDir   string
+	controls     map[string]string
+	controlsErr  error
+)
+
+// control returns the path of a negative-control adapter (adapters/testdata)
+// or of a built-in adapter, built once per test binary.
+func control(t *testing.T, name string) string {
+	t.Helper()
+	controlsOnce.Do(func() {
+		controlDir, controlsErr = os.MkdirTemp("", "conform-cli-test-")
+		if controlsErr != nil {
+			return
+		}
+		controls, controlsErr = adapters.BuildTestdata(context.Background(), controlDir)
+		if controlsErr == nil {
+			a, _ := adapters.Get("cilium-ebpf")
+			controls["cilium-ebpf"], controlsErr = a.Build(context.Background(), controlDir)
+		}
+	})
+	if controlsErr != nil {
+		t.Fatal(controlsErr)
+	}
+	return controls[name]
+}
+
+// needHost skips unless the suite can run on this machine.
+func needHost(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs conform on the host: skipped with -short")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("conform run --host needs root")
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs("/sys/fs/bpf", &st); err != nil || st.Type != unix.BPF_FS_MAGIC {
+		t.Skip("no bpffs at /sys/fs/bpf")
+	}
+}
+
+type cliRun struct {
+	stdout, stderr string
+	exit           int
+	took           time.Duration
+}
+
+// conformCLI runs conform with args; a run of more than limit fails the test.
+func conformCLI(t *testing.T, limit time.Duration, args ...string) cliRun {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd.Env = append(os.Environ(), cliEnv+"=1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	r := cliRun{stdout: stdout.String(), stderr: stderr.String(), took: time.Since(start)}
+	var ee *exec.ExitError
+	switch {
+	case ctx.Err() != nil:
+		t.Fatalf("conform %q did not end within %v; stderr:\n%s", args, limit, r.stderr)
+	case errors.As(err, &ee):
+		r.exit = ee.ExitCode()
+	case err != nil:
+		t.Fatal(err)
+	}
+	t.Logf("conform %s: exit %d after %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.exit, r.took.Round(time.Millisecond), r.stdout, r.stderr)
+	return r
+}
+
+// copyExe copies an executable to path.
+func copyExe(t *testing.T, from, to string) string {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return to
+}
+
+// loadersIn reads the loader names of a results.json.
+func loadersIn(t *testing.T, dir string) map[string]int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Results []struct{ Loader, Status string }
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	n := map[string]int{}
+	for _, r := range doc.Results {
+		n[r.Loader]++
+	}
+	return n
+}
+
+// TestResultsCarryTheDeclaredLoader (issue 12, items 1-3): an adapter whose
+// file name is not its loader's name reports as the loader it declares,
+// gates under that name, and the default gate gates what ran; two adapters
+// with one file name are two loaders.
+func TestResultsCarryTheDeclaredLoader(t *testing.T) {
+	needHost(t)
+	dir := t.TempDir()
+	aya := copyExe(t, control(t, "cilium-ebpf"), filepath.Join(dir, "target/release/perfconform-adapter"))
+	wrong := copyExe(t, control(t, "hardcode32"), filepath.Join(dir, "other/perfconform-adapter"))
+	out := filepath.Join(dir, "out")
+	r := conformCLI(t, 3*time.Minute, "run", "--host", "--loader", aya, "--loader", wrong,
+		"--requirement", "SIZE-KV-DEFAULT", "--gate", "cilium-ebpf", "--out", out)
+	if r.exit != 0 {
+		t.Errorf("exit %d, want 0: cilium-ebpf passes SIZE-KV-DEFAULT and is the gated loader", r.exit)
+	}
+	if got := loadersIn(t, out); got["cilium-ebpf"] != 1 || got["hardcode32"] != 1 || len(got) != 2 {
+		t.Errorf("results by loader %v, want one each for cilium-ebpf and hardcode32 (their info lines)", got)
+	}
+	// Without --gate and without the reference: the loaders that ran gate.
+	r = conformCLI(t, 3*time.Minute, "run", "--host", "--loader", aya, "--requirement", "SIZE-KV-DEFAULT")
+	if r.exit != 0 || strings.Contains(r.stderr, "no results for this loader") {
+		t.Errorf("default gate without the reference: exit %d, want 0", r.exit)
+	}
+}
+
+// TestBadArgumentsRefusedUpFront (items 3, 5, 8, 12): a --gate naming no
+// loader of the run, a nonsense --timeout, a non-executable --loader and an
+// unknown topology are refused before anything runs, leaving no --out.
+func TestBadArgumentsRefusedUpFront(t *testing.T) {
+	needHost(t)
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "adapter.txt")
+	if err := os.WriteFile(plain, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"gate names an absent loader", []string{"run", "--host", "--gate", "foo"}, `no loader of this run is called "foo"`},
+		{"negative timeout", []string{"run", "--host", "--timeout", "-5s"}, "--timeout"},
+		{"1ns timeout", []string{"run", "--host", "--timeout", "1ns"}, "--timeout"},
+		{"non-executable loader", []string{"run", "--host", "--loader", plain}, "not an executable file"},
+		{"unknown topology", []string{"run", "--topology", "nosuch", "--kernel", "debian-6.1"}, "unknown topology"},
+		{"unknown kernel", []string{"run", "--topology", "1cpu", "--kernel", "nosuch"}, "nosuch"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-"))
+			r := conformCLI(t, time.Minute, append(tc.args, "--out", out)...)
+			if r.exit != 2 || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q: want exit 2 saying %q", r.exit, r.stderr, tc.want)
+			}
+			if r.stdout != "" {
+				t.Errorf("refused run printed results:\n%s", r.stdout)
+			}
+			if _, err := os.Stat(out); !os.IsNotExist(err) {
+				t.Errorf("refused run left --out %s behind (%v)", out, err)
+			}
+		})
+	}
+}
+
+// TestOutIsNeverMixed (items 7, 8): a second run into the same --out is
+// refused unless --force, and an unwritable --out is refused before the run.
+func TestOutIsNeverMixed(t *testing.T) {
+	needHost(t)
+	out := filepath.Join(t.TempDir(), "out")
+	args := []string{"run", "--host", "--requirement", "SIZE-KV-DEFAULT", "--out", out}
+	if r := conformCLI(t, 3*time.Minute, args...); r.exit != 0 {
+		t.Fatalf("first run: exit %d", r.exit)
+	}
+	first, _ := os.ReadFile(filepath.Join(out, "results.json"))
+	r := conformCLI(t, 3*time.Minute, args...)
+	if r.exit != 2 || !strings.Contains(r.stderr, "not empty") {
+		t.Errorf("second run into the same --out: exit %d, want 2 saying it is not empty", r.exit)
+	}
+	if again, _ := os.ReadFile(filepath.Join(out, "results.json")); !bytes.Equal(first, again) {
+		t.Errorf("a refused run replaced results.json")
+	}
+	if r := conformCLI(t, 3*time.Minute, append(args, "--force")...); r.exit != 0 {
+		t.Errorf("--force run: exit %d, want 0", r.exit)
+	}
+
+	ro := t.TempDir()
+	if err := unix.Mount("tmpfs", ro, "tmpfs", unix.MS_RDONLY, ""); err != nil {
+		t.Skipf("cannot mount a read-only tmpfs: %v", err)
+	}
+	defer unix.Unmount(ro, 0)
+	r = conformCLI(t, time.Minute, "run", "--host", "--out", ro)
+	if r.exit != 2 || !strings.Contains(r.stderr, "not writable") || r.stdout != "" {
+		t.Errorf("unwritable --out: exit %d, stdout %q: want exit 2 before any result", r.exit, r.stdout)
+	}
+}
+
+// TestAnyAdapterFileName (item 6): adapter file names with characters
+// Ginkgo refuses in labels run like any other; nothing is left pinned.
+func TestAnyAdapterFileName(t *testing.T) {
+	needHost(t)
+	dir := t.TempDir()
+	odd := copyExe(t, control(t, "cilium-ebpf"), filepath.Join(dir, "my adapter &|!,() x"))
+	out := filepath.Join(dir, "out")
+	r := conformCLI(t, 3*time.Minute, "run", "--host", "--loader", "reference", "--loader", odd,
+		"--requirement", "SIZE-KV-DEFAULT", "--out", out)
+	if r.exit != 0 {
+		t.Errorf("exit %d, want 0", r.exit)
+	}
+	if got := loadersIn(t, out); got["reference"] != 1 || got["cilium-ebpf"] != 1 {
+		t.Errorf("results by loader %v, want reference and cilium-ebpf", got)
+	}
+}
+
+// TestNeverReadyFailsFast (items 5, 11): --timeout bounds the wait for
+// ready, and after one readiness timeout the rest of that loader's
+// requirements are ERRORs at once, with the evidence.
+func TestNeverReadyFailsFast(t *testing.T) {
+	needHost(t)
+	r := conformCLI(t, 5*time.Minute, "run", "--host", "--loader", control(t, "hang"), "--timeout", "2s",
+		"--requirement", "SIZE-AUTO,SIZE-KV-DEFAULT,RING-KEY,RING-DELIVER")
+	if r.took > 30*time.Second {
+		t.Errorf("took %v: a never-ready adapter must cost one timeout, not one per requirement", r.took)
+	}
+	if n := strings.Count(r.stdout, "ERROR "); n != 4 || !strings.Contains(r.stdout, "no ready line within 2s") {
+		t.Errorf("want 4 ERROR lines carrying the ready timeout, got:\n%s", r.stdout)
+	}
+	if !strings.Contains(r.stderr, "hang: checking") {
+		t.Errorf("no progress line on stderr:\n%s", r.stderr)
+	}
+}
+
+// TestKilledRunIsCleanedUp (item 10): helpers an adapter starts in a
+// session of their own die with it, even when conform is killed with
+// SIGKILL, and the next run removes pin directories of dead runs but never
+// one of a live process.
+func TestKilledRunIsCleanedUp(t *testing.T) {
+	needHost(t)
+	orphan := control(t, "orphan")
+	cmd := exec.Command(os.Args[0], "run", "--host", "--loader", orphan)
+	cmd.Env = append(os.Environ(), cliEnv+"=1")
+	stdout := &syncBuffer{}
+	cmd.Stdout = stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pinRoot := fmt.Sprintf("/sys/fs/bpf/perfconform/run-%d", cmd.Process.Pid)
+	for deadline := time.Now().Add(time.Minute); strings.Count(stdout.String(), "\n") < 3; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("no results within a minute:\n%s", stdout.String())
+		}
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	for deadline := time.Now().Add(3 * time.Second); len(processesOf(orphan)) > 0 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if left := processesOf(orphan); len(left) > 0 {
+		t.Errorf("adapter processes outlived the killed conform: %v", left)
+	}
+	if _, err := os.Stat(pinRoot); err != nil {
+		t.Fatalf("the killed run's pin directory %s is not there to clean up: %v", pinRoot, err)
+	}
+	// A live process's pin directory: this test's own.
+	live := fmt.Sprintf("/sys/fs/bpf/perfconform/run-%d", os.Getpid())
+	if err := os.MkdirAll(live, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(live)
+	conformCLI(t, 3*time.Minute, "run", "--host", "--requirement", "SIZE-KV-DEFAULT")
+	if _, err := os.Stat(pinRoot); !os.IsNotExist(err) {
+		os.RemoveAll(pinRoot)
+		t.Errorf("the next run left the dead run's %s (%v)", pinRoot, err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("the next run removed a live process's pin directory %s: %v", live, err)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// processesOf lists live processes whose executable is path.
+func processesOf(path string) []string {
+	var pids []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
+		if err == nil && strings.TrimSuffix(exe, " (deleted)") == path {
+			pids = append(pids, e.Name())
+		}
+	}
+	return pids
+}
