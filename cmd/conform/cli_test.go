@@ -365,3 +365,19 @@ func processesOf(path string) []string {
 	}
 	return pids
 }
+
+// TestAdapterCheckSharesTheRules (item 4): adapter-check reports the same
+// protocol violations conform run turns into ERRORs, from the same checks in
+// adapters/process, with its hints.
+func TestAdapterCheckSharesTheRules(t *testing.T) {
+	needHost(t)
+	for _, tc := range []struct{ control, step, hint string }{
+		{"badready", "FAIL  ready", "list every perf event array"},
+		{"exit3", "FAIL  shutdown", "exit 0 promptly"},
+	} {
+		r := conformCLI(t, time.Minute, "adapter-check", control(t, tc.control))
+		if r.exit != 1 || !strings.Contains(r.stdout, tc.step) || !strings.Contains(r.stdout, tc.hint) {
+			t.Errorf("adapter-check %s: exit %d, want 1 with %q and the hint %q", tc.control, r.exit, tc.step, tc.hint)
+		}
+	}
+}
