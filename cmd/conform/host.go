@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -81,27 +80,18 @@ func countStatuses(rs []result.Result) map[result.Status]int {
 	return n
 }
 
-// hostDisplay shows a host run's progress the way vmDisplay shows VMs:
-// results on stdout, one line each; on stderr a line when a loader starts
-// and, for a check that runs long (an adapter that does not get ready), a
-// line every hostSlowCheck. When both streams are a terminal the status
-// line below the results is redrawn every second instead.
+// hostDisplay shows a host run's progress the way vmDisplay shows VMs: a
+// line when a loader starts and, for a check that runs long (an adapter
+// that does not get ready), a line every hostSlowCheck; on a terminal a
+// status line with the results so far and the running check instead.
 type hostDisplay struct {
-	mu      sync.Mutex
-	out     io.Writer
-	errw    io.Writer
-	tty     bool
-	start   time.Time
-	total   int
-	done    int
-	loader  string
-	check   string
-	since   time.Time
-	warned  time.Duration
-	drawn   bool
-	quit    chan struct{}
-	stopped sync.Once
-	wg      sync.WaitGroup
+	*statusDisplay
+	total  int
+	done   int
+	loader string
+	check  string
+	since  time.Time
+	warned time.Duration
 }
 
 // hostSlowCheck is how long a check runs before a non-terminal display says
@@ -109,38 +99,21 @@ type hostDisplay struct {
 const hostSlowCheck = 10 * time.Second
 
 func newHostDisplay(out, errw io.Writer, total int) *hostDisplay {
-	d := &hostDisplay{out: out, errw: errw, tty: isTerminal(out) && isTerminal(errw), start: time.Now(),
-		total: total, quit: make(chan struct{})}
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-d.quit:
-				return
-			case <-t.C:
-				d.mu.Lock()
-				d.tick()
-				d.mu.Unlock()
-			}
-		}
-	}()
+	d := &hostDisplay{total: total}
+	d.statusDisplay = newStatusDisplay(out, errw, d.status, d.slowCheck)
 	return d
 }
-
-func (d *hostDisplay) elapsed() string { return fmt.Sprintf("[%6.1fs]", time.Since(d.start).Seconds()) }
 
 // onCheck is suite.Config.OnCheck.
 func (d *hostDisplay) onCheck(loader, requirement string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.check, d.since, d.warned = requirement, time.Now(), 0
 	if loader != d.loader {
-		d.clear()
-		fmt.Fprintf(d.errw, "%s %s: checking (%d/%d results so far)\n", d.elapsed(), loader, d.done, d.total)
+		d.loader = loader
+		d.line(fmt.Sprintf("%s %s: checking (%d/%d results so far)", d.elapsed(), loader, d.done, d.total))
+		return
 	}
-	d.loader, d.check, d.since, d.warned = loader, requirement, time.Now(), 0
 	d.redraw()
 }
 
@@ -150,56 +123,25 @@ func (d *hostDisplay) onResult(r result.Result) {
 	defer d.mu.Unlock()
 	d.done++
 	d.check = ""
-	d.clear()
-	printResult(d.out, r)
-	d.redraw()
+	d.printResult(r)
 }
 
-func (d *hostDisplay) tick() {
-	if d.tty {
-		d.redraw()
-		return
-	}
+// slowCheck says, without a terminal, that a check is still running.
+func (d *hostDisplay) slowCheck() {
 	if d.check == "" {
 		return
 	}
 	if running := time.Since(d.since); running-d.warned >= hostSlowCheck {
 		d.warned = running.Truncate(hostSlowCheck)
-		fmt.Fprintf(d.errw, "%s %s %s: still running after %v\n", d.elapsed(), d.loader, d.check, d.warned)
+		d.line(fmt.Sprintf("%s %s %s: still running after %v", d.elapsed(), d.loader, d.check, d.warned))
 	}
 }
 
-func (d *hostDisplay) clear() {
-	if d.tty && d.drawn {
-		fmt.Fprint(d.errw, "\r\033[K")
-		d.drawn = false
-	}
-}
-
-func (d *hostDisplay) redraw() {
-	if !d.tty {
-		return
-	}
-	select {
-	case <-d.quit:
-		return
-	default:
-	}
-	status := fmt.Sprintf("\r\033[K%s %d/%d results", d.elapsed(), d.done, d.total)
+// status is the terminal's status line.
+func (d *hostDisplay) status() string {
+	s := fmt.Sprintf("%s %d/%d results", d.elapsed(), d.done, d.total)
 	if d.check != "" {
-		status += fmt.Sprintf("; %s %s %ds", d.loader, d.check, int(time.Since(d.since).Seconds()))
+		s += fmt.Sprintf("; %s %s %ds", d.loader, d.check, int(time.Since(d.since).Seconds()))
 	}
-	fmt.Fprint(d.errw, status)
-	d.drawn = true
-}
-
-// stop ends the status line; safe to call more than once.
-func (d *hostDisplay) stop() {
-	d.stopped.Do(func() {
-		close(d.quit)
-		d.wg.Wait()
-		d.mu.Lock()
-		d.clear()
-		d.mu.Unlock()
-	})
+	return s
 }

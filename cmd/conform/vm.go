@@ -427,34 +427,29 @@ func secs(d time.Duration) string {
 	return fmt.Sprintf("%.1fs", d.Seconds())
 }
 
-// vmDisplay shows VM progress and results. Results go to stdout, one line
-// each. Progress goes to stderr: plain timestamped lines, or, when both
-// streams are a terminal, a status line redrawn every second below the
-// result lines.
-type vmDisplay struct {
+// statusDisplay is what the VM and host progress displays share. Results
+// go to stdout, one line each. Progress goes to stderr: plain timestamped
+// lines, or, when both streams are a terminal, a status line (status())
+// redrawn every second below the result lines. Without a terminal, tick (if
+// set) is called every second instead. status and tick run with mu held.
+type statusDisplay struct {
 	mu      sync.Mutex
 	out     io.Writer
 	errw    io.Writer
 	tty     bool
 	start   time.Time
-	total   int
-	vms     map[string]*vmState
-	order   []string
 	drawn   bool
+	status  func() string
+	tick    func()
 	done    chan struct{}
 	stopped sync.Once
 	wg      sync.WaitGroup
 }
 
-type vmState struct {
-	stage string
-	since time.Time
-}
-
-func newVMDisplay(out, errw io.Writer, total int) *vmDisplay {
-	d := &vmDisplay{out: out, errw: errw, tty: isTerminal(out) && isTerminal(errw), start: time.Now(),
-		total: total, vms: map[string]*vmState{}, done: make(chan struct{})}
-	if d.tty {
+func newStatusDisplay(out, errw io.Writer, status func() string, tick func()) *statusDisplay {
+	d := &statusDisplay{out: out, errw: errw, tty: isTerminal(out) && isTerminal(errw), start: time.Now(),
+		status: status, tick: tick, done: make(chan struct{})}
+	if d.tty || tick != nil {
 		d.wg.Add(1)
 		go func() {
 			defer d.wg.Done()
@@ -466,7 +461,11 @@ func newVMDisplay(out, errw io.Writer, total int) *vmDisplay {
 					return
 				case <-t.C:
 					d.mu.Lock()
-					d.redraw()
+					if d.tty {
+						d.redraw()
+					} else {
+						d.tick()
+					}
 					d.mu.Unlock()
 				}
 			}
@@ -485,7 +484,7 @@ func isTerminal(w io.Writer) bool {
 }
 
 // stop ends the status line; safe to call more than once.
-func (d *vmDisplay) stop() {
+func (d *statusDisplay) stop() {
 	d.stopped.Do(func() {
 		close(d.done)
 		d.wg.Wait()
@@ -495,8 +494,62 @@ func (d *vmDisplay) stop() {
 	})
 }
 
-func (d *vmDisplay) elapsed() string {
+func (d *statusDisplay) elapsed() string {
 	return fmt.Sprintf("[%6.1fs]", time.Since(d.start).Seconds())
+}
+
+// line prints a progress line above the status line; mu held.
+func (d *statusDisplay) line(msg string) {
+	d.clear()
+	fmt.Fprintln(d.errw, msg)
+	d.redraw()
+}
+
+// printResult prints a result line above the status line; mu held.
+func (d *statusDisplay) printResult(r result.Result) {
+	d.clear()
+	printResult(d.out, r)
+	d.redraw()
+}
+
+func (d *statusDisplay) clear() {
+	if d.tty && d.drawn {
+		fmt.Fprint(d.errw, "\r\033[K")
+		d.drawn = false
+	}
+}
+
+func (d *statusDisplay) redraw() {
+	if !d.tty {
+		return
+	}
+	select {
+	case <-d.done:
+		return
+	default:
+	}
+	fmt.Fprint(d.errw, "\r\033[K"+d.status())
+	d.drawn = true
+}
+
+// vmDisplay shows VM progress and results: a line per VM stage, and on a
+// terminal a status line with each running VM's stage and age.
+type vmDisplay struct {
+	*statusDisplay
+	total int
+	vms   map[string]*vmState
+	order []string
+}
+
+type vmState struct {
+	stage string
+	since time.Time
+}
+
+func newVMDisplay(out, errw io.Writer, total int) *vmDisplay {
+	d := &vmDisplay{total: total, vms: map[string]*vmState{}}
+	d.statusDisplay = newStatusDisplay(out, errw, d.status, nil)
+	return d
 }
 
 // stageNames says what each vmtest stage means for the user.
@@ -536,35 +589,17 @@ func (d *vmDisplay) progress(p vmtest.Progress) {
 	if p.Topology == "" && p.Kernel == "" {
 		msg = fmt.Sprintf("%s %s: %s", d.elapsed(), stage, firstLine(p.Message))
 	}
-	d.clear()
-	fmt.Fprintln(d.errw, msg)
-	d.redraw()
+	d.line(msg)
 }
 
 func (d *vmDisplay) result(r result.Result) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.clear()
-	printResult(d.out, r)
-	d.redraw()
+	d.printResult(r)
 }
 
-func (d *vmDisplay) clear() {
-	if d.tty && d.drawn {
-		fmt.Fprint(d.errw, "\r\033[K")
-		d.drawn = false
-	}
-}
-
-func (d *vmDisplay) redraw() {
-	if !d.tty {
-		return
-	}
-	select {
-	case <-d.done:
-		return
-	default:
-	}
+// status is the terminal's status line: VMs done, queued and running.
+func (d *vmDisplay) status() string {
 	var running []string
 	finished := 0
 	keys := append([]string(nil), d.order...)
@@ -579,6 +614,5 @@ func (d *vmDisplay) redraw() {
 		}
 	}
 	queued := d.total - finished - len(running)
-	fmt.Fprintf(d.errw, "\r\033[K%s %d/%d VMs done, %d queued; %s", d.elapsed(), finished, d.total, max(queued, 0), strings.Join(running, "; "))
-	d.drawn = true
+	return fmt.Sprintf("%s %d/%d VMs done, %d queued; %s", d.elapsed(), finished, d.total, max(queued, 0), strings.Join(running, "; "))
 }
