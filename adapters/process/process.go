@@ -500,6 +500,10 @@ func (s *session) handle(line []byte) bool {
 			s.fail(fmt.Errorf("%s line without a map: %q", ev.Event, truncate(line)))
 			return false
 		}
+		if err := s.l.checkCPU(ev); err != nil {
+			s.fail(fmt.Errorf("%w: %q", err, truncate(line)))
+			return false
+		}
 		select {
 		case s.events <- ev:
 		case <-s.closing: // nobody reads any more; drain until exit
@@ -523,6 +527,32 @@ func (s *session) handle(line []byte) bool {
 		return false
 	}
 	return true
+}
+
+// checkCPU applies the protocol's rule for the cpu field of a sample or lost
+// line: a CPU id, or protocol.CPUUnknown where the adapter's protocol
+// revision allows it (lost lines always; samples from minor revision
+// protocol.MinorCPUUnknownSamples on).
+func (l *Loader) checkCPU(ev protocol.Event) error {
+	switch {
+	case ev.CPU >= 0:
+		return nil
+	case ev.CPU != protocol.CPUUnknown:
+		return fmt.Errorf("%s line with cpu %d (want a CPU id or %d)", ev.Event, ev.CPU, protocol.CPUUnknown)
+	case ev.Event == protocol.EventLost:
+		return nil
+	}
+	l.mu.Lock()
+	minor := 0
+	if l.info != nil {
+		minor = l.info.Minor
+	}
+	l.mu.Unlock()
+	if minor < protocol.MinorCPUUnknownSamples {
+		return fmt.Errorf("sample line with cpu %d, which protocol %d.%d does not allow (declare \"protocol_minor\": %d)",
+			ev.CPU, protocol.Version, minor, protocol.MinorCPUUnknownSamples)
+	}
+	return nil
 }
 
 // Close asks the adapter to stop (stdin closed, then SIGTERM), kills its

@@ -388,3 +388,50 @@ func TestReadyTimeoutFailsFast(t *testing.T) {
 	}
 	requireNoneRunning(t, path)
 }
+
+// TestSampleCPURule: a sample may say cpu -1 only from protocol minor
+// revision 1 on; lost lines may always; any other negative CPU is a broken
+// adapter. The adapters are shell scripts printing fixed lines.
+func TestSampleCPURule(t *testing.T) {
+	const ready = `echo '{"event":"ready","maps":["events"]}'`
+	for _, tc := range []struct {
+		name, info, line string
+		broken           string // "" = the event must arrive
+	}{
+		{"sample cpu -1, minor 1", `{"loader":"a","version":"1","protocol":1,"protocol_minor":1}`,
+			`{"event":"sample","map":"events","cpu":-1,"data":"AAAA"}`, ""},
+		{"sample cpu -1, no minor", `{"loader":"a","version":"1","protocol":1}`,
+			`{"event":"sample","map":"events","cpu":-1,"data":"AAAA"}`, "does not allow"},
+		{"lost cpu -1, no minor", `{"loader":"a","version":"1","protocol":1}`,
+			`{"event":"lost","map":"events","cpu":-1,"lost":2}`, ""},
+		{"sample cpu -2", `{"loader":"a","version":"1","protocol":1,"protocol_minor":1}`,
+			`{"event":"sample","map":"events","cpu":-2,"data":"AAAA"}`, "cpu -2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "adapter")
+			script := fmt.Sprintf("#!/bin/sh\nif [ \"$1\" = info ]; then echo '%s'; exit 0; fi\n%s\necho '%s'\nexec cat >/dev/null\n",
+				tc.info, ready, tc.line)
+			if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			s, err := process.New(path).Load(context.Background(), suite.LoadRequest{Object: "x.o", PinDir: t.TempDir(), Pages: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			ev, ok := <-s.Events()
+			if tc.broken == "" {
+				if !ok || ev.CPU != -1 {
+					t.Fatalf("event = %+v, %v; want the line with cpu -1", ev, ok)
+				}
+				return
+			}
+			if ok {
+				t.Fatalf("event %+v delivered, want a protocol violation", ev)
+			}
+			if err := s.Close(); !errors.Is(err, process.ErrAdapter) || !strings.Contains(err.Error(), tc.broken) {
+				t.Fatalf("Close = %v, want ErrAdapter saying %q", err, tc.broken)
+			}
+		})
+	}
+}

@@ -10,6 +10,15 @@ package protocol
 // reports another version in its info line is an ERROR for that loader.
 const Version = 1
 
+// Minor is the newest minor revision of Version this build understands.
+// Minor revisions only add what older suites never see from older adapters,
+// so adapters of every minor revision of Version are accepted:
+//
+//   - 0: the first protocol. Every sample names the CPU its ring belongs to.
+//   - 1: a sample may carry CPUUnknown: the loader's reader hands over bare
+//     bytes without saying which CPU they came from (libbpfgo's channel).
+const Minor = 1
+
 // Capability names an optional loader feature an adapter may declare in its
 // info line. A spec that needs a capability the loader does not declare is
 // SKIPped with the loader's reason, never failed.
@@ -25,9 +34,12 @@ const (
 
 // Info is the single JSON line printed by `ADAPTER info`.
 type Info struct {
-	Loader       string       `json:"loader"`
-	Version      string       `json:"version"`
-	Protocol     int          `json:"protocol"`
+	Loader   string `json:"loader"`
+	Version  string `json:"version"`
+	Protocol int    `json:"protocol"`
+	// Minor is the minor revision of Protocol the adapter speaks (0 when
+	// absent); see the constant Minor.
+	Minor        int          `json:"protocol_minor,omitempty"`
 	Capabilities []Capability `json:"capabilities,omitempty"`
 }
 
@@ -66,15 +78,22 @@ const (
 )
 
 // CPUUnknown is the CPU of a lost event whose loader does not say which CPU's
-// ring lost the records (bpftool's event_pipe prints lost counts without one).
+// ring lost the records (bpftool's event_pipe prints lost counts without one),
+// and, from minor revision 1 on, of a sample whose loader does not say which
+// CPU's ring it came from.
 const CPUUnknown = -1
+
+// MinorCPUUnknownSamples is the first minor revision that allows CPUUnknown
+// on samples.
+const MinorCPUUnknownSamples = 1
 
 // Event is one JSON line printed by `ADAPTER load`.
 type Event struct {
 	Event EventKind `json:"event"`
 	// Map is the perf event array's name (sample, lost).
 	Map string `json:"map,omitempty"`
-	// CPU is the CPU the loader's reader attributes the record to (sample, lost).
+	// CPU is the CPU the loader's reader attributes the record to (sample,
+	// lost), or CPUUnknown when the reader does not say.
 	CPU int `json:"cpu"`
 	// Data is the raw sample (encoding/json writes []byte as base64).
 	Data []byte `json:"data,omitempty"`
