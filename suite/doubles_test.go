@@ -40,8 +40,20 @@ type faulty struct {
 	ringCPUs func(t topology.Topology, maxEntries uint32) []int
 	// keyOffset files the ring for CPU c under key c+keyOffset.
 	keyOffset int
-	// labelOffset reports samples from CPU c as CPU c+labelOffset.
+	// labelOffset reports samples (and lost counts) from CPU c as CPU
+	// c+labelOffset.
 	labelOffset int
+	// everyOnline opens a ring on every online CPU, whatever max_entries
+	// says (bcc, gobpf, goebpf): storing the fd of a CPU without a slot
+	// fails with the kernel's E2BIG.
+	everyOnline bool
+	// neverLost drops the reader's lost counts.
+	neverLost bool
+	// inventLost reports one lost record before every sample.
+	inventLost bool
+	// bytesOnly reports samples and lost counts without their CPU
+	// (protocol.CPUUnknown), like readers that hand over bare bytes.
+	bytesOnly bool
 	// noPinReuse always creates new maps and pins them (EEXIST on a pin).
 	noPinReuse bool
 	// silentFallback sizes for one CPU when the possible mask is unreadable.
@@ -118,8 +130,23 @@ func (f *faulty) Load(ctx context.Context, req suite.LoadRequest) (suite.Session
 		if f.ringCPUs != nil {
 			cpus = f.ringCPUs(topo, m.MaxEntries())
 		}
+		if f.everyOnline {
+			// The rings below max_entries work; the first CPU without a
+			// slot fails the reader, as the kernel refuses its fd.
+			var over []int
+			for _, cpu := range online.CPUs() {
+				if uint32(cpu) >= m.MaxEntries() {
+					over = append(over, cpu)
+				}
+			}
+			if len(over) > 0 {
+				opened, err := misfile(m, over, 0, true)
+				fds = append(fds, opened...)
+				return fail(loadErr(protocol.StageReader, "map %s: perf ring for %w", name, err))
+			}
+		}
 		if f.keyOffset != 0 {
-			opened, err := misfile(m, cpus, f.keyOffset)
+			opened, err := misfile(m, cpus, f.keyOffset, false)
 			fds = append(fds, opened...)
 			if err != nil {
 				return fail(loadErr(protocol.StageReader, "map %s: %w", name, err))
@@ -133,13 +160,41 @@ func (f *faulty) Load(ctx context.Context, req suite.LoadRequest) (suite.Session
 		readers = append(readers, r)
 		perfNames = append(perfNames, name)
 	}
-	// The reference's forwarding session, relabelled when the double lies
-	// about CPUs.
+	// The reference's forwarding session, rewritten when the double lies
+	// about CPUs or loss.
 	sess := refadapter.NewSession(perfNames, readers, release)
-	if f.labelOffset == 0 {
-		return sess, nil
+	if rw := f.rewrite(); rw != nil {
+		return rewrite(sess, rw), nil
 	}
-	return relabel(sess, f.labelOffset), nil
+	return sess, nil
+}
+
+// rewrite returns what the double does to the reader's events, nil for
+// nothing.
+func (f *faulty) rewrite() func(protocol.Event) []protocol.Event {
+	if f.labelOffset == 0 && !f.neverLost && !f.inventLost && !f.bytesOnly {
+		return nil
+	}
+	return func(ev protocol.Event) []protocol.Event {
+		var out []protocol.Event
+		if ev.Event == protocol.EventLost && f.neverLost {
+			return nil
+		}
+		if ev.Event == protocol.EventSample && f.inventLost {
+			out = append(out, protocol.Event{Event: protocol.EventLost, Map: ev.Map, CPU: ev.CPU, Lost: 1})
+		}
+		out = append(out, ev)
+		for i := range out {
+			if out[i].Event != protocol.EventSample && out[i].Event != protocol.EventLost {
+				continue
+			}
+			out[i].CPU += f.labelOffset
+			if f.bytesOnly {
+				out[i].CPU = protocol.CPUUnknown
+			}
+		}
+		return out
+	}
 }
 
 func (f *faulty) openMap(name string, ms *ebpf.MapSpec, possible topology.CPUSet, pinDir string) (*ebpf.Map, error) {
@@ -195,14 +250,15 @@ func (f *faulty) openMap(name string, ms *ebpf.MapSpec, possible topology.CPUSet
 	return m, nil
 }
 
-// misfile opens a perf event per CPU and stores it under the wrong key; no
-// sample can ever reach these rings through BPF_F_CURRENT_CPU, so there is
-// nothing to read.
-func misfile(m *ebpf.Map, cpus []int, offset int) ([]int, error) {
+// misfile opens a perf event per CPU and stores it under key cpu+offset;
+// keys the map has no slot for are skipped unless strict, which leaves the
+// kernel to refuse them. These rings are never read: with an offset no
+// sample can reach them through BPF_F_CURRENT_CPU, and strict stores fail.
+func misfile(m *ebpf.Map, cpus []int, offset int, strict bool) ([]int, error) {
 	var fds []int
 	for _, cpu := range cpus {
 		key := cpu + offset
-		if key < 0 || uint32(key) >= m.MaxEntries() {
+		if !strict && (key < 0 || uint32(key) >= m.MaxEntries()) {
 			continue
 		}
 		attr := unix.PerfEventAttr{Type: unix.PERF_TYPE_SOFTWARE, Config: unix.PERF_COUNT_SW_BPF_OUTPUT, Sample_type: unix.PERF_SAMPLE_RAW, Wakeup: 1}
@@ -218,28 +274,29 @@ func misfile(m *ebpf.Map, cpus []int, offset int) ([]int, error) {
 	return fds, nil
 }
 
-// relabelled reports every sample of an inner session as coming from CPU
-// c+offset.
-type relabelled struct {
+// rewritten passes every event of an inner session through a function that
+// returns what the double reports instead.
+type rewritten struct {
 	inner  suite.Session
 	events chan protocol.Event
 }
 
-func relabel(inner suite.Session, offset int) *relabelled {
-	r := &relabelled{inner: inner, events: make(chan protocol.Event)}
+func rewrite(inner suite.Session, fn func(protocol.Event) []protocol.Event) *rewritten {
+	r := &rewritten{inner: inner, events: make(chan protocol.Event)}
 	go func() {
 		defer close(r.events)
 		for ev := range inner.Events() {
-			ev.CPU += offset
-			r.events <- ev
+			for _, out := range fn(ev) {
+				r.events <- out
+			}
 		}
 	}()
 	return r
 }
 
-func (r *relabelled) Events() <-chan protocol.Event { return r.events }
+func (r *rewritten) Events() <-chan protocol.Event { return r.events }
 
-func (r *relabelled) Close() error {
+func (r *rewritten) Close() error {
 	go func() {
 		for range r.events { // unblock the relabeller while inner drains
 		}

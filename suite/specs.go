@@ -32,8 +32,14 @@ var checks = map[string]func(*check){
 	"SIZE-LEGACY":          checkLegacy,
 	"RING-CREATE":          checkRingCreate,
 	"RING-DELIVER":         checkRingDeliver,
+	"RING-ATTRIBUTE":       checkRingAttribute,
 	"RING-KEY":             checkRingKey,
 	"RING-OFFLINE":         checkRingOffline,
+	"RING-EXPLICIT-SMALL":  checkRingExplicitSmall,
+	"RING-LOST":            checkRingLost,
+	"RING-LOST-CPU":        checkRingLostCPU,
+	"RING-HOTPLUG-OFFLINE": checkHotplugOffline,
+	"RING-HOTPLUG-ONLINE":  checkHotplugOnline,
 	"COMPAT-RELOAD":        checkReload,
 	"COMPAT-FOREIGN-PIN":   checkForeignPin,
 	"DEGRADE-POSSIBLE":     checkDegradePossible,
@@ -78,13 +84,15 @@ type check struct {
 	req    Requirement
 	p      *pending
 	loads  []*loaded // sessions this check opened, for adapterEnded
+	// pages, when not 0, replaces Config.Pages for this check's loads.
+	pages int
 }
 
 // failf records a loader failure with its evidence and ends the spec. When
 // the loader's adapter died during the check, what it left behind proves
 // nothing about the loader: the spec is an ERROR carrying why it died.
 func (c *check) failf(cpu *int, errno string, format string, args ...any) {
-	if err := c.adapterEnded(); err != nil {
+	if err := c.adapterEnded(); err != nil && AsLoadError(err) == nil {
 		c.errorf("%s", fmt.Sprintf(format, args...))
 	}
 	c.p.res.CPU, c.p.res.Errno = cpu, errno
@@ -99,6 +107,19 @@ func (c *check) errorf(format string, args ...any) {
 		msg = fmt.Sprintf("the adapter ended during the check: %v; then: %s", err, msg)
 	}
 	ginkgo.Fail(c.withMasks(msg), 1)
+}
+
+// failLoad fails the requirement because the loader refused or failed a
+// load. A reader-stage failure carries the CPU and errno the loader's
+// message names (e.g. "perf ring for CPU 4: no such device": CPU 4, ENODEV),
+// so reports can show them like the kernel's own evidence.
+func (c *check) failLoad(lerr *LoadError, format string, args ...any) {
+	var cpu *int
+	errno := ""
+	if lerr.Stage == protocol.StageReader {
+		cpu, errno = evidenceIn(lerr.Err.Error())
+	}
+	c.failf(cpu, errno, format, args...)
 }
 
 // endedSession is implemented by sessions that can end on their own, like
@@ -151,6 +172,12 @@ type loaded struct {
 	sess    Session
 	closed  bool
 	onClose func(error) // told how the session closed
+	// lost collects the lost events the session delivered while the suite
+	// waited for samples (see fire and drain); checks reset it.
+	lost []protocol.Event
+	// readerErr is the first error event the session delivered (in-process
+	// sessions report reader failures after load this way).
+	readerErr string
 }
 
 // load asks the loader to load a fixture. A refusal by the loader comes back
@@ -169,7 +196,11 @@ func (c *check) load(fixture, pinDir, possibleFile string) (*loaded, *LoadError)
 	}
 	// The spec's context bounds the whole session (process loaders kill the
 	// adapter when it is done); loaders bound the load itself.
-	sess, err := c.loader.Load(c.ctx, LoadRequest{Object: path, PinDir: pinDir, Pages: c.env.cfg.Pages, PossibleCPUsFile: possibleFile})
+	pages := c.env.cfg.Pages
+	if c.pages != 0 {
+		pages = c.pages
+	}
+	sess, err := c.loader.Load(c.ctx, LoadRequest{Object: path, PinDir: pinDir, Pages: pages, PossibleCPUsFile: possibleFile})
 	if err != nil {
 		if le := AsLoadError(err); le != nil {
 			return &loaded{fixture: fixture, pinDir: pinDir}, le
@@ -186,7 +217,7 @@ func (c *check) load(fixture, pinDir, possibleFile string) (*loaded, *LoadError)
 func (c *check) mustLoad(fixture string) *loaded {
 	l, lerr := c.load(fixture, "", "")
 	if lerr != nil {
-		c.failf(nil, "", "loading %s failed at the %s stage: %v", fixture, lerr.Stage, lerr.Err)
+		c.failLoad(lerr, "loading %s failed at the %s stage: %v", fixture, lerr.Stage, lerr.Err)
 	}
 	return l
 }
@@ -210,7 +241,7 @@ func (c *check) loadForSizes(fixture string, maps ...string) (*loaded, string) {
 			return l, fmt.Sprintf(" (judged from the pinned maps; the reader failed: %v)", lerr.Err)
 		}
 	}
-	c.failf(nil, "", "loading %s failed at the %s stage: %v", fixture, lerr.Stage, lerr.Err)
+	c.failLoad(lerr, "loading %s failed at the %s stage: %v", fixture, lerr.Stage, lerr.Err)
 	return nil, ""
 }
 
@@ -263,26 +294,29 @@ func (c *check) kernelMap(l *loaded, name string) (*ebpf.Map, *ebpf.MapInfo) {
 }
 
 // cpuOutcome is what happened to the sample the suite wrote on one CPU.
+// Samples are recognised by their content (the trigger's nonce and the CPU
+// the program ran on), never by the CPU the reader names, so a reader that
+// does not name CPUs can still be judged on delivery.
 type cpuOutcome struct {
 	cpu       int
 	errno     unix.Errno // bpf_perf_event_output's result; 0 = a live ring took it
 	delivered bool
-	reported  int // the CPU the loader's reader attributed the sample to
+	reported  int // the CPU the loader's reader attributed the sample to (protocol.CPUUnknown: it did not say)
 }
 
+// String describes the delivery; attribution is described by attribution.
 func (o cpuOutcome) String() string {
 	switch {
 	case o.errno != 0:
 		return fmt.Sprintf("CPU %d: bpf_perf_event_output returned -%s (%s)", o.cpu, errnoName(o.errno), errnoMeaning(o.errno))
 	case !o.delivered:
 		return fmt.Sprintf("CPU %d: the kernel accepted the sample but the loader's reader never delivered it", o.cpu)
-	case o.reported != o.cpu:
-		return fmt.Sprintf("CPU %d: sample delivered as CPU %d", o.cpu, o.reported)
 	}
 	return fmt.Sprintf("CPU %d: delivered", o.cpu)
 }
 
-func (o cpuOutcome) ok() bool { return o.errno == 0 && o.delivered && o.reported == o.cpu }
+// ok: the kernel took the sample and the loader's reader delivered it.
+func (o cpuOutcome) ok() bool { return o.errno == 0 && o.delivered }
 
 // errnoName names an errno as the kernel source does (EOPNOTSUPP, which libc
 // calls ENOTSUP: the two share a value on Linux).
@@ -321,11 +355,22 @@ func (c *check) ringCPUs(declared uint32) []int {
 // fire writes one sample on each CPU into the pinned map through the kernel
 // and waits for the loader's reader to deliver them.
 func (c *check) fire(l *loaded, mapName string, m *ebpf.Map, cpus []int) []cpuOutcome {
+	trig := c.newTrigger(mapName, m)
+	defer trig.Close()
+	return c.fireWith(l, mapName, trig, cpus)
+}
+
+func (c *check) newTrigger(mapName string, m *ebpf.Map) *trigger.Trigger {
 	trig, err := trigger.New(m)
 	if err != nil {
 		c.errorf("load the suite's trigger program for map %s: %v", mapName, err)
 	}
-	defer trig.Close()
+	return trig
+}
+
+// fireWith is fire with a trigger the caller keeps (checks that fire
+// repeatedly load it once).
+func (c *check) fireWith(l *loaded, mapName string, trig *trigger.Trigger, cpus []int) []cpuOutcome {
 	outcomes := make([]cpuOutcome, len(cpus))
 	byCPU := make(map[int]*cpuOutcome)
 	waiting := 0
@@ -352,8 +397,9 @@ func (c *check) fire(l *loaded, mapName string, m *ebpf.Map, cpus []int) []cpuOu
 		select {
 		case ev, ok := <-l.sess.Events():
 			if !ok {
-				c.errorf("the loader's session ended while %d samples were outstanding", waiting)
+				c.sessionEnded(l, fmt.Sprintf("while %d samples were outstanding", waiting))
 			}
+			l.note(ev)
 			if ev.Event != protocol.EventSample || ev.Map != mapName {
 				continue
 			}
@@ -423,8 +469,16 @@ func checkSizeAuto(c *check) {
 		}
 	}
 	if info.MaxEntries < want {
-		cpu := int(info.MaxEntries)
-		c.failf(&cpu, "", "%s: possible CPUs from %d up have no slot", msg, cpu)
+		// The evidence CPU is the first present CPU without a slot; when
+		// every CPU left out is only possible (a hotplug slot), none is named.
+		var cpu *int
+		for _, p := range c.env.topo.Present.CPUs() {
+			if uint32(p) >= info.MaxEntries {
+				cpu = &p
+				break
+			}
+		}
+		c.failf(cpu, "", "%s: possible CPUs from %d up have no slot", msg, info.MaxEntries)
 	}
 	c.failf(nil, "", "%s", msg)
 }
@@ -580,7 +634,7 @@ func checkLegacy(c *check) {
 func checkRingCreate(c *check) {
 	l, lerr := c.load("perf_auto_kv", "", "")
 	if lerr != nil {
-		c.failf(nil, "", "no reader: %s stage: %v", lerr.Stage, lerr.Err)
+		c.failLoad(lerr, "no reader: %s stage: %v", lerr.Stage, lerr.Err)
 	}
 	_, info := c.kernelMap(l, "events")
 	c.passf("reader ready for max_entries %d", info.MaxEntries)
@@ -618,13 +672,13 @@ func checkRingOffline(c *check) {
 	l, lerr := c.load("perf_auto_kv", "", "")
 	if offline.Empty() {
 		if lerr != nil {
-			c.failf(nil, "", "%s stage: %v", lerr.Stage, lerr.Err)
+			c.failLoad(lerr, "%s stage: %v", lerr.Stage, lerr.Err)
 		}
 		c.passf("vacuous here: no possible CPU is offline")
 		return
 	}
 	if lerr != nil {
-		c.failf(nil, "", "with possible CPUs %s offline the load failed at the %s stage: %v", offline, lerr.Stage, lerr.Err)
+		c.failLoad(lerr, "with possible CPUs %s offline the load failed at the %s stage: %v", offline, lerr.Stage, lerr.Err)
 	}
 	c.passf("offline %s skipped; %s", offline, c.requireDelivery(l, "events", 0))
 }
@@ -634,7 +688,7 @@ func checkReload(c *check) {
 	first.close()
 	again, lerr := c.load("perf_auto_kv", first.pinDir, "")
 	if lerr != nil {
-		c.failf(nil, "", "second load against the maps pinned in %s failed at the %s stage: %v", first.pinDir, lerr.Stage, lerr.Err)
+		c.failLoad(lerr, "second load against the maps pinned in %s failed at the %s stage: %v", first.pinDir, lerr.Stage, lerr.Err)
 	}
 	c.passf("reloaded; %s", c.requireDelivery(again, "events", 0))
 }
@@ -661,8 +715,12 @@ func checkForeignPin(c *check) {
 		c.errorf("pin the foreign perf array: %v", err)
 	}
 	l, lerr := c.load("perf_auto_kv", dir, "")
+	if lerr != nil && lerr.Stage == protocol.StageReader {
+		// The load (and so the pin) went through; only the reader failed.
+		c.failLoad(lerr, "the load with a perf array pinned with max_entries %d (> %d needed) succeeded, but the reader failed: %v", size, c.want(), lerr.Err)
+	}
 	if lerr != nil {
-		c.failf(nil, "", "a perf array pinned with max_entries %d (> %d needed) was refused at the %s stage: %v", size, c.want(), lerr.Stage, lerr.Err)
+		c.failLoad(lerr, "a perf array pinned with max_entries %d (> %d needed) was refused at the %s stage: %v", size, c.want(), lerr.Stage, lerr.Err)
 	}
 	_, pinned := c.kernelMap(l, "events")
 	fid, _ := mustID(foreign)

@@ -157,6 +157,7 @@ func runGuestSuite(ctx context.Context, env guest.Env, args guestArgs, emit func
 		Loaders: loaders,
 		Focus:   args.Focus,
 		Timeout: timeout,
+		Hotplug: true, // a throwaway VM: the RING-HOTPLUG checks may offline its CPUs
 		OnResult: func(r result.Result) {
 			r.Kernel, r.Topology, r.Accelerator = env.Kernel, env.Topology.Name, env.Accelerator
 			if r.Masks == nil {
