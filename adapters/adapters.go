@@ -117,19 +117,7 @@ var builtins = []Adapter{
 		build: func(ctx context.Context, root, out string) error {
 			return run(ctx, root, nil, "make", "-C", filepath.Join(root, "adapters/libbpf"), "OUT="+out)
 		},
-		check: func(string) error {
-			for _, tool := range []string{"make", "cc"} {
-				if _, err := exec.LookPath(tool); err != nil {
-					return fmt.Errorf("%s not found in PATH (apt-get install build-essential)", tool)
-				}
-			}
-			for _, lib := range []string{"libbpf.a", "libelf.a", "libz.a"} {
-				if _, err := os.Stat(filepath.Join("/usr/lib", runtimeTriplet(), lib)); err != nil {
-					return fmt.Errorf("static %s not found (apt-get install libbpf-dev libelf-dev zlib1g-dev)", lib)
-				}
-			}
-			return nil
-		},
+		check: staticLibbpf,
 	},
 	{
 		Name:        "bpftool",
@@ -146,6 +134,38 @@ var builtins = []Adapter{
 			return nil
 		},
 	},
+	libbpfgoAdapter,
+}
+
+// libbpfgo is a module of its own (cgo against libbpf), so the main module
+// does not depend on it; the Go module proxy provides libbpfgo itself.
+var libbpfgoAdapter = Adapter{
+	Name:        "libbpfgo",
+	Description: "github.com/aquasecurity/libbpfgo v0.4.6-libbpf-1.1.0 (cgo, static against Debian's libbpf 1.1): NewModuleFromFile, SetPinPath, BPFLoadObject, InitPerfBuf (samples and lost counts on channels, without their CPU)",
+	Source:      "adapters/libbpfgo",
+	BuildHint:   "cd adapters/libbpfgo && CGO_ENABLED=1 CGO_LDFLAGS='-lbpf -lelf -lz' go build -tags netgo,osusergo -ldflags=-extldflags=-static -o ../../bin/libbpfgo .",
+	Static:      true,
+	build: func(ctx context.Context, root, out string) error {
+		return run(ctx, filepath.Join(root, "adapters/libbpfgo"), []string{"CGO_ENABLED=1", "CGO_LDFLAGS=-lbpf -lelf -lz"},
+			"go", "build", "-tags", "netgo,osusergo", "-ldflags=-extldflags=-static", "-o", out, ".")
+	},
+	check: staticLibbpf,
+}
+
+// staticLibbpf says what is missing to link against Debian's libbpf
+// statically (the libbpf and libbpfgo adapters), or nil.
+func staticLibbpf(string) error {
+	for _, tool := range []string{"make", "cc"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s not found in PATH (apt-get install build-essential)", tool)
+		}
+	}
+	for _, lib := range []string{"libbpf.a", "libelf.a", "libz.a"} {
+		if _, err := os.Stat(filepath.Join("/usr/lib", runtimeTriplet(), lib)); err != nil {
+			return fmt.Errorf("static %s not found (apt-get install libbpf-dev libelf-dev zlib1g-dev)", lib)
+		}
+	}
+	return nil
 }
 
 func goAdapter(name, desc, dir string) Adapter {

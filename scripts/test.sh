@@ -23,7 +23,7 @@ echo "== quick VM matrix, both kernels, every built-in loader (gating the refere
 # not test failures, and would read like them in a CI log); progress, the VM
 # table and the gate go to the log; the findings are in report.md.
 bin/conform run --topology quick --kernel debian-6.1,debian-6.12 \
-	--loader reference --loader cilium-ebpf --loader libbpf --loader bpftool --out "$out/vm-quick" \
+	--loader reference --loader cilium-ebpf --loader libbpf --loader bpftool --loader libbpfgo --out "$out/vm-quick" \
 	> "$out/vm-quick.txt"
 grep '^requirement results' "$out/vm-quick.txt"
 echo "per-result lines: $out/vm-quick.txt; findings: $out/vm-quick/report.md"
