@@ -32,6 +32,7 @@ var Controls = []Control{
 	{"hardcode32", true, "cilium/ebpf with every perf array created with max_entries 32"},
 	{"sizeone", true, "cilium/ebpf with every perf array created with max_entries 1"},
 	{"keyplus1", true, "cilium/ebpf with the ring of CPU c filed under key c+1 (max_entries possible+1)"},
+	{"offlinefail", true, "cilium/ebpf whose reader fails (ENODEV) once a CPU it had a ring for goes offline (RING-HOTPLUG-OFFLINE; VMs only)"},
 }
 
 // BuildTestdata builds every Control into binDir (static, so they also run in

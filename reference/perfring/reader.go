@@ -61,11 +61,19 @@ type Options struct {
 type Reader struct {
 	mapName string
 	array   *ebpf.Map // our clone of the caller's map: Close must work even if theirs is closed
-	cpus    []int
-	rings   []*ring
-	stored  []int // keys New has put an fd at, which Close deletes
+	opts    Options
 	epollFd int
 	wakeFd  int // eventfd that Close writes to wake a blocked epoll_wait
+
+	// ringsMu guards the ring table, which AddCPU changes while a read may
+	// block in epoll_wait holding mu. Lock order: mu, then ringsMu.
+	ringsMu sync.RWMutex
+	cpus    []int
+	// rings is indexed by the epoll event data of each ring's fd; a slot
+	// is nil once its ring was replaced and closed. Append-only otherwise.
+	rings   []*ring
+	stored  []int // keys an fd was put at, which Close deletes
+	retired int   // rings replaced by AddCPU, closed once drained
 
 	deadline  atomic.Int64 // UnixNano, 0 = none
 	closed    atomic.Bool
@@ -129,6 +137,7 @@ func New(m *ebpf.Map, cpus []int, opts Options) (_ *Reader, err error) {
 	rd := &Reader{
 		mapName: name,
 		array:   array,
+		opts:    opts,
 		cpus:    slices.Clone(cpus),
 		rings:   make([]*ring, 0, len(cpus)),
 		stored:  make([]int, 0, len(cpus)),
@@ -179,8 +188,85 @@ func (rd *Reader) addToEpoll(fd int, index int32) error {
 	return unix.EpollCtl(rd.epollFd, unix.EPOLL_CTL_ADD, fd, &ev)
 }
 
-// CPUs returns the CPU ids the reader has rings for, in the order given to New.
-func (rd *Reader) CPUs() []int { return slices.Clone(rd.cpus) }
+// CPUs returns the CPU ids the reader has rings for: those given to New, in
+// that order, then those added by AddCPU.
+func (rd *Reader) CPUs() []int {
+	rd.ringsMu.RLock()
+	defer rd.ringsMu.RUnlock()
+	return slices.Clone(rd.cpus)
+}
+
+// AddCPU opens a ring for cpu and files it in the map at key cpu, for a CPU
+// that came online after New. Reads pick it up at their next wakeup, a read
+// blocked in epoll_wait included. It may be called from any goroutine.
+//
+// A CPU the reader already has a ring for gets a new one that replaces the
+// old in the map: when a CPU goes offline the kernel takes its perf events
+// off it for good, so after the CPU comes back BPF output there fails
+// (-EOPNOTSUPP) until a new event is filed. The old ring's records are still
+// read; it is closed once it is empty.
+func (rd *Reader) AddCPU(cpu int) error {
+	if rd.closed.Load() {
+		return fmt.Errorf("perf reader for map %s: add CPU %d: %w", rd.mapName, cpu, ErrClosed)
+	}
+	maxEntries := rd.array.MaxEntries()
+	if cpu < 0 || uint64(cpu) >= uint64(maxEntries) {
+		return fmt.Errorf("%w: CPU %d does not fit map %s with max_entries %d", ErrBadCPU, cpu, rd.mapName, maxEntries)
+	}
+	r, err := openRing(cpu, rd.opts.Pages, rd.opts.Watermark)
+	if err != nil {
+		return fmt.Errorf("map %s: %w", rd.mapName, err)
+	}
+	rd.ringsMu.Lock()
+	defer rd.ringsMu.Unlock()
+	if rd.closed.Load() {
+		r.close()
+		return fmt.Errorf("perf reader for map %s: add CPU %d: %w", rd.mapName, cpu, ErrClosed)
+	}
+	old := -1
+	for i, have := range rd.rings {
+		if have != nil && have.cpu == cpu && !have.replaced {
+			old = i
+		}
+	}
+	index := len(rd.rings)
+	if err := rd.addToEpoll(r.fd, int32(index)); err != nil {
+		r.close()
+		return fmt.Errorf("perf ring for CPU %d of map %s: epoll_ctl: %w", cpu, rd.mapName, err)
+	}
+	if err := rd.array.Put(uint32(cpu), uint32(r.fd)); err != nil {
+		r.close() // closing the fd also takes it out of the epoll set
+		return fmt.Errorf("perf ring for CPU %d: store fd in map %s at key %d: %w", cpu, rd.mapName, cpu, err)
+	}
+	rd.rings = append(rd.rings, r)
+	if old >= 0 {
+		rd.rings[old].replaced = true
+		rd.retired++
+	} else {
+		rd.cpus = append(rd.cpus, cpu)
+		rd.stored = append(rd.stored, cpu)
+	}
+	return nil
+}
+
+// sweepReplaced closes the rings AddCPU replaced once the reader has read
+// everything in them. Called with mu held.
+func (rd *Reader) sweepReplaced() {
+	rd.ringsMu.Lock()
+	defer rd.ringsMu.Unlock()
+	for i, r := range rd.rings {
+		if r == nil || !r.replaced || r.queued {
+			continue
+		}
+		if r.loadHead(); r.head != r.tail {
+			rd.enqueue(r)
+			continue
+		}
+		r.close() // an error here only leaks what Close would have freed
+		rd.rings[i] = nil
+		rd.retired--
+	}
+}
 
 // SetDeadline makes blocked and future reads return an error wrapping
 // os.ErrDeadlineExceeded once t has passed. The zero time means no deadline.
@@ -418,6 +504,15 @@ func (rd *Reader) wait() error {
 		}
 	}
 
+	rd.ringsMu.RLock()
+	if need := len(rd.rings) + 1; need > len(rd.events) {
+		rd.events = make([]unix.EpollEvent, need) // AddCPU added rings
+	}
+	retired := rd.retired
+	rd.ringsMu.RUnlock()
+	if retired > 0 {
+		rd.sweepReplaced()
+	}
 	n, err := unix.EpollWait(rd.epollFd, rd.events, timeout)
 	if errors.Is(err, unix.EINTR) {
 		return nil
@@ -425,19 +520,25 @@ func (rd *Reader) wait() error {
 	if err != nil {
 		return fmt.Errorf("perf reader for map %s: epoll_wait: %w", rd.mapName, err)
 	}
+	rd.ringsMu.RLock()
+	defer rd.ringsMu.RUnlock()
 	for _, ev := range rd.events[:n] {
 		if ev.Fd == wakeIndex {
 			rd.closed.Store(true)
 			return fmt.Errorf("perf reader for map %s: %w", rd.mapName, ErrClosed)
 		}
-		rd.enqueue(rd.rings[ev.Fd])
+		if r := rd.rings[ev.Fd]; r != nil {
+			rd.enqueue(r)
+		}
 	}
 
 	if n == 0 && expired {
 		// Rings below their watermark never wake epoll; look at every
 		// ring before reporting that nothing is there.
 		for _, r := range rd.rings {
-			rd.enqueue(r)
+			if r != nil {
+				rd.enqueue(r)
+			}
 		}
 		if len(rd.ready) == 0 {
 			return fmt.Errorf("perf reader for map %s: %w", rd.mapName, os.ErrDeadlineExceeded)
@@ -473,6 +574,8 @@ func (rd *Reader) Close() error {
 // rings that are about to go away, then rings, epoll, eventfd and the map
 // clone. It collects every error and stops at none.
 func (rd *Reader) release() error {
+	rd.ringsMu.Lock()
+	defer rd.ringsMu.Unlock()
 	var errs *multierror.Error
 	for _, cpu := range rd.stored {
 		if err := rd.array.Delete(uint32(cpu)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
@@ -481,6 +584,9 @@ func (rd *Reader) release() error {
 	}
 	rd.stored = nil
 	for _, r := range rd.rings {
+		if r == nil {
+			continue
+		}
 		if err := r.close(); err != nil {
 			errs = multierror.Append(errs, fmt.Errorf("map %s: %w", rd.mapName, err))
 		}

@@ -24,6 +24,9 @@ type ring struct {
 	head, tail uint64
 	// queued is true while the ring is in Reader.ready.
 	queued bool
+	// replaced: AddCPU filed a newer ring for this CPU; this one is closed
+	// once drained.
+	replaced bool
 }
 
 // openRing opens the BPF output event for cpu and maps 1+pages pages of it.

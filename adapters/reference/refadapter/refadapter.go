@@ -79,10 +79,15 @@ type Session struct {
 	wg      sync.WaitGroup
 	once    sync.Once
 	Maps    []string
+	// stopFollow ends the hotplug watchers Open starts; followers waits
+	// for them.
+	stopFollow context.CancelFunc
+	followers  sync.WaitGroup
 }
 
-// Open starts readers on every perf event array of coll. The session owns
-// coll from then on.
+// Open starts readers on every perf event array of coll, each following CPUs
+// that come online (reference.Collection.FollowCPUs). The session owns coll
+// from then on.
 func Open(coll *reference.Collection, pages int) (*Session, error) {
 	names := coll.PerfMapNames()
 	var readers []*perfring.Reader
@@ -96,7 +101,21 @@ func Open(coll *reference.Collection, pages int) (*Session, error) {
 		}
 		readers = append(readers, r)
 	}
-	return NewSession(names, readers, coll.Close), nil
+	s := NewSession(names, readers, coll.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopFollow = cancel
+	for i, r := range readers {
+		s.followers.Add(1)
+		go func() {
+			defer s.followers.Done()
+			// A CPU whose ring cannot be added is not the end of the
+			// reader: the other rings keep delivering. Say so on stderr.
+			coll.FollowCPUs(ctx, names[i], r, reference.HotplugPollInterval, func(err error) {
+				fmt.Fprintln(os.Stderr, "reference:", err)
+			})
+		}()
+	}
+	return s, nil
 }
 
 // NewSession forwards the records of readers (one per perf event array in
@@ -139,6 +158,10 @@ func (s *Session) Events() <-chan protocol.Event { return s.events }
 func (s *Session) Close() error {
 	var errs *multierror.Error
 	s.once.Do(func() {
+		if s.stopFollow != nil {
+			s.stopFollow()
+			s.followers.Wait()
+		}
 		for _, r := range s.readers {
 			if err := r.Close(); err != nil {
 				errs = multierror.Append(errs, err)
