@@ -178,6 +178,8 @@ type loaded struct {
 	// readerErr is the first error event the session delivered (in-process
 	// sessions report reader failures after load this way).
 	readerErr string
+	// eventsClosed: the session's event channel was seen closed.
+	eventsClosed bool
 }
 
 // load asks the loader to load a fixture. A refusal by the loader comes back

@@ -43,6 +43,7 @@ func (c *check) drain(l *loaded, d time.Duration) {
 		select {
 		case ev, ok := <-l.sess.Events():
 			if !ok {
+				l.eventsClosed = true
 				return // the caller asks readerFailure why
 			}
 			l.note(ev)
@@ -72,6 +73,10 @@ func (c *check) readerFailure(l *loaded) string {
 		return ""
 	}
 	err := es.Ended()
+	// The session's events end a moment before its process is reaped.
+	for deadline := time.Now().Add(time.Second); err == nil && l.eventsClosed && time.Now().Before(deadline); err = es.Ended() {
+		time.Sleep(20 * time.Millisecond)
+	}
 	if err == nil {
 		return ""
 	}
@@ -86,6 +91,7 @@ func (c *check) readerFailure(l *loaded) string {
 // waited: a reader failure the loader reported is a FAIL, anything else is
 // an ERROR.
 func (c *check) sessionEnded(l *loaded, when string) {
+	l.eventsClosed = true
 	if msg := c.readerFailure(l); msg != "" {
 		cpu, errno := evidenceIn(msg)
 		c.failf(cpu, errno, "the loader's reader failed %s: %s", when, msg)

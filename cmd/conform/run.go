@@ -54,7 +54,7 @@ func init() {
 (loader, requirement). The exit status is 1 when a requirement at or above
 --fail-level failed (or errored, unless --allow-errors) for a gated loader.
 
-Loaders are built-in names (reference, cilium-ebpf, libbpf, bpftool; see
+Loaders are built-in names (reference, cilium-ebpf, libbpf, bpftool, libbpfgo; see
 'conform adapters') or paths of adapter executables (docs/ADAPTERS.md). Results
 carry the loader name each adapter's info line declares.`,
 		Args: cobra.NoArgs,
