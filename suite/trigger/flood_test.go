@@ -31,15 +31,7 @@ func TestFloodLosesAndTheKernelSaysSo(t *testing.T) {
 		{pages: 1, refusedFrom: trigger.FloodWrites},
 		{pages: 16, refusedFrom: 1},
 	} {
-		fd, err := bpfsys.CreateMap(bpfsys.MapCreate{Type: uint32(ebpf.PerfEventArray), KeySize: 4, ValueSize: 4, MaxEntries: 1, Name: "flood_test"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := ebpf.NewMapFromFD(fd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer m.Close()
+		m := perfArrayOfOne(t)
 		rd, err := perfring.New(m, []int{0}, perfring.Options{Pages: tc.pages})
 		if err != nil {
 			t.Fatal(err)
@@ -90,15 +82,7 @@ func TestFloodWithoutRing(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("loads BPF programs: run as root")
 	}
-	fd, err := bpfsys.CreateMap(bpfsys.MapCreate{Type: uint32(ebpf.PerfEventArray), KeySize: 4, ValueSize: 4, MaxEntries: 1, Name: "flood_test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := ebpf.NewMapFromFD(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := perfArrayOfOne(t)
 	flood, err := trigger.NewFlood(m)
 	if err != nil {
 		t.Fatal(err)
@@ -107,4 +91,19 @@ func TestFloodWithoutRing(t *testing.T) {
 	if _, err := flood.Fire(0); !errors.Is(err, trigger.ErrOutput) || !errors.Is(err, unix.ENOENT) {
 		t.Fatalf("Fire without a ring = %v, want ErrOutput with ENOENT", err)
 	}
+}
+
+// perfArrayOfOne is a perf event array with a slot for CPU 0 only.
+func perfArrayOfOne(t *testing.T) *ebpf.Map {
+	t.Helper()
+	fd, err := bpfsys.CreateMap(bpfsys.MapCreate{Type: uint32(ebpf.PerfEventArray), KeySize: 4, ValueSize: 4, MaxEntries: 1, Name: "flood_test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := ebpf.NewMapFromFD(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
 }
