@@ -14,5 +14,5 @@ out=${OUT:-out/run}
 go build -o bin/conform ./cmd/conform
 bin/conform kernels fetch debian-6.1 debian-6.12
 bin/conform run --topology "${TOPOLOGIES:-quick}" --kernel debian-6.1,debian-6.12 \
-	--loader reference --loader cilium-ebpf --loader libbpf --loader bpftool \
+	--loader reference --loader cilium-ebpf --loader libbpf --loader bpftool --loader libbpfgo \
 	--gate reference --out "$out" --force "$@"
