@@ -90,13 +90,24 @@ type check struct {
 
 // failf records a loader failure with its evidence and ends the spec. When
 // the loader's adapter died during the check, what it left behind proves
-// nothing about the loader: the spec is an ERROR carrying why it died.
+// nothing about the loader: the spec is an ERROR carrying why it died. An
+// adapter that exited after reporting the loader's failure (an error line
+// after ready: its reader broke) did not die: that failure joins the FAIL.
 func (c *check) failf(cpu *int, errno string, format string, args ...any) {
-	if err := c.adapterEnded(); err != nil && AsLoadError(err) == nil {
-		c.errorf("%s", fmt.Sprintf(format, args...))
+	msg := fmt.Sprintf(format, args...)
+	if err := c.adapterEnded(); err != nil {
+		le := AsLoadError(err)
+		if le == nil {
+			c.errorf("%s", msg)
+		}
+		// The loader reported its own failure (an error line after ready)
+		// and exited: a verdict on the loader, with its words.
+		if !strings.Contains(msg, le.Err.Error()) {
+			msg = fmt.Sprintf("%s; the loader then failed at the %s stage: %v", msg, le.Stage, le.Err)
+		}
 	}
 	c.p.res.CPU, c.p.res.Errno = cpu, errno
-	ginkgo.Fail(c.withMasks(fmt.Sprintf(format, args...)), 1)
+	ginkgo.Fail(c.withMasks(msg), 1)
 }
 
 // errorf records that the environment (not the loader) failed, and ends the spec.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/onsi/ginkgo/v2"
 
 	"github.com/perfconform/perfconform/reference/topology"
@@ -131,7 +132,31 @@ func checkHotplugOffline(c *check) {
 	if len(bad) > 0 {
 		c.failf(first, "", "after CPU %d went offline (map max_entries %d): %s", victim, info.MaxEntries, strings.Join(bad, "; "))
 	}
-	c.passf("before: %s; CPU %d taken offline while the reader ran: no reader error, CPUs %s still delivered", before, victim, topology.CPUSetOf(rest...))
+	c.passf("before: %s; CPU %d taken offline while the reader ran: no reader error, CPUs %s still delivered; %s",
+		before, victim, topology.CPUSetOf(rest...), c.comeback(l, m, victim))
+}
+
+// comeback brings cpu back online and says what became of its output, for
+// the record (not judged: a CPU that comes back is RING-HOTPLUG-ONLINE's
+// kind of event): a ring filed before the CPU went offline does not work
+// again unless the reader files a new one.
+func (c *check) comeback(l *loaded, m *ebpf.Map, cpu int) string {
+	if err := c.setOnline(cpu, true); err != nil {
+		c.errorf("%v", err)
+	}
+	trig := c.newTrigger("events", m)
+	defer trig.Close()
+	var o cpuOutcome
+	for deadline := time.Now().Add(2 * c.grace()); ; time.Sleep(50 * time.Millisecond) {
+		if o = c.fireWith(l, "events", trig, []int{cpu})[0]; o.errno == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if o.errno != 0 {
+		return fmt.Sprintf("not judged: CPU %d back online, bpf_perf_event_output there still returned -%s %v later (the ring filed before it went offline is dead)",
+			cpu, errnoName(o.errno), 2*c.grace())
+	}
+	return fmt.Sprintf("not judged: CPU %d back online: %s", cpu, o)
 }
 
 // checkHotplugOnline: a CPU that comes online after the reader was opened
