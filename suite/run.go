@@ -75,7 +75,7 @@ type Config struct {
 	// OnCheck, if set, is called when the check of one requirement against
 	// one loader starts (for progress displays).
 	OnCheck func(loader, requirement string)
-	// Hotplug lets the RING-HOTPLUG checks take CPUs offline and bring them
+	// Hotplug lets the RING-HOTPLUG-* checks take CPUs offline and bring them
 	// online through cpuN/online under SysfsRoot (putting them back after).
 	// Without it they SKIP. The VM guest sets it; a host run must not.
 	Hotplug bool
