@@ -89,7 +89,10 @@ func (l *libbpfLog) wrap(err error) error {
 
 func load(ctx context.Context, args adapterkit.LoadArgs, w *adapterkit.Writer) error {
 	logs := &libbpfLog{}
-	bpf.SetLoggerCbs(bpf.Callbacks{Log: logs.log})
+	// libbpfgo hands Log no level (v0.4.6 passes 0); filters get libbpf's.
+	bpf.SetLoggerCbs(bpf.Callbacks{Log: logs.log, LogFilters: []func(int, string) bool{
+		func(level int, _ string) bool { return level == bpf.LibbpfDebugLevel },
+	}})
 
 	m, err := bpf.NewModuleFromFile(args.Object)
 	if err != nil {
