@@ -58,6 +58,9 @@ type faulty struct {
 	noPinReuse bool
 	// silentFallback sizes for one CPU when the possible mask is unreadable.
 	silentFallback bool
+	// envRefused refuses every load before reading the object, as libbpfgo
+	// 0.4 does where RLIMIT_MEMLOCK cannot be raised (StageEnvironment).
+	envRefused bool
 }
 
 func (f *faulty) Info(context.Context) (protocol.Info, error) {
@@ -70,6 +73,9 @@ func loadErr(stage protocol.Stage, format string, args ...any) error {
 }
 
 func (f *faulty) Load(ctx context.Context, req suite.LoadRequest) (suite.Session, error) {
+	if f.envRefused {
+		return nil, loadErr(protocol.StageEnvironment, "error setting rlimit: operation not permitted")
+	}
 	spec, err := ebpf.LoadCollectionSpec(req.Object)
 	if err != nil {
 		return nil, loadErr(protocol.StageLoad, "%w", err)

@@ -215,7 +215,11 @@ func (c *check) load(fixture, pinDir, possibleFile string) (*loaded, *LoadError)
 	}
 	sess, err := c.loader.Load(c.ctx, LoadRequest{Object: path, PinDir: pinDir, Pages: pages, PossibleCPUsFile: possibleFile})
 	if err != nil {
-		if le := AsLoadError(err); le != nil {
+		if le := AsLoadError(err); le != nil && le.Stage == protocol.StageEnvironment {
+			// No requirement may pass or fail on a loader that never got to
+			// the object (protocol.StageEnvironment).
+			c.errorf("the loader cannot run in this environment, so this says nothing about the requirement: %v", le.Err)
+		} else if le != nil {
 			return &loaded{fixture: fixture, pinDir: pinDir}, le
 		}
 		c.errorf("loader did not complete the load of %s: %v", fixture, err)

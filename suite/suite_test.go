@@ -68,6 +68,10 @@ var scenarios = map[string]func() (suite.Config, error){
 	// protocol: misbehaving adapters and wrong loaders through the process
 	// client, as users' adapters run.
 	"protocol": protocolControls,
+	// environment: a loader that cannot start here at all.
+	"environment": func() (suite.Config, error) {
+		return suite.Config{Loaders: []suite.NamedLoader{{Name: "envrefused", Loader: &faulty{name: "envrefused", envRefused: true}}}}, nil
+	},
 	// names: a loader name with every character Ginkgo refuses in labels.
 	"names": func() (suite.Config, error) {
 		return suite.Config{Loaders: []suite.NamedLoader{{Name: oddName, Loader: refadapter.New()}}}, nil
@@ -317,6 +321,25 @@ func TestNegativeControls(t *testing.T) {
 		}
 		g.Expect(covered).To(HaveKey(r.ID), "no negative control fails %s", r.ID)
 	}
+}
+
+// TestEnvironmentRefusalIsNoVerdict: a loader that refuses to start in this
+// environment (protocol stage "environment") gets ERROR on every requirement
+// it would have been judged on — never a FAIL naming a requirement it never
+// reached, nor a PASS (SIZE-BAD would otherwise count any refusal).
+func TestEnvironmentRefusalIsNoVerdict(t *testing.T) {
+	g := NewWithT(t)
+	rs := runChild(t, "environment")["envrefused"]
+	g.Expect(rs).To(HaveLen(len(suite.Requirements)))
+	for id, r := range rs {
+		if r.Status == result.Skip {
+			continue
+		}
+		g.Expect(r.Status).To(Equal(result.Error), "%s: %s", id, r.Detail)
+		g.Expect(r.Detail).To(ContainSubstring("cannot run in this environment"), id)
+	}
+	g.Expect(rs["SIZE-BAD"].Status).To(Equal(result.Error))
+	g.Expect(rs["SIZE-AUTO"].Status).To(Equal(result.Error))
 }
 
 // TestOfflineCPUs shows RING-OFFLINE (and RING-CREATE) failing for a reader

@@ -95,6 +95,13 @@ func load(ctx context.Context, args adapterkit.LoadArgs, w *adapterkit.Writer) e
 	}})
 
 	m, err := bpf.NewModuleFromFile(args.Object)
+	if err != nil && strings.Contains(err.Error(), "error setting rlimit") {
+		// libbpfgo 0.4 raises RLIMIT_MEMLOCK to 512 MiB before it reads
+		// the object, whatever the kernel; where root lacks
+		// CAP_SYS_RESOURCE (containers, sandboxes) it stops there. That is
+		// no answer about perf arrays: the suite reports ERROR.
+		return adapterkit.Fail(protocol.StageEnvironment, fmt.Errorf("libbpfgo's NewModuleFromFile raises RLIMIT_MEMLOCK to 512 MiB and this environment refuses it (needs CAP_SYS_RESOURCE or a hard limit of at least 512 MiB): %w", err))
+	}
 	if err != nil {
 		return adapterkit.Fail(protocol.StageLoad, logs.wrap(fmt.Errorf("open %s: %w", args.Object, err)))
 	}

@@ -509,7 +509,7 @@ func (s *session) handle(line []byte) bool {
 		case <-s.closing: // nobody reads any more; drain until exit
 		}
 	case protocol.EventError:
-		if ev.Stage != protocol.StageLoad && ev.Stage != protocol.StageReader {
+		if ev.Stage != protocol.StageLoad && ev.Stage != protocol.StageReader && ev.Stage != protocol.StageEnvironment {
 			s.fail(fmt.Errorf("error line with unknown stage %q: %q", ev.Stage, truncate(line)))
 			return false
 		}

@@ -75,6 +75,12 @@ type Stage string
 const (
 	StageLoad   Stage = "load"   // opening, sizing, creating maps, loading programs, pinning
 	StageReader Stage = "reader" // creating or running the perf reader
+	// StageEnvironment (protocol 1.1): the loader refused to start in this
+	// environment before touching the object — e.g. libbpfgo 0.4 insists on
+	// raising RLIMIT_MEMLOCK to 512 MiB and stops where root lacks
+	// CAP_SYS_RESOURCE. The suite reports ERROR: it says nothing about
+	// sizing or rings, and no requirement's FAIL may carry it.
+	StageEnvironment Stage = "environment"
 )
 
 // CPUUnknown is the CPU of a lost event whose loader does not say which CPU's
