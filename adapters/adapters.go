@@ -17,7 +17,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
+
+	"github.com/perfconform/perfconform/result"
 )
 
 var (
@@ -31,24 +34,38 @@ var (
 
 // Adapter describes one built-in adapter.
 type Adapter struct {
-	// Name is what `conform --loader` and result.Result.Loader use.
+	// Name is what results carry (result.Result.Loader) and what the
+	// adapter's info line reports: the base name, plus "@version" for a
+	// loader perfconform runs at several versions ("libbpf@1.4",
+	// "cilium-ebpf@v0.12.3"; syntax in result.LoaderName).
 	Name string
+	// Default marks the version a bare base name runs ("libbpf" is
+	// libbpf@1.1): Get resolves it, results still carry Name.
+	Default bool
 	// Description says which loader it wraps and how.
 	Description string
-	// Source is the adapter's directory relative to the module root.
+	// Source is the adapter's directory (or, for a cilium/ebpf release, its
+	// go.mod) relative to the module root.
 	Source string
 	// BuildHint is the command that builds it by hand, for humans.
 	BuildHint string
 	// Static says the executable has no shared-library dependencies.
 	Static bool
 	// HostTools are host executables (absolute paths) the adapter runs; a VM
-	// needs them at the same path, with their shared-library closure.
+	// needs them at the same path, with their shared-library closure. They
+	// may live in the cache (bpftool@7.5 under CacheDir()).
 	HostTools []string
 
 	build func(ctx context.Context, root, out string) error
 	// check returns why the adapter cannot be built or run here, or nil.
 	check func(root string) error
 }
+
+// Base is the loader's name without its version ("libbpf").
+func (a Adapter) Base() string { return result.ParseLoaderName(a.Name).Base }
+
+// Version is the version in the name ("1.4"), "" for an unversioned adapter.
+func (a Adapter) Version() string { return result.ParseLoaderName(a.Name).Version }
 
 // Path is where Build puts the adapter's executable under binDir.
 func (a Adapter) Path(binDir string) string { return filepath.Join(binDir, a.Name) }
@@ -97,45 +114,20 @@ func (a Adapter) Build(ctx context.Context, binDir string) (string, error) {
 	return out, nil
 }
 
-const bpftoolPath = "/usr/sbin/bpftool"
-
 // builtins is the registry. To add an adapter: put its source under
 // adapters/NAME, add an entry here (goAdapter for a Go main package), and
-// list any host program it runs in HostTools.
-var builtins = []Adapter{
+// list any host program it runs in HostTools. A loader run at several
+// versions has one entry per version, named NAME@VERSION, one of them
+// Default (versions.go builds the versioned ones).
+var builtins = slices.Concat([]Adapter{
 	// The reference loader's adapter slot: it becomes available as soon as
 	// its main package exists at adapters/reference (a Go program that calls
 	// adapterkit.Main with the reference loader, like adapters/cilium-ebpf).
 	goAdapter("reference", "perfconform's reference loader (package reference) behind the protocol", "adapters/reference"),
-	goAdapter("cilium-ebpf", "github.com/cilium/ebpf: LoadCollectionSpec + NewCollectionWithOptions (defaults; maps PinByName under the pin dir), perf.NewReader", "adapters/cilium-ebpf"),
-	{
-		Name:        "libbpf",
-		Description: "libbpf (Debian libbpf-dev, linked statically): bpf_object__open_file, bpf_map__set_pin_path, bpf_object__load, perf_buffer__new/__poll",
-		Source:      "adapters/libbpf",
-		BuildHint:   "make -C adapters/libbpf OUT=bin/libbpf",
-		Static:      true,
-		build: func(ctx context.Context, root, out string) error {
-			return run(ctx, root, nil, "make", "-C", filepath.Join(root, "adapters/libbpf"), "OUT="+out)
-		},
-		check: staticLibbpf,
-	},
-	{
-		Name:        "bpftool",
-		Description: "bpftool (Debian, " + bpftoolPath + "): prog loadall ... pinmaps, then one map event_pipe per perf array",
-		Source:      "adapters/bpftool",
-		BuildHint:   "CGO_ENABLED=0 go build -o bin/bpftool ./adapters/bpftool",
-		Static:      true, // the wrapper; bpftool itself is in HostTools
-		HostTools:   []string{bpftoolPath},
-		build:       goBuild("./adapters/bpftool"),
-		check: func(string) error {
-			if _, err := os.Stat(bpftoolPath); err != nil {
-				return fmt.Errorf("%s not found (apt-get install bpftool)", bpftoolPath)
-			}
-			return nil
-		},
-	},
-	libbpfgoAdapter,
-}
+},
+	ciliumAdapters(),
+	[]Adapter{libbpfSystem(), libbpfBackports(), bpftoolSystem(), bpftoolBackports(), libbpfgoAdapter},
+)
 
 // libbpfgo is a module of its own (cgo against libbpf), so the main module
 // does not depend on it; the Go module proxy provides libbpfgo itself.
@@ -153,20 +145,8 @@ var libbpfgoAdapter = Adapter{
 }
 
 // staticLibbpf says what is missing to link against Debian's libbpf
-// statically (the libbpf and libbpfgo adapters), or nil.
-func staticLibbpf(string) error {
-	for _, tool := range []string{"make", "cc"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("%s not found in PATH (apt-get install build-essential)", tool)
-		}
-	}
-	for _, lib := range []string{"libbpf.a", "libelf.a", "libz.a"} {
-		if _, err := os.Stat(filepath.Join("/usr/lib", runtimeTriplet(), lib)); err != nil {
-			return fmt.Errorf("static %s not found (apt-get install libbpf-dev libelf-dev zlib1g-dev)", lib)
-		}
-	}
-	return nil
-}
+// statically (the libbpf@1.1 and libbpfgo adapters), or nil.
+func staticLibbpf(string) error { return libbpfBuildTools("libbpf.a", "libelf.a", "libz.a") }
 
 func goAdapter(name, desc, dir string) Adapter {
 	return Adapter{
@@ -179,9 +159,12 @@ func goAdapter(name, desc, dir string) Adapter {
 	}
 }
 
-func goBuild(pkg string) func(ctx context.Context, root, out string) error {
+// goBuild builds the main package pkg statically, with any extra go build
+// flags (-modfile, -ldflags) before the package.
+func goBuild(pkg string, flags ...string) func(ctx context.Context, root, out string) error {
 	return func(ctx context.Context, root, out string) error {
-		return run(ctx, root, []string{"CGO_ENABLED=0"}, "go", "build", "-o", out, pkg)
+		args := append(append([]string{"build", "-o", out}, flags...), pkg)
+		return run(ctx, root, []string{"CGO_ENABLED=0"}, "go", args...)
 	}
 }
 
@@ -208,12 +191,25 @@ func run(ctx context.Context, dir string, env []string, name string, args ...str
 // All returns the built-in adapters, in a stable order.
 func All() []Adapter { return append([]Adapter(nil), builtins...) }
 
-// Get returns the built-in adapter called name.
+// Get returns the built-in adapter called name: its full name
+// ("libbpf@1.4"; a leading "v" in the version is optional), or a bare base
+// name ("libbpf") for the base's Default version. This is the one place a
+// --loader name becomes an adapter; results carry the adapter's Name.
 func Get(name string) (Adapter, error) {
+	want := result.ParseLoaderName(name)
+	var versions []string
 	for _, a := range builtins {
-		if a.Name == name {
+		if a.Base() != want.Base {
+			continue
+		}
+		if a.Name == name || (want.Version != "" && result.SameVersion(a.Version(), want.Version)) ||
+			(want.Version == "" && (a.Default || a.Version() == "")) {
 			return a, nil
 		}
+		versions = append(versions, a.Name)
+	}
+	if len(versions) > 0 {
+		return Adapter{}, fmt.Errorf("%w %q (versions built in: %s)", ErrUnknownAdapter, name, strings.Join(versions, ", "))
 	}
 	return Adapter{}, fmt.Errorf("%w %q", ErrUnknownAdapter, name)
 }
@@ -265,12 +261,16 @@ func ModuleRoot() (string, error) {
 	return root, nil
 }
 
-// DefaultBinDir is where the CLI builds adapters unless told otherwise:
-// perfconform/bin under the user cache directory.
-func DefaultBinDir() string {
+// CacheDir is perfconform's directory under the user cache directory
+// (~/.cache/perfconform, the same one the VM harness keeps kernels in).
+func CacheDir() string {
 	dir, err := os.UserCacheDir()
 	if err != nil {
 		dir = os.TempDir()
 	}
-	return filepath.Join(dir, "perfconform", "bin")
+	return filepath.Join(dir, "perfconform")
 }
+
+// DefaultBinDir is where the CLI builds adapters unless told otherwise:
+// CacheDir()/bin.
+func DefaultBinDir() string { return filepath.Join(CacheDir(), "bin") }

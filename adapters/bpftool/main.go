@@ -37,7 +37,9 @@ import (
 	"github.com/perfconform/perfconform/adapters/protocol"
 )
 
-// Bpftool is the bpftool executable; PERFCONFORM_BPFTOOL overrides it.
+// Bpftool is the bpftool executable: set at build time (-ldflags -X
+// main.Bpftool=PATH; the registry builds bpftool@7.5 against the one it
+// unpacked from bookworm-backports), PERFCONFORM_BPFTOOL overrides it.
 var Bpftool = "/usr/sbin/bpftool"
 
 // readyTimeout bounds the wait for an event_pipe to reach its poll loop.
@@ -48,14 +50,15 @@ func main() {
 		Bpftool = p
 	}
 	if len(os.Args) > 1 && os.Args[1] == "info" {
-		if _, err := version(); err != nil {
+		if _, _, err := version(); err != nil {
 			fmt.Fprintln(os.Stderr, "bpftool adapter:", err)
 			os.Exit(1)
 		}
 	}
-	v, _ := version()
+	v, tool, _ := version()
 	adapterkit.Main(protocol.Info{
-		Loader:   "bpftool",
+		// Named after the bpftool it runs, as the registry names it.
+		Loader:   "bpftool@" + adapterkit.MajorMinor(tool),
 		Version:  v,
 		Protocol: protocol.Version,
 		// No legacy-maps: bpftool 7 is built on libbpf 1.x.
@@ -63,13 +66,14 @@ func main() {
 	}, load)
 }
 
-// version is "v7.1.0 (libbpf v1.1)" from `bpftool version`.
-func version() (string, error) {
+// version is "v7.1.0 (libbpf v1.1)" from `bpftool version`, and the tool's
+// own "v7.1.0".
+func version() (full, tool string, err error) {
 	out, err := exec.Command(Bpftool, "version").Output()
 	if err != nil {
-		return "", fmt.Errorf("%s version: %w", Bpftool, err)
+		return "", "", fmt.Errorf("%s version: %w", Bpftool, err)
 	}
-	var tool, lib string
+	var lib string
 	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.Fields(line)
 		switch {
@@ -80,12 +84,13 @@ func version() (string, error) {
 		}
 	}
 	if tool == "" {
-		return "", fmt.Errorf("%s version: no version in %q", Bpftool, out)
+		return "", "", fmt.Errorf("%s version: no version in %q", Bpftool, out)
 	}
+	full = tool
 	if lib != "" {
-		tool += " (libbpf " + lib + ")"
+		full += " (libbpf " + lib + ")"
 	}
-	return tool, nil
+	return full, tool, nil
 }
 
 // bpftool runs one bpftool command to completion; errors carry its stderr.

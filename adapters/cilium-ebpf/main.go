@@ -3,9 +3,13 @@
 // library sizes perf event arrays itself), Map.Pin for every map, and
 // perf.NewReader on every perf event array. See docs/ADAPTERS.md.
 //
-// Build it static so it runs in a VM initramfs:
+// The same package is built against every cilium/ebpf release in the
+// registry (adapters.CiliumVersions): the default with go.mod, the others
+// with -modfile=versions/VERSION.mod. Build it static so it runs in a VM
+// initramfs:
 //
 //	CGO_ENABLED=0 go build -o bin/cilium-ebpf ./adapters/cilium-ebpf
+//	CGO_ENABLED=0 go build -modfile=adapters/cilium-ebpf/versions/v0.12.3.mod -o bin/cilium-ebpf@v0.12.3 ./adapters/cilium-ebpf
 package main
 
 import (
@@ -16,7 +20,8 @@ import (
 
 func main() {
 	adapterkit.Main(protocol.Info{
-		Loader:       "cilium-ebpf",
+		// Named after the release linked in, as the registry names it.
+		Loader:       "cilium-ebpf@" + ciliumload.Version(),
 		Version:      ciliumload.Version(),
 		Protocol:     protocol.Version,
 		Capabilities: []protocol.Capability{protocol.CapLegacyMaps, protocol.CapPinning},

@@ -191,11 +191,25 @@ static void on_term(int sig) { (void)sig; stop_requested = 1; }
 
 /* --- commands ---------------------------------------------------------- */
 
+/*
+ * The loader is named after the libbpf linked in ("libbpf@1.4", as the
+ * registry in adapters/ names it); the version adds the Debian package it
+ * came from, which the build passes as LIBBPF_PACKAGE_VERSION, since libbpf
+ * itself only knows major.minor.
+ */
+#ifndef LIBBPF_PACKAGE_VERSION
+#define LIBBPF_PACKAGE_VERSION ""
+#endif
+
 static int cmd_info(void)
 {
-	printf("{\"loader\":\"libbpf\",\"version\":\"v%u.%u\",\"protocol\":%d,"
+	const char *pkg = LIBBPF_PACKAGE_VERSION;
+
+	printf("{\"loader\":\"libbpf@%u.%u\",\"version\":\"v%u.%u%s%s%s\",\"protocol\":%d,"
 	       "\"capabilities\":[\"pinning\"]}\n",
-	       libbpf_major_version(), libbpf_minor_version(), PROTOCOL_VERSION);
+	       libbpf_major_version(), libbpf_minor_version(),
+	       libbpf_major_version(), libbpf_minor_version(),
+	       *pkg ? " (Debian libbpf-dev " : "", pkg, *pkg ? ")" : "", PROTOCOL_VERSION);
 	/* No "legacy-maps": libbpf 1.x refuses the legacy SEC("maps"). */
 	return 0;
 }

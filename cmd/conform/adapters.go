@@ -76,19 +76,24 @@ func runAdapters(ctx context.Context, out io.Writer, build bool, binDir string) 
 		ctx = context.Background()
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tRUNS HERE\tDESCRIPTION")
+	fmt.Fprintln(tw, "NAME\tDEFAULT FOR\tRUNS HERE\tDESCRIPTION")
 	for _, a := range adapters.All() {
 		status := "yes"
 		if err := a.Available(); err != nil {
 			status = "no: " + trimPrefix(err.Error(), adapters.ErrUnavailable.Error()+": "+a.Name+": ")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", a.Name, status, a.Description)
+		def := "-"
+		if a.Default {
+			def = a.Base()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Name, def, status, a.Description)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	fmt.Fprintln(out, "\n--loader takes a NAME, or the bare name in DEFAULT FOR for that version; results carry the NAME.")
 	if !build {
-		fmt.Fprintf(out, "\nBuild them with: conform adapters --build --bin-dir %s\n", binDir)
+		fmt.Fprintf(out, "Build them with: conform adapters --build --bin-dir %s\n", binDir)
 		return nil
 	}
 	fmt.Fprintln(out)

@@ -14,6 +14,7 @@ import (
 	"github.com/perfconform/perfconform/adapters/process"
 	"github.com/perfconform/perfconform/adapters/protocol"
 	"github.com/perfconform/perfconform/adapters/reference/refadapter"
+	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/suite"
 )
 
@@ -61,7 +62,7 @@ func resolveLoaderSpecs(ctx context.Context, given []string, binDir string, info
 			if err != nil {
 				return nil, fmt.Errorf("--loader %s: %w (built-ins: %s; or give an adapter path)", g, err, adapterNames())
 			}
-			progress(fmt.Sprintf("building adapter %s into %s", g, binDir))
+			progress(fmt.Sprintf("building adapter %s into %s", a.Name, binDir))
 			if spec.Path, err = a.Build(ctx, binDir); err != nil {
 				return nil, fmt.Errorf("--loader %s: %w", g, err)
 			}
@@ -76,6 +77,11 @@ func resolveLoaderSpecs(ctx context.Context, given []string, binDir string, info
 			}
 		}
 		spec.Name = loaderName(spec.Info)
+		if spec.Builtin != nil && spec.Name != spec.Builtin.Name {
+			// The registry names a built-in after the version it builds;
+			// the adapter names itself after the library it linked.
+			return nil, fmt.Errorf("--loader %s: built-in adapter %s declares loader %q: it was not built against the version it is named after", g, spec.Builtin.Name, spec.Name)
+		}
 		if i := slices.IndexFunc(out, func(s loaderSpec) bool { return s.Name == spec.Name }); i >= 0 {
 			return nil, fmt.Errorf("--loader %s and --loader %s both declare loader %q: their results would be merged into one loader", out[i].Given, g, spec.Name)
 		}
@@ -145,7 +151,10 @@ func checkGate(gate []string, given bool, names []string) ([]string, error) {
 		return nil, nil
 	}
 	for _, g := range gate {
-		if !slices.Contains(names, g) {
+		// A bare name gates every version of that loader (libbpf:
+		// libbpf@1.1 and libbpf@1.4), a full one that version only.
+		pattern := result.ParseLoaderName(g)
+		if !slices.ContainsFunc(names, pattern.Selects) {
 			return nil, fmt.Errorf("--gate %s: no loader of this run is called %q (loaders: %s)", g, g, strings.Join(names, ", "))
 		}
 	}

@@ -54,9 +54,13 @@ func init() {
 (loader, requirement). The exit status is 1 when a requirement at or above
 --fail-level failed (or errored, unless --allow-errors) for a gated loader.
 
-Loaders are built-in names (reference, cilium-ebpf, libbpf, bpftool, libbpfgo; see
-'conform adapters') or paths of adapter executables (docs/ADAPTERS.md). Results
-carry the loader name each adapter's info line declares.`,
+Loaders are built-in names (reference, cilium-ebpf, libbpf, bpftool,
+libbpfgo; see 'conform adapters') or paths of adapter executables
+(docs/ADAPTERS.md). A built-in name may carry a version (libbpf@1.4,
+cilium-ebpf@v0.12.3); a bare name runs the default version. Results carry the loader name each adapter's
+info line declares, which for a built-in is its full name: --loader libbpf
+reports as libbpf@1.1. --gate and --baseline take either form: a bare name
+covers every version of that loader in the run.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f.gateGiven = cmd.Flags().Changed("gate")
@@ -73,7 +77,7 @@ carry the loader name each adapter's info line declares.`,
 	fl.BoolVar(&f.force, "force", false, "let --out hold an earlier run's output, and replace it")
 	fl.BoolVar(&f.keep, "keep", false, "keep each VM's temporary directory")
 	fl.StringVar(&f.failLevel, "fail-level", "must", "lowest level whose failure fails the run: must or should")
-	fl.StringSliceVar(&f.gate, "gate", nil, "loaders whose failures fail the run, or 'all' (default: the reference when it runs, otherwise every loader of the run)")
+	fl.StringSliceVar(&f.gate, "gate", nil, "loaders whose failures fail the run (a bare name: every version of it), or 'all' (default: the reference when it runs, otherwise every loader of the run)")
 	fl.BoolVar(&f.allowErrors, "allow-errors", false, "do not fail the run on ERROR results")
 	fl.StringArrayVar(&f.baselines, "baseline", nil, "baseline file of known deviations for a loader (repeatable)")
 	fl.BoolVar(&f.strict, "strict", false, strictBaselinesHelp)
@@ -195,9 +199,14 @@ func gate(cmd *cobra.Command, doc *report.Results, level result.Level, loaders [
 	return &exitError{code: 1, msg: fmt.Sprintf("%d gating violation(s) for %s at level %s", len(violations), which, level)}
 }
 
+// adapterNames lists the built-in names --loader takes: each adapter's
+// full name, and the bare name of each default version.
 func adapterNames() string {
 	var names []string
 	for _, a := range adapters.All() {
+		if a.Default {
+			names = append(names, a.Base())
+		}
 		names = append(names, a.Name)
 	}
 	return strings.Join(names, ", ")

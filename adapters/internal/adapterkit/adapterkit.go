@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -157,4 +158,15 @@ func StopContext(stdin io.Reader) (context.Context, context.CancelFunc) {
 		cancel()
 	}()
 	return ctx, cancel
+}
+
+// MajorMinor turns "v7.5.0" or "1.4.6" into "7.5" / "1.4": the version
+// libbpf and bpftool adapters are named with ("bpftool@7.5"), as the
+// registry in package adapters names them.
+func MajorMinor(v string) string {
+	parts := strings.SplitN(strings.TrimPrefix(v, "v"), ".", 3)
+	if len(parts) < 2 {
+		return strings.TrimPrefix(v, "v")
+	}
+	return parts[0] + "." + parts[1]
 }

@@ -1,0 +1,13 @@
+// The go.mod adapters/cilium-ebpf is built with for cilium/ebpf v0.15.0
+// (go build -modfile=adapters/cilium-ebpf/versions/v0.15.0.mod; see
+// adapters/versions.go): exactly that release, with the golang.org/x/sys
+// it requires itself. Only the adapter's packages are built with it.
+module github.com/perfconform/perfconform
+
+go 1.26
+
+require (
+	github.com/cilium/ebpf v0.15.0
+	golang.org/x/exp v0.0.0-20230224173230-c95f2b4c22f2
+	golang.org/x/sys v0.15.0
+)
