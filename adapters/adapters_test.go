@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,23 +96,84 @@ func awaitSample(events <-chan protocol.Event, tr *trigger.Trigger) (protocol.Ev
 }
 
 func TestRegistry(t *testing.T) {
-	for _, name := range []string{"reference", "cilium-ebpf", "libbpf", "bpftool", "libbpfgo"} {
-		a, err := adapters.Get(name)
+	for _, tc := range []struct{ given, name string }{
+		{"reference", "reference"},
+		{"cilium-ebpf", "cilium-ebpf@" + adapters.CiliumDefault},
+		{"cilium-ebpf@v0.12.3", "cilium-ebpf@v0.12.3"},
+		{"cilium-ebpf@0.12.3", "cilium-ebpf@v0.12.3"},
+		{"libbpf", "libbpf@1.1"},
+		{"libbpf@1.4", "libbpf@1.4"},
+		{"bpftool", "bpftool@7.1"},
+		{"bpftool@7.5", "bpftool@7.5"},
+		{"libbpfgo", "libbpfgo"},
+	} {
+		a, err := adapters.Get(tc.given)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if a.Path("/bin/x") != "/bin/x/"+name || a.VMExecutables("/b")[0] != "/b/"+name {
-			t.Errorf("%s: Path/VMExecutables = %s, %v", name, a.Path("/bin/x"), a.VMExecutables("/b"))
+		if a.Name != tc.name {
+			t.Errorf("Get(%q) = %s, want %s", tc.given, a.Name, tc.name)
+		}
+		if a.Path("/bin/x") != "/bin/x/"+tc.name || a.VMExecutables("/b")[0] != "/b/"+tc.name {
+			t.Errorf("%s: Path/VMExecutables = %s, %v", tc.given, a.Path("/bin/x"), a.VMExecutables("/b"))
 		}
 	}
-	if a, _ := adapters.Get("bpftool"); len(a.VMExecutables("/b")) != 2 {
+	if a, _ := adapters.Get("bpftool"); !slices.Equal(a.VMExecutables("/b"), []string{"/b/bpftool@7.1", "/usr/sbin/bpftool"}) {
 		t.Errorf("bpftool needs its wrapper and /usr/sbin/bpftool in a VM, got %v", a.VMExecutables("/b"))
 	}
-	if _, err := adapters.Get("aya"); !errors.Is(err, adapters.ErrUnknownAdapter) {
-		t.Errorf("Get(aya) = %v, want ErrUnknownAdapter", err)
+	if a, _ := adapters.Get("bpftool@7.5"); len(a.VMExecutables("/b")) != 2 || !strings.HasPrefix(a.VMExecutables("/b")[1], adapters.BackportsDir()+"/") {
+		t.Errorf("bpftool@7.5 needs its wrapper and the bpftool unpacked under %s in a VM, got %v", adapters.BackportsDir(), a.VMExecutables("/b"))
+	}
+	for _, name := range []string{"aya", "libbpf@9.9", "cilium-ebpf@v0.1.0"} {
+		if _, err := adapters.Get(name); !errors.Is(err, adapters.ErrUnknownAdapter) {
+			t.Errorf("Get(%s) = %v, want ErrUnknownAdapter", name, err)
+		}
+	}
+	if _, err := adapters.Get("libbpf@9.9"); err == nil || !strings.Contains(err.Error(), "libbpf@1.4") {
+		t.Errorf("Get(libbpf@9.9) should list the versions built in: %v", err)
 	}
 	if _, err := adapters.Build(context.Background(), t.TempDir(), "aya"); !errors.Is(err, adapters.ErrUnknownAdapter) {
 		t.Errorf("Build(aya) = %v, want ErrUnknownAdapter", err)
+	}
+	// Every name is unique and every versioned loader has exactly one default.
+	names, defaults := map[string]bool{}, map[string]int{}
+	for _, a := range adapters.All() {
+		if names[a.Name] {
+			t.Errorf("two adapters named %s", a.Name)
+		}
+		names[a.Name] = true
+		if a.Default {
+			defaults[a.Base()]++
+		}
+		if a.Version() == "" && a.Default {
+			t.Errorf("%s: only a versioned adapter can be a default", a.Name)
+		}
+	}
+	for _, a := range adapters.All() {
+		if a.Version() != "" && defaults[a.Base()] != 1 {
+			t.Errorf("%s: %d defaults among its versions, want 1", a.Base(), defaults[a.Base()])
+		}
+	}
+}
+
+// TestCiliumVersionsPinned: the default cilium/ebpf release is go.mod's, and
+// every other release's modfile requires exactly that release.
+func TestCiliumVersionsPinned(t *testing.T) {
+	for _, v := range adapters.CiliumVersions {
+		mod := "../go.mod"
+		if v != adapters.CiliumDefault {
+			mod = filepath.Join("cilium-ebpf", "versions", v+".mod")
+		}
+		b, err := os.ReadFile(mod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), "\tgithub.com/cilium/ebpf "+v+"\n") {
+			t.Errorf("%s does not require github.com/cilium/ebpf %s", mod, v)
+		}
+		if _, err := os.Stat(strings.TrimSuffix(mod, ".mod") + ".sum"); v != adapters.CiliumDefault && err != nil {
+			t.Errorf("%s has no go.sum beside it: %v", mod, err)
+		}
 	}
 }
 
@@ -123,9 +186,12 @@ func TestRealAdapters(t *testing.T) {
 		t.Fatal(err)
 	}
 	online := onlineCPUs(t)
-	for _, name := range []string{"cilium-ebpf", "libbpf", "bpftool", "libbpfgo"} {
+	for _, a := range adapters.All() {
+		if a.Base() == "reference" {
+			continue // in-process in the suite; its adapter has its own tests
+		}
+		name := a.Name
 		t.Run(name, func(t *testing.T) {
-			a, _ := adapters.Get(name)
 			if err := a.Available(); err != nil {
 				t.Skip(err)
 			}
@@ -142,6 +208,8 @@ func TestRealAdapters(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The adapter names itself after the library it linked or runs,
+			// so this also checks that each entry got the version it names.
 			if info.Loader != name || info.Version == "" || !info.Has(protocol.CapPinning) {
 				t.Errorf("info = %+v", info)
 			}

@@ -27,7 +27,9 @@ const BaselineSchema = 1
 
 // Baseline lists a loader's known deviations: failures its maintainers know
 // about and accept for now. A matched failure does not gate, and reports list
-// it as a known deviation with its reason instead of as a finding.
+// it as a known deviation with its reason instead of as a finding. Loader is
+// a full name ("libbpf@1.4": that version only) or a bare one ("libbpf":
+// every version); when both exist the versioned one applies (BaselineFor).
 type Baseline struct {
 	Schema     int         `json:"schema"`
 	Loader     string      `json:"loader"`
@@ -50,7 +52,7 @@ type Deviation struct {
 // Only FAIL results of b's loader match: an ERROR says nothing about the
 // loader, so there is nothing to accept.
 func (b Baseline) Match(r result.Result) (Deviation, bool) {
-	if r.Status != result.Fail || r.Loader != b.Loader {
+	if r.Status != result.Fail || b.Loader == "" || !result.ParseLoaderName(b.Loader).Selects(r.Loader) {
 		return Deviation{}, false
 	}
 	for _, d := range b.Deviations {
@@ -143,6 +145,16 @@ func (b Baseline) Check(names Names) []error {
 	return out
 }
 
+// BaselineFor returns the baseline that applies to loader's results: the
+// one filed under its full name ("libbpf@1.4"), else the one under its base
+// name ("libbpf"), else none (the zero Baseline matches nothing).
+func BaselineFor(baselines map[string]Baseline, loader string) Baseline {
+	if b, ok := baselines[loader]; ok {
+		return b
+	}
+	return baselines[result.ParseLoaderName(loader).Base]
+}
+
 // LoadBaselines loads baseline files and indexes them by loader, as
 // GateOptions.Baselines and Options.Baselines want. Two files for the same
 // loader are an error.
@@ -174,7 +186,7 @@ type Known struct {
 func KnownDeviations(r *Results, baselines map[string]Baseline) []Known {
 	var out []Known
 	for _, res := range canonical(r).Results {
-		if d, ok := baselines[res.Loader].Match(res); ok {
+		if d, ok := BaselineFor(baselines, res.Loader).Match(res); ok {
 			out = append(out, Known{Result: res, Deviation: d})
 		}
 	}
@@ -187,7 +199,9 @@ type GateOptions struct {
 	// (a FAIL of a MUST or a SHOULD gates).
 	FailLevel result.Level
 	// Loaders restricts gating to these loaders; empty means every loader
-	// in the results.
+	// in the results. A bare name ("libbpf") gates every version of that
+	// loader in the results, a full one ("libbpf@1.4") that version only
+	// (result.LoaderName.Selects).
 	Loaders []string
 	// AllowErrors lets ERROR results at gating levels and run errors pass.
 	// Off by default: an ERROR means the requirement was not checked.
@@ -244,8 +258,19 @@ func Gate(r *Results, opts GateOptions) ([]Violation, error) {
 		}
 	}
 	c := canonical(r)
+	have := map[string]bool{} // --gate value -> it selected some result
 	selected := func(loader string) bool {
-		return len(opts.Loaders) == 0 || slices.Contains(opts.Loaders, loader)
+		if len(opts.Loaders) == 0 {
+			have[loader] = true
+			return true
+		}
+		hit := false
+		for _, l := range opts.Loaders {
+			if result.ParseLoaderName(l).Selects(loader) {
+				have[l], hit = true, true
+			}
+		}
+		return hit
 	}
 
 	var out []Violation
@@ -257,20 +282,18 @@ func Gate(r *Results, opts GateOptions) ([]Violation, error) {
 			}
 		}
 	}
-	have := map[string]bool{}
 	for i := range c.Results {
 		res := &c.Results[i]
 		if !selected(res.Loader) {
 			continue
 		}
-		have[res.Loader] = true
 		if !slices.Contains(gated, res.Level) {
 			continue
 		}
 		v := Violation{Kernel: res.Kernel, Topology: res.Topology, Loader: res.Loader, Result: res}
 		switch res.Status {
 		case result.Fail:
-			if _, known := opts.Baselines[res.Loader].Match(*res); known {
+			if _, known := BaselineFor(opts.Baselines, res.Loader).Match(*res); known {
 				continue
 			}
 			v.Reason = fmt.Sprintf("%s %s failed: %s", res.Level, res.Requirement, firstLine(res.Detail))

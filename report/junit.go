@@ -109,7 +109,7 @@ func WriteJUnit(w io.Writer, r *Results, opts Options) error {
 					switch res.Status {
 					case result.Fail:
 						msg := firstLine(res.Detail)
-						if dev, ok := opts.Baselines[res.Loader].Match(res); ok {
+						if dev, ok := BaselineFor(opts.Baselines, res.Loader).Match(res); ok {
 							msg = "known deviation (" + dev.Reason + "): " + msg
 						}
 						tc.Failure = &junitProblem{Message: msg, Type: string(res.Level), Body: problemBody(res)}

@@ -287,7 +287,7 @@ func buildModel(r *Results, opts Options) *model {
 
 		switch res.Status {
 		case result.Fail, result.Error:
-			if d, ok := opts.Baselines[res.Loader].Match(res); ok {
+			if d, ok := BaselineFor(opts.Baselines, res.Loader).Match(res); ok {
 				known = append(known, finding{Result: res, Reason: d.Reason})
 			} else {
 				findings = append(findings, finding{Result: res})
@@ -323,10 +323,10 @@ func buildModel(r *Results, opts Options) *model {
 					cl = &cell{Kernel: n, Topology: t, Loader: l}
 				}
 				cl.RunError = strings.Join(runErrors[tk{n, t}], "; ")
-				cl.baseline = opts.Baselines[l]
+				cl.baseline = BaselineFor(opts.Baselines, l)
 				// Strictest level first, then by requirement.
 				slices.SortStableFunc(cl.Results, func(a, b result.Result) int { return levelRank(a.Level) - levelRank(b.Level) })
-				cl.Verdict = verdictOf(cl, opts.Baselines[l])
+				cl.Verdict = verdictOf(cl, BaselineFor(opts.Baselines, l))
 				row.Cells = append(row.Cells, cl)
 			}
 			k.Rows = append(k.Rows, row)

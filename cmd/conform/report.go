@@ -86,7 +86,8 @@ var reportGateCmd = &cobra.Command{
 	Short: "Exit 1 if the results in DIR fail the gate",
 	Long: `gate reads DIR/results.json (or a results.json file) and exits 1 when a FAIL at or above
 --fail-level, an ERROR at those levels or a run error (unless --allow-errors) is found for the
-gated loaders (--loader, repeatable; default every loader). Failures a --baseline file lists for
+gated loaders (--loader, repeatable; default every loader; a bare name such as libbpf gates every
+version of it, libbpf@1.4 that version only). Failures a --baseline file lists for
 that loader do not gate. A gated loader without any results fails the gate.`,
 	Args: cobra.ExactArgs(1),
 	RunE: func(cmd *cobra.Command, args []string) error {
