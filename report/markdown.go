@@ -31,7 +31,7 @@ func WriteMarkdown(w io.Writer, r *Results, opts Options) error {
 // markdownSections are report.md's sections in order; a new section is a
 // new entry here (and a template in report.html.tmpl).
 var markdownSections = []func(p func(string, ...any), m *model){
-	mdHeader, mdSummary, mdMatrices, mdFindings, mdKnown, mdRunErrors, mdConflicts,
+	mdHeader, mdSummary, mdMatrices, mdVersionHistory, mdFindings, mdKnown, mdRunErrors, mdConflicts,
 }
 
 func mdHeader(p func(string, ...any), m *model) {

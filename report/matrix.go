@@ -60,6 +60,8 @@ type model struct {
 	Known     []findingGroup
 	RunErrors []Run
 	Conflicts []Conflict
+	// Versions is the "LOADER across releases" sections (versions.go).
+	Versions []versionHistory
 }
 
 type kernelView struct {
@@ -230,6 +232,8 @@ func buildModel(r *Results, opts Options) *model {
 		NRuns:     len(c.Runs),
 		Conflicts: c.Conflicts,
 		Setup:     setupLine(c),
+
+		Versions: versionHistories(c),
 	}
 	byKernel := map[string]*kernelView{}
 	kernel := func(name string) *kernelView {
