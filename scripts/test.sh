@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The test command: installs what it needs, then runs the suite on this host
-# (reference loader) and the quick VM matrix on both kernels (every built-in
-# loader; the reference gates), then vet, every unit and kernel test (host BPF
-# and QEMU VMs) and the CPU-list parser fuzz target, so go test's lines close
-# the log. Usage (as root, from the checkout): bash scripts/test.sh
+# (reference loader) and the quick VM matrix on both kernels (the default
+# built-in loaders plus libbpf@1.4 and bpftool@7.5 from bookworm-backports;
+# the reference gates), then vet, every unit and kernel test (host BPF and
+# QEMU VMs; go test ./adapters builds and runs every cilium/ebpf release on
+# the host) and the CPU-list parser fuzz target, so go test's lines close the
+# log. Usage (as root, from the checkout): bash scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -18,12 +20,13 @@ echo "== kernels"
 bin/conform kernels fetch debian-6.1 debian-6.12
 echo "== suite on this host, reference loader"
 bin/conform run --host --out "$out/host"
-echo "== quick VM matrix, both kernels, every built-in loader (gating the reference's MUSTs)"
+echo "== quick VM matrix, both kernels, default loaders + libbpf@1.4 + bpftool@7.5 (gating the reference's MUSTs)"
 # One line per result goes to a file (other loaders' FAIL lines are findings,
 # not test failures, and would read like them in a CI log); progress, the VM
 # table and the gate go to the log; the findings are in report.md.
 bin/conform run --topology quick --kernel debian-6.1,debian-6.12 \
-	--loader reference --loader cilium-ebpf --loader libbpf --loader bpftool --loader libbpfgo --out "$out/vm-quick" \
+	--loader reference --loader cilium-ebpf --loader libbpf --loader libbpf@1.4 --loader bpftool --loader bpftool@7.5 \
+	--loader libbpfgo --out "$out/vm-quick" \
 	> "$out/vm-quick.txt"
 grep '^requirement results' "$out/vm-quick.txt"
 echo "per-result lines: $out/vm-quick.txt; findings: $out/vm-quick/report.md"

@@ -31,7 +31,7 @@ func TestCatalogToQEMUArgs(t *testing.T) {
 		{"sparse-high", "8", "384", "console=ttyS0 panic=-1"},
 		{"smt32", "32,sockets=1,cores=16,threads=2", "768", "console=ttyS0 panic=-1"},
 		{"gapped-possible", "6", "352", "console=ttyS0 panic=-1"},
-		{"gapped-small", "3", "304", "console=ttyS0 panic=-1"},
+		{"gapped-1cpu", "1", "272", "console=ttyS0 panic=-1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			top, err := topology.Get(tc.name)
@@ -137,8 +137,8 @@ func TestResolve(t *testing.T) {
 		want  []string
 		err   error
 	}{
-		{[]string{"quick"}, []string{"1cpu", "4cpu", "hotplug-slots", "boot-maxcpus", "sparse", "gapped-small"}, nil},
-		{[]string{"sparse", "quick"}, []string{"sparse", "1cpu", "4cpu", "hotplug-slots", "boot-maxcpus", "gapped-small"}, nil},
+		{[]string{"quick"}, []string{"1cpu", "4cpu", "hotplug-slots", "boot-maxcpus", "sparse", "gapped-1cpu"}, nil},
+		{[]string{"sparse", "quick"}, []string{"sparse", "1cpu", "4cpu", "hotplug-slots", "boot-maxcpus", "gapped-1cpu"}, nil},
 		{[]string{"full"}, topology.Names(), nil},
 		{[]string{"nope"}, nil, topology.ErrUnknown},
 	} {
