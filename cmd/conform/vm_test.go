@@ -167,6 +167,11 @@ func TestCheckGate(t *testing.T) {
 		{[]string{"reference"}, true, []string{"cilium-ebpf"}, nil, `no loader of this run is called "reference"`},
 		{[]string{"foo"}, true, []string{"reference"}, nil, `no loader of this run is called "foo"`},
 		{[]string{"all", "aya"}, true, []string{"aya"}, nil, "does not combine"},
+		// A bare name covers every version of a loader, a full one that version.
+		{[]string{"libbpf"}, true, []string{"libbpf@1.1", "libbpf@1.4"}, []string{"libbpf"}, ""},
+		{[]string{"libbpf@1.4"}, true, []string{"libbpf@1.1", "libbpf@1.4"}, []string{"libbpf@1.4"}, ""},
+		{[]string{"libbpf@1.5"}, true, []string{"libbpf@1.1", "libbpf@1.4"}, nil, `no loader of this run is called "libbpf@1.5"`},
+		{[]string{"libbpf"}, true, []string{"libbpfgo@v0.8.0"}, nil, `no loader of this run is called "libbpf"`},
 	} {
 		got, err := checkGate(tt.gate, tt.given, tt.names)
 		if tt.err != "" {
