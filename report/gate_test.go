@@ -35,6 +35,23 @@ func TestGate(t *testing.T) {
 		}
 		return r
 	}
+	// libbpf@1.1 fails RING-002 and SIZE-001, libbpf@1.4 SIZE-001, and
+	// libbpfgo (another loader whose name starts the same) SIZE-001.
+	versioned := func() *report.Results {
+		r := &report.Results{Generated: testTime, Runs: []report.Run{run("debian-6.1", "smp-2")}}
+		for _, l := range []string{"libbpf@1.1", "libbpf@1.4", "libbpfgo@v0.8.0"} {
+			r.Results = append(r.Results,
+				res("debian-6.1", "smp-2", l, "SIZE-001", result.Must, result.Fail, "EINVAL"),
+				res("debian-6.1", "smp-2", l, "RING-002", result.Must, result.Pass, ""))
+		}
+		r.Results[1].Status = result.Fail
+		return r
+	}
+	// Results written before loaders had versions.
+	unversioned := &report.Results{Generated: testTime, Runs: []report.Run{run("debian-6.1", "smp-2")},
+		Results: []result.Result{res("debian-6.1", "smp-2", "libbpf", "SIZE-001", result.Must, result.Fail, "EINVAL")}}
+	bare := report.Baseline{Schema: 1, Loader: "libbpf", Deviations: []report.Deviation{{Requirement: "SIZE-001", Reason: "every version"}}}
+	only14 := report.Baseline{Schema: 1, Loader: "libbpf@1.4", Deviations: []report.Deviation{{Requirement: "RING-002", Reason: "not this one"}}}
 	withRunError := func() *report.Results {
 		r := both()
 		r.Runs[0].Error = "qemu exited: KVM internal error"
@@ -69,6 +86,25 @@ func TestGate(t *testing.T) {
 			[]string{"aya: no results for this loader"}},
 		{"empty results never pass", &report.Results{}, report.GateOptions{FailLevel: result.Must},
 			[]string{"no results to gate on"}},
+		// A bare --gate or baseline name covers every version of the loader,
+		// a versioned one that version only; a baseline filed under the full
+		// name wins over the bare one.
+		{"bare gate covers every version", versioned(), report.GateOptions{FailLevel: result.Must, Loaders: []string{"libbpf"}}, []string{
+			"debian-6.1/smp-2/libbpf@1.1: MUST RING-002 failed", "debian-6.1/smp-2/libbpf@1.1: MUST SIZE-001 failed",
+			"debian-6.1/smp-2/libbpf@1.4: MUST SIZE-001 failed"}},
+		{"versioned gate covers that version", versioned(), report.GateOptions{FailLevel: result.Must, Loaders: []string{"libbpf@1.4"}},
+			[]string{"debian-6.1/smp-2/libbpf@1.4: MUST SIZE-001 failed"}},
+		{"leading v is optional", versioned(), report.GateOptions{FailLevel: result.Must, Loaders: []string{"libbpfgo@0.8.0"}},
+			[]string{"debian-6.1/smp-2/libbpfgo@v0.8.0: MUST SIZE-001 failed"}},
+		{"version not in the run", versioned(), report.GateOptions{FailLevel: result.Must, Loaders: []string{"libbpf@1.5"}},
+			[]string{"libbpf@1.5: no results for this loader"}},
+		{"bare baseline covers every version", versioned(), report.GateOptions{FailLevel: result.Must, Loaders: []string{"libbpf"},
+			Baselines: map[string]report.Baseline{"libbpf": bare}}, []string{"debian-6.1/smp-2/libbpf@1.1: MUST RING-002 failed"}},
+		{"versioned baseline wins over the bare one", versioned(), report.GateOptions{FailLevel: result.Must, Loaders: []string{"libbpf"},
+			Baselines: map[string]report.Baseline{"libbpf": bare, "libbpf@1.4": only14}},
+			[]string{"debian-6.1/smp-2/libbpf@1.1: MUST RING-002 failed", "debian-6.1/smp-2/libbpf@1.4: MUST SIZE-001 failed"}},
+		{"unversioned results gate by bare name", unversioned, report.GateOptions{FailLevel: result.Must, Loaders: []string{"libbpf"}},
+			[]string{"debian-6.1/smp-2/libbpf: MUST SIZE-001 failed"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := report.Gate(tc.results, tc.opts)
@@ -218,63 +254,3 @@ func TestBaselineCheck(t *testing.T) {
 	}
 }
 
-// TestGateVersionedLoaders: a bare --gate or baseline name covers every
-// version of the loader, a versioned one that version only, and a baseline
-// filed under the full name wins over the bare one.
-func TestGateVersionedLoaders(t *testing.T) {
-	results := func() *report.Results {
-		r := &report.Results{Generated: testTime, Runs: []report.Run{run("debian-6.1", "smp-2")}}
-		for _, l := range []string{"libbpf@1.1", "libbpf@1.4", "libbpfgo@v0.8.0"} {
-			r.Results = append(r.Results,
-				res("debian-6.1", "smp-2", l, "SIZE-001", result.Must, result.Fail, "EINVAL"),
-				res("debian-6.1", "smp-2", l, "RING-002", result.Must, result.Pass, ""))
-		}
-		r.Results[0].Requirement, r.Results[1].Requirement = "RING-002", "SIZE-001" // 1.1 fails RING-002 too
-		r.Results[1].Status = result.Fail
-		return r
-	}
-	bare := report.Baseline{Schema: 1, Loader: "libbpf", Deviations: []report.Deviation{{Requirement: "SIZE-001", Reason: "every version"}}}
-	only14 := report.Baseline{Schema: 1, Loader: "libbpf@1.4", Deviations: []report.Deviation{{Requirement: "RING-002", Reason: "not this one"}}}
-	for _, tc := range []struct {
-		name      string
-		gate      []string
-		baselines map[string]report.Baseline
-		want      []string
-	}{
-		{"bare gate covers every version", []string{"libbpf"}, nil, []string{
-			"debian-6.1/smp-2/libbpf@1.1: MUST RING-002 failed", "debian-6.1/smp-2/libbpf@1.1: MUST SIZE-001 failed",
-			"debian-6.1/smp-2/libbpf@1.4: MUST SIZE-001 failed"}},
-		{"versioned gate covers that version", []string{"libbpf@1.4"}, nil, []string{"debian-6.1/smp-2/libbpf@1.4: MUST SIZE-001 failed"}},
-		{"leading v is optional", []string{"libbpfgo@0.8.0"}, nil, []string{"debian-6.1/smp-2/libbpfgo@v0.8.0: MUST SIZE-001 failed"}},
-		{"version not in the run", []string{"libbpf@1.5"}, nil, []string{"libbpf@1.5: no results for this loader"}},
-		{"bare baseline covers every version", []string{"libbpf"}, map[string]report.Baseline{"libbpf": bare},
-			[]string{"debian-6.1/smp-2/libbpf@1.1: MUST RING-002 failed"}},
-		{"versioned baseline wins over the bare one", []string{"libbpf"}, map[string]report.Baseline{"libbpf": bare, "libbpf@1.4": only14},
-			[]string{"debian-6.1/smp-2/libbpf@1.1: MUST RING-002 failed", "debian-6.1/smp-2/libbpf@1.4: MUST SIZE-001 failed"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := report.Gate(results(), report.GateOptions{FailLevel: result.Must, Loaders: tc.gate, Baselines: tc.baselines})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var strs []string
-			for _, v := range got {
-				strs = append(strs, v.String())
-			}
-			if len(strs) != len(tc.want) {
-				t.Fatalf("violations:\n%s\nwant prefixes:\n%s", strings.Join(strs, "\n"), strings.Join(tc.want, "\n"))
-			}
-			for i := range strs {
-				if !strings.HasPrefix(strs[i], tc.want[i]) {
-					t.Errorf("violation %d: %q, want prefix %q", i, strs[i], tc.want[i])
-				}
-			}
-		})
-	}
-	// Results written before loaders had versions still gate by bare name.
-	old := &report.Results{Generated: testTime, Runs: []report.Run{run("debian-6.1", "smp-2")},
-		Results: []result.Result{res("debian-6.1", "smp-2", "libbpf", "SIZE-001", result.Must, result.Fail, "EINVAL")}}
-	if got, _ := report.Gate(old, report.GateOptions{FailLevel: result.Must, Loaders: []string{"libbpf"}}); len(got) != 1 {
-		t.Errorf("bare results, bare gate: %v", got)
-	}
-}
