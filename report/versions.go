@@ -6,6 +6,7 @@ import (
 	"html"
 	"html/template"
 	"maps"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -156,13 +157,15 @@ func outcome(r *result.Result) string {
 }
 
 // changes describes a row as runs of consecutive versions with the same
-// outcome, each with the first line of its evidence: "v0.9.1–v0.15.0 PASS;
-// v0.16.0–v0.22.0 FAIL (CPU 2, ENOENT): …".
+// outcome and evidence, each with its evidence: "v0.9.1–v0.15.0 PASS;
+// v0.16.0–v0.22.0 FAIL (CPU 2, ENOENT): …". Two failures with the same
+// status but different evidence (refused at load vs at the reader) are two
+// runs.
 func (r versionRow) changes(vs []string) string {
 	var parts []string
 	for i := 0; i < len(vs); {
 		j := i
-		for j+1 < len(vs) && outcome(r.Cells[j+1]) == outcome(r.Cells[i]) && (r.Cells[i] == nil) == (r.Cells[j+1] == nil) {
+		for j+1 < len(vs) && sameOutcome(r.Cells[i], r.Cells[j+1]) {
 			j++
 		}
 		span := vs[i]
@@ -170,11 +173,11 @@ func (r versionRow) changes(vs []string) string {
 			span += "–" + vs[j]
 		}
 		text := span + " " + outcome(r.Cells[i])
-		if c := r.Cells[i]; c != nil && c.Status != result.Pass && c.Detail != "" {
-			text += ": " + clip(firstLine(c.Detail), 160)
-		}
-		if r.Cells[i] == nil {
+		switch c := r.Cells[i]; {
+		case c == nil:
 			text = span + " not run"
+		case c.Status != result.Pass && c.Detail != "":
+			text += ": " + shorten(firstLine(c.Detail), 160)
 		}
 		parts = append(parts, text)
 		i = j + 1
@@ -182,11 +185,19 @@ func (r versionRow) changes(vs []string) string {
 	return strings.Join(parts, "; ")
 }
 
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
+// scratchTail is what shorten leaves of a scratch path; the file names in
+// it (progs-PID, NNN-requirement) differ between runs of the same failure.
+var scratchTail = regexp.MustCompile(`…/\S*`)
+
+// sameOutcome: both missing, or the same status, CPU, errno and evidence.
+func sameOutcome(a, b *result.Result) bool {
+	if a == nil || b == nil {
+		return a == b
 	}
-	return s[:n] + "…"
+	evidence := func(r *result.Result) string {
+		return scratchTail.ReplaceAllString(shorten(firstLine(r.Detail), 160), "…")
+	}
+	return outcome(a) == outcome(b) && (a.Status == result.Pass || evidence(a) == evidence(b))
 }
 
 // compareVersions orders loader versions numerically ("v0.9.1" < "v0.11.0",

@@ -22,7 +22,15 @@ func TestVersionHistory(t *testing.T) {
 		if v == "v0.16.0" || v == "v0.22.0" {
 			key.Status, key.Detail, key.CPU, key.Errno = result.Fail, "ring for CPU 2 filed at key 1\nmore", cpu(2), "ENOENT"
 		}
-		r.Results = append(r.Results, key, res("debian-6.1", "sparse", l, "SIZE-AUTO", result.Must, result.Pass, ""))
+		// The same status with different evidence is a change; scratch
+		// paths that differ (a PID) are not.
+		stage := "load"
+		if v == "v0.9.1" {
+			stage = "reader"
+		}
+		pin := res("debian-6.1", "sparse", l, "COMPAT-FOREIGN-PIN", result.Should, result.Fail,
+			"refused at the "+stage+" stage: /sys/fs/bpf/perfconform/run-1/017-x/progs-"+v+": nope")
+		r.Results = append(r.Results, key, pin, res("debian-6.1", "sparse", l, "SIZE-AUTO", result.Must, result.Pass, ""))
 	}
 	// Only the default ran on smp-2: not part of the history.
 	r.Results = append(r.Results,
@@ -42,6 +50,7 @@ func TestVersionHistory(t *testing.T) {
 		"| sparse | RING-KEY MUST | PASS | PASS | FAIL (CPU 2, ENOENT) | FAIL (CPU 2, ENOENT) |",
 		"1 other (topology, requirement) rows passed on every version.",
 		"- **sparse RING-KEY**: v0.9.1–v0.15.0 PASS; v0.16.0–v0.22.0 FAIL (CPU 2, ENOENT): ring for CPU 2 filed at key 1 …",
+		"- **sparse COMPAT-FOREIGN-PIN**: v0.9.1 FAIL: refused at the reader stage: …/progs-v0.9.1: nope; v0.15.0–v0.22.0 FAIL: refused at the load stage: …/progs-v0.15.0: nope",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report.md lacks %q", want)

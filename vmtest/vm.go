@@ -97,7 +97,8 @@ func (v *vmRun) run(ctx context.Context) (res VMResult) {
 	consoleLog := filepath.Join(work, "console.log")
 	m := qemu.Machine{
 		Binary: v.opts.qemuBinary, Accel: v.accel, SMP: v.job.Topology.SMP(),
-		Kernel: v.kernel.Path, Initrd: initrd, ConsoleLog: consoleLog,
+		MemoryMiB: qemu.MemoryFor(v.job.Topology.SMP()) + initrdMiB(initrd),
+		Kernel:    v.kernel.Path, Initrd: initrd, ConsoleLog: consoleLog,
 		Append: append(append([]string{}, v.job.Topology.KernelArgs...), "--", guest.GuestArg),
 	}
 	if args, err := m.Args(); err == nil {
@@ -258,4 +259,16 @@ func writeJSON(path string, v any) error {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
+}
+
+// initrdMiB is the guest memory an initramfs needs on top of the topology's:
+// twice its size, since the kernel holds the image while it unpacks it into
+// RAM. Without it a 1-CPU VM (272 MiB) carrying a dozen adapters fails with
+// "Initramfs unpacking failed: write error" and boots without its config.
+func initrdMiB(path string) int {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return int(2 * ((st.Size() + 1<<20 - 1) >> 20))
 }
