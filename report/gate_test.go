@@ -253,4 +253,3 @@ func TestBaselineCheck(t *testing.T) {
 		})
 	}
 }
-
