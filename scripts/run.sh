@@ -4,6 +4,8 @@
 # (TOPOLOGIES, default quick) on both Debian kernels, writing results.json,
 # junit.xml, report.md and report.html into OUT (default out/run; an earlier
 # run's output there is replaced: --force).
+# KERNELS (comma separated) and LOADERS (space separated) narrow the run;
+# .github/workflows/conformance.yml runs one kernel × topology set per job.
 # Usage (as root, from the checkout): bash scripts/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +14,10 @@ source scripts/setup.sh
 export CGO_ENABLED=0
 out=${OUT:-out/run}
 go build -o bin/conform ./cmd/conform
-bin/conform kernels fetch debian-6.1 debian-6.12
-bin/conform run --topology "${TOPOLOGIES:-quick}" --kernel debian-6.1,debian-6.12 \
-	--loader reference --loader cilium-ebpf --loader libbpf --loader bpftool --loader libbpfgo \
+kernels=${KERNELS:-debian-6.1,debian-6.12}
+read -ra loaders <<<"${LOADERS:-reference cilium-ebpf libbpf bpftool libbpfgo}"
+# shellcheck disable=SC2086 # one argument per kernel
+bin/conform kernels fetch ${kernels//,/ }
+bin/conform run --topology "${TOPOLOGIES:-quick}" --kernel "$kernels" \
+	"${loaders[@]/#/--loader=}" \
 	--gate reference --out "$out" --force "$@"
