@@ -32,6 +32,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/perfconform/perfconform/internal/debapt/debapttest"
 )
 
 const perfconformRepo = "perfconform/perfconform"
@@ -102,31 +104,6 @@ func goEnv(t *testing.T, name string) string {
 	return strings.TrimSpace(string(b))
 }
 
-// hiddenAptConfig writes an apt configuration without any package source
-// (and with lists and caches of its own, so nothing can touch the host's)
-// and checks that apt then really knows no source.
-func hiddenAptConfig(t *testing.T, dir string) string {
-	t.Helper()
-	for _, d := range []string{"empty", "lists/partial", "cache/archives/partial"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	conf := filepath.Join(dir, "apt.conf")
-	content := fmt.Sprintf("Dir::Etc::sourcelist %q;\nDir::Etc::sourceparts %q;\nDir::State::lists %q;\nDir::Cache %q;\n",
-		filepath.Join(dir, "empty/sources.list"), filepath.Join(dir, "empty"), filepath.Join(dir, "lists"), filepath.Join(dir, "cache"))
-	if err := os.WriteFile(conf, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("apt-get", "indextargets", "--format", "$(SITE)")
-	cmd.Env = append(os.Environ(), "APT_CONFIG="+conf)
-	out, err := cmd.CombinedOutput()
-	if err != nil || strings.TrimSpace(string(out)) != "" {
-		t.Fatalf("the hidden apt configuration still lists sources (%v): %s", err, out)
-	}
-	return conf
-}
-
 // newRunner is a runner with a clean environment: a runner image's PATH,
 // hidden apt sources, the host's Go caches and network settings.
 func newRunner(t *testing.T, repos map[string]string, repository, event string) (*Runner, string) {
@@ -134,7 +111,7 @@ func newRunner(t *testing.T, repos map[string]string, repository, event string) 
 	dir := t.TempDir()
 	env := []string{
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-		"APT_CONFIG=" + hiddenAptConfig(t, filepath.Join(dir, "apt")),
+		"APT_CONFIG=" + debapttest.HiddenSources(t),
 		"GOMODCACHE=" + goEnv(t, "GOMODCACHE"), "GOCACHE=" + goEnv(t, "GOCACHE"),
 		"GOTOOLCHAIN=local", // the local Go stands for the one setup-go would install
 	}
@@ -420,7 +397,7 @@ func TestSetupSaysWhenSourcesAreHidden(t *testing.T) {
 	cmd.Dir = root
 	cmd.Env = []string{
 		"PATH=" + fake + ":" + filepath.Dir(goTool(t)) + ":/usr/sbin:/usr/bin:/sbin:/bin",
-		"APT_CONFIG=" + hiddenAptConfig(t, filepath.Join(dir, "apt")),
+		"APT_CONFIG=" + debapttest.HiddenSources(t),
 	}
 	out, err := cmd.CombinedOutput()
 	if err == nil {

@@ -8,13 +8,13 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/perfconform/perfconform/internal/debapt"
+	"github.com/perfconform/perfconform/internal/debapt/debapttest"
 	"github.com/perfconform/perfconform/vmtest/kernel"
 )
 
@@ -203,15 +203,7 @@ func TestFetchWithHostSourcesHidden(t *testing.T) {
 	if err := debapt.CheckTools(); err != nil {
 		t.Skip(err)
 	}
-	hidden := t.TempDir()
-	conf := filepath.Join(hidden, "apt.conf")
-	if err := os.WriteFile(conf, []byte(`Dir::Etc::sourcelist "`+hidden+`/none"; Dir::Etc::sourceparts "`+hidden+`";`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("APT_CONFIG", conf)
-	if out, err := exec.Command("apt-get", "indextargets").CombinedOutput(); err != nil || len(out) != 0 {
-		t.Fatalf("the hidden configuration still lists sources (%v): %s", err, out)
-	}
+	t.Setenv("APT_CONFIG", debapttest.HiddenSources(t))
 
 	var names []string
 	for _, e := range kernel.Catalog() {
