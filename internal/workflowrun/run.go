@@ -581,6 +581,7 @@ type job struct {
 	run              *JobRun
 	dir, temp, logs  string
 	env              map[string]string // workflow + job env, then GITHUB_ENV
+	envCtx           map[string]any    // the same as the env context
 	paths            []string          // GITHUB_PATH, newest first
 	steps            map[string]any    // the steps context
 	failed           bool
@@ -621,7 +622,8 @@ func (r *Runner) runJobOnce(ctx context.Context, file string, wf *actionlint.Wor
 	j.contexts["steps"] = j.steps
 	j.contexts["runner"] = runnerContext(j.temp)
 	j.contexts["strategy"] = map[string]any{"fail-fast": false, "job-index": 0, "job-total": 1}
-	j.contexts["env"] = map[string]any{}
+	j.envCtx = map[string]any{}
+	j.contexts["env"] = j.envCtx
 	sc := j.scope()
 	for _, e := range []*actionlint.Env{wf.Env, aj.Env} {
 		if err := j.addEnv(sc, e, j.env); err != nil {
@@ -727,13 +729,12 @@ func (j *job) step(ctx context.Context, i int, s *actionlint.Step) (*StepResult,
 		sr.ID = s.ID.Value
 	}
 	// The env context of this step: the job's plus the step's own.
-	jobEnv := j.contexts["env"].(map[string]any)
 	stepEnvCtx := map[string]any{}
-	for k, v := range jobEnv {
+	for k, v := range j.envCtx {
 		stepEnvCtx[k] = v
 	}
 	j.contexts["env"] = stepEnvCtx
-	defer func() { j.contexts["env"] = jobEnv }()
+	defer func() { j.contexts["env"] = j.envCtx }()
 	sc := j.scope()
 	stepEnv := map[string]string{}
 	if err := j.addEnv(sc, s.Env, stepEnv); err != nil {
@@ -881,7 +882,7 @@ func (j *job) readStepFiles(f stepFiles, sr *StepResult) error {
 	}
 	for k, v := range envs {
 		j.env[k] = v
-		j.contexts["env"].(map[string]any)[k] = v
+		j.envCtx[k] = v // the job's env context, seen by the next steps
 	}
 	b, err := os.ReadFile(f.path)
 	if err != nil {

@@ -223,6 +223,7 @@ jobs:
       - id: out
         run: |
           test "$NOT_YET" = now
+          test "${{ env.NOT_YET }}" = now
           mytool
           echo "value=${{ matrix.kernel }}-${{ matrix.set }}" >> "$GITHUB_OUTPUT"
       - uses: actions/cache@v4
