@@ -172,6 +172,7 @@ func tail(file string, n int) string {
 type results struct {
 	Runs []struct {
 		Topology string `json:"topology"`
+		Realized bool   `json:"realized"`
 		Loaders  []struct {
 			Name string `json:"name"`
 		} `json:"loaders"`
@@ -280,7 +281,9 @@ func TestConformanceWorkflow(t *testing.T) {
 	var topos []string
 	ran := map[string]bool{}
 	for _, r := range res.Runs {
-		topos = append(topos, r.Topology)
+		if r.Realized { // a topology this kernel cannot realize is recorded without results
+			topos = append(topos, r.Topology)
+		}
 		for _, l := range r.Loaders {
 			ran[l.Name] = true
 		}
