@@ -288,6 +288,9 @@ func TestConformanceWorkflow(t *testing.T) {
 			ran[l.Name] = true
 		}
 	}
+	if len(topos) == 0 {
+		t.Errorf("the merged report has no realized topology: %+v", res.Runs)
+	}
 	if len(ran) < 2 || !ran["reference"] {
 		t.Errorf("the merged report ran loaders %v; want the reference and the other built-in loaders scripts/run.sh lists", ran)
 	}
