@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The main job: installs what it needs, builds every built-in loader adapter,
 # and runs the suite against all of them in VMs across the topology set
-# (TOPOLOGIES, default quick) on both Debian kernels, writing results.json,
+# (TOPOLOGIES, default quick) on the Debian kernels, writing results.json,
 # junit.xml, report.md and report.html into OUT (default out/run; an earlier
 # run's output there is replaced: --force). The loaders are the defaults
-# plus libbpf 1.4 and bpftool 7.5 from bookworm-backports (LOADERS overrides
-# the list); the cilium/ebpf release history is scripts/report.sh's second
-# run.
+# plus libbpf 1.4 and bpftool 7.5 from bookworm-backports; the cilium/ebpf
+# release history is scripts/report.sh's second run.
+# KERNELS (comma separated) and LOADERS (space separated) narrow the run;
+# .github/workflows/conformance.yml runs one kernel × topology set per job.
 # Usage (as root, from the checkout): bash scripts/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,9 +15,11 @@ source scripts/setup.sh
 
 export CGO_ENABLED=0
 out=${OUT:-out/run}
-loaders=()
-for l in ${LOADERS:-reference cilium-ebpf libbpf libbpf@1.4 bpftool bpftool@7.5 libbpfgo}; do loaders+=(--loader "$l"); done
 go build -o bin/conform ./cmd/conform
-bin/conform kernels fetch debian-6.1 debian-6.12
-bin/conform run --topology "${TOPOLOGIES:-quick}" --kernel debian-6.1,debian-6.12 \
-	"${loaders[@]}" --gate reference --out "$out" --force "$@"
+kernels=${KERNELS:-debian-6.1,debian-6.12}
+read -ra loaders <<<"${LOADERS:-reference cilium-ebpf libbpf libbpf@1.4 bpftool bpftool@7.5 libbpfgo}"
+# shellcheck disable=SC2086 # one argument per kernel
+bin/conform kernels fetch ${kernels//,/ }
+bin/conform run --topology "${TOPOLOGIES:-quick}" --kernel "$kernels" \
+	"${loaders[@]/#/--loader=}" \
+	--gate reference --out "$out" --force "$@"

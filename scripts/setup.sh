@@ -20,6 +20,13 @@ install_packages() {
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 	done
 	if [ ${#missing[@]} -gt 0 ]; then
+		# Say so before apt-get update: with no sources it would "succeed"
+		# and install would then fail with "Unable to locate package".
+		if [ -z "$(apt-get indextargets --format '$(SITE)' 2>/dev/null)" ]; then
+			echo "perfconform: missing packages: ${missing[*]}; apt has no package sources to install them from" \
+				"(APT_CONFIG=${APT_CONFIG:-unset}). Install them, or give apt its Debian sources back, then run again." >&2
+			exit 1
+		fi
 		echo "== installing: ${missing[*]}"
 		apt-get update -q
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"

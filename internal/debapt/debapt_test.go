@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/perfconform/perfconform/internal/debapt/debapttest"
 )
 
 func TestConfigKeepsHostAptOut(t *testing.T) {
@@ -72,10 +74,7 @@ func TestFetchWithHostSourcesHidden(t *testing.T) {
 	if err := CheckTools(); err != nil {
 		t.Skip(err)
 	}
-	empty := t.TempDir()
-	hostConf := filepath.Join(empty, "apt.conf")
-	os.WriteFile(hostConf, []byte(`Dir::Etc::sourcelist "`+empty+`/none"; Dir::Etc::sourceparts "`+empty+`";`), 0o644)
-	t.Setenv("APT_CONFIG", hostConf)
+	t.Setenv("APT_CONFIG", debapttest.HiddenSources(t))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

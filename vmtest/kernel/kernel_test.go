@@ -11,7 +11,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/perfconform/perfconform/internal/debapt"
+	"github.com/perfconform/perfconform/internal/debapt/debapttest"
 	"github.com/perfconform/perfconform/vmtest/kernel"
 )
 
@@ -186,4 +189,40 @@ func TestDamagedImages(t *testing.T) {
 			t.Fatalf("FromFile(truncated) = %v, want ErrDamaged saying truncated", err)
 		}
 	})
+}
+
+// TestFetchWithHostSourcesHidden fetches every catalog kernel into an empty
+// cache with the host's apt sources hidden (APT_CONFIG names a
+// configuration without any source), as on a runner whose distribution has
+// no Debian kernels: the fetch must rely on debapt's own configuration only.
+// `conform kernels fetch` is this call with a progress printer.
+func TestFetchWithHostSourcesHidden(t *testing.T) {
+	if testing.Short() {
+		t.Skip("downloads every catalog kernel from Debian's archive")
+	}
+	if err := debapt.CheckTools(); err != nil {
+		t.Skip(err)
+	}
+	t.Setenv("APT_CONFIG", debapttest.HiddenSources(t))
+
+	var names []string
+	for _, e := range kernel.Catalog() {
+		names = append(names, e.Name)
+	}
+	c := &kernel.Cache{Dir: t.TempDir(), Progress: func(msg string) { t.Log(msg) }}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	ks, err := c.Fetch(ctx, names...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, k := range ks {
+		if k.Name != names[i] || k.Package == "" || k.Version == "" {
+			t.Errorf("fetched %+v for %s: want its package and version recorded", k, names[i])
+		}
+		rel, err := kernel.ReadRelease(k.Path)
+		if err != nil || rel != k.Release {
+			t.Errorf("%s: image release %q, %v; kernel.json says %q", k.Name, rel, err, k.Release)
+		}
+	}
 }

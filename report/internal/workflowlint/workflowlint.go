@@ -43,6 +43,22 @@ func Files(dir string) ([]string, error) {
 // actionlint's findings. path is also used to find the repository (for
 // local reusable workflows and actions).
 func Lint(path string, content []byte) ([]*actionlint.Error, error) {
+	return lint(path, content, nil)
+}
+
+// LintInRepo lints content as the workflow file name in the repository at
+// root (which need not exist), so the local reusable workflows it calls
+// (uses: ./.github/workflows/...) are read and its inputs checked against
+// theirs.
+func LintInRepo(root, name string, content []byte) ([]*actionlint.Error, error) {
+	p, err := actionlint.NewProject(root)
+	if err != nil {
+		return nil, fmt.Errorf("actionlint project %s: %w", root, err)
+	}
+	return lint(filepath.Join(p.WorkflowsDir(), name), content, p)
+}
+
+func lint(path string, content []byte, project *actionlint.Project) ([]*actionlint.Error, error) {
 	l, err := actionlint.NewLinter(io.Discard, &actionlint.LinterOptions{
 		Color: actionlint.ColorOptionKindNever,
 		// Empty Shellcheck and Pyflakes turn those integrations off.
@@ -50,7 +66,7 @@ func Lint(path string, content []byte) ([]*actionlint.Error, error) {
 	if err != nil {
 		return nil, fmt.Errorf("actionlint: %w", err)
 	}
-	errs, err := l.Lint(path, content, nil)
+	errs, err := l.Lint(path, content, project)
 	if err != nil {
 		return nil, fmt.Errorf("actionlint %s: %w", path, err)
 	}
