@@ -13,10 +13,10 @@ package trigger
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -46,11 +46,12 @@ func New(perfArray *ebpf.Map) (*Trigger, error) {
 	if perfArray.Type() != ebpf.PerfEventArray {
 		return nil, fmt.Errorf("trigger for map %s: type %s, want PerfEventArray", name, perfArray.Type())
 	}
-	var nb [8]byte
-	if _, err := rand.Read(nb[:]); err != nil {
-		return nil, fmt.Errorf("trigger for map %s: nonce: %w", name, err)
-	}
-	nonce := binary.LittleEndian.Uint64(nb[:])
+	// The nonce only tells this Trigger's samples from others', so it needs
+	// no cryptographic strength, and it must not block: crypto/rand waits
+	// in getrandom(2) until the kernel's CRNG is initialised, which in a
+	// freshly booted TCG guest took 1.7 s (docs/PERFORMANCE.md). math/rand/v2
+	// is seeded from the runtime's own non-blocking source.
+	nonce := rand.Uint64()
 
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
