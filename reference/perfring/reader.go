@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/hashicorp/go-multierror"
@@ -385,29 +386,22 @@ func (rd *Reader) readRound(fn func(*Record) bool) (n int, err error) {
 // asked to stop.
 func (rd *Reader) readBatch(r *ring, fn func(*Record) bool) (n int, more bool, err error) {
 	rec := &rd.view
-	data, mask := r.buf.data, r.buf.mask
+	base, mask := r.buf.base, r.buf.mask
 	for r.tail != r.head {
 		// Fast path, the common case: a sample record lying whole in the
 		// ring, handed over in place. Everything else (wraps, lost records,
 		// anything suspicious) takes the validating decoder below.
-		if off, avail := r.tail&mask, r.head-r.tail; avail >= sampleFixedSize && off+sampleFixedSize <= uint64(len(data)) {
-			size := uint64(binary.NativeEndian.Uint16(data[off+6:]))
-			if binary.NativeEndian.Uint32(data[off:]) == unix.PERF_RECORD_SAMPLE &&
-				size >= sampleFixedSize && size <= avail && off+size <= uint64(len(data)) {
-				if raw := uint64(binary.NativeEndian.Uint32(data[off+headerSize:])); raw <= size-sampleFixedSize {
-					start := off + sampleFixedSize
-					rec.RawSample = data[start : start+raw : start+raw]
-					rec.LostSamples = 0
-					rec.CPU = r.cpu
-					r.tail += size
-					n++
-					if !fn(rec) {
-						r.storeTail()
-						return n, false, nil
-					}
-					continue
-				}
+		if raw, rawLen, size := contiguousSample(base, mask, r.tail, r.head); raw != nil {
+			rec.RawSample = unsafe.Slice((*byte)(raw), rawLen)
+			rec.LostSamples = 0
+			rec.CPU = r.cpu
+			r.tail += size
+			n++
+			if !fn(rec) {
+				r.storeTail()
+				return n, false, nil
 			}
+			continue
 		}
 		next, err := r.buf.view(r.head, r.tail, rec, &rd.scratch)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"testing"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -320,5 +321,61 @@ func TestView(t *testing.T) {
 	})
 	if allocs != 0 || &scratch[0] != backing {
 		t.Errorf("view allocates %v times per wrapped record or replaced the scratch buffer", allocs)
+	}
+}
+
+// TestContiguousSample: the fast path takes exactly the well-formed samples
+// that lie whole in the ring, as decode reads them, and leaves everything
+// else to decode.
+func TestContiguousSample(t *testing.T) {
+	corrupt := func(rec []byte, at int, v uint32) []byte {
+		rec = bytes.Clone(rec)
+		binary.NativeEndian.PutUint32(rec[at:], v)
+		return rec
+	}
+	good := sample(seq(12, 1)) // 24 bytes, raw 12
+	for _, tt := range []struct {
+		name    string
+		start   uint64 // where the ring's positions start (wraps at 64)
+		record  []byte
+		publish int // bytes of it published (head - tail); 0 = all
+		want    []byte
+	}{
+		{name: "contiguous sample", record: good, want: seq(12, 1)},
+		{name: "padded sample", record: sample(seq(20, 50)), want: padded(seq(20, 50))},
+		{name: "sample ending at the ring's end", start: 40, record: good, want: seq(12, 1)},
+		{name: "sample wrapping the end", start: 48, record: good},
+		{name: "fixed part wrapping the end", start: 56, record: good},
+		{name: "lost record", record: lost(3, 9)},
+		{name: "unknown type", record: corrupt(good, 0, 99)},
+		{name: "not yet published", record: good, publish: 16},
+		{name: "raw size beyond the record", record: corrupt(good, 8, 13)},
+		{name: "size below the fixed part", record: binary.NativeEndian.AppendUint32(header(unix.PERF_RECORD_SAMPLE, 8), 0)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSynthRing(64, tt.start)
+			s.write(tt.record)
+			b := newRingBuffer(s.data)
+			head := s.head
+			if tt.publish > 0 {
+				head = tt.start + uint64(tt.publish)
+			}
+			raw, rawLen, size := contiguousSample(b.base, b.mask, tt.start, head)
+			if tt.want == nil {
+				if raw != nil {
+					t.Fatalf("fast path took it: %d raw bytes, size %d", rawLen, size)
+				}
+				return
+			}
+			if raw == nil {
+				t.Fatal("fast path refused a contiguous sample")
+			}
+			got := unsafe.Slice((*byte)(raw), rawLen)
+			var rec Record
+			next, err := b.parse(head, tt.start, &rec)
+			if err != nil || !bytes.Equal(got, tt.want) || !bytes.Equal(got, rec.RawSample) || tt.start+size != next {
+				t.Errorf("fast path: % x (size %d); decode: % x next %d, %v; want % x", got, size, rec.RawSample, next, err, tt.want)
+			}
+		})
 	}
 }
