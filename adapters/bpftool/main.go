@@ -11,6 +11,12 @@
 // bpftool prints nothing when its rings are set up, so readiness is taken
 // from the kernel: an event_pipe is ready once it sleeps in epoll_wait
 // (/proc/PID/syscall), which it reaches only after filing every ring.
+//
+// Plain output has no end-of-sample marker either, but its shape gives one:
+// bpftool dumps the raw data 16 bytes per line, and the kernel pads a raw
+// sample so that its u32 size field plus the data end on an 8-byte boundary
+// (raw size = 4 mod 8), so a sample's last line always holds 4 or 12 bytes.
+// A line of fewer than 16 bytes therefore ends the sample, with no wait.
 package main
 
 import (
@@ -18,7 +24,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -31,6 +36,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/perfconform/perfconform/adapters/internal/adapterkit"
@@ -114,7 +120,7 @@ func load(ctx context.Context, args adapterkit.LoadArgs, w *adapterkit.Writer) e
 	if _, err := bpftool(ctx, "prog", "loadall", args.Object, progDir, "pinmaps", args.PinDir); err != nil {
 		return adapterkit.Fail(protocol.StageLoad, err)
 	}
-	perfMaps, err := perfArrays(ctx, args.PinDir)
+	perfMaps, err := perfArrays(args.PinDir)
 	if err != nil {
 		return adapterkit.Fail(protocol.StageLoad, err)
 	}
@@ -158,8 +164,12 @@ func load(ctx context.Context, args adapterkit.LoadArgs, w *adapterkit.Writer) e
 	}
 }
 
-// perfArrays lists the perf event arrays pinned directly under dir.
-func perfArrays(ctx context.Context, dir string) ([]string, error) {
+// perfArrays lists the perf event arrays pinned directly under dir. It asks
+// the kernel (BPF_OBJ_GET + map info) rather than `bpftool map show` per pin:
+// which pins are perf arrays is the adapter's bookkeeping, not something
+// bpftool is judged on, and a bpftool process per pin cost more than the
+// rest of a load in a TCG guest.
+func perfArrays(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -169,19 +179,14 @@ func perfArrays(ctx context.Context, dir string) ([]string, error) {
 		if e.IsDir() {
 			continue
 		}
-		out, err := bpftool(ctx, "-j", "map", "show", "pinned", filepath.Join(dir, e.Name()))
+		m, err := ebpf.LoadPinnedMap(filepath.Join(dir, e.Name()), &ebpf.LoadPinOptions{ReadOnly: true})
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("pinned map %s: %w", e.Name(), err)
 		}
-		var info struct {
-			Type string `json:"type"`
-		}
-		if err := json.Unmarshal(out, &info); err != nil {
-			return nil, fmt.Errorf("bpftool map show %s: %w", e.Name(), err)
-		}
-		if info.Type == "perf_event_array" {
+		if m.Type() == ebpf.PerfEventArray {
 			names = append(names, e.Name())
 		}
+		m.Close()
 	}
 	return names, nil
 }
@@ -216,6 +221,11 @@ func startEventPipe(path, name string) (*eventPipe, error) {
 	return p, nil
 }
 
+// pollInterval is how often waitPolling looks at /proc: a read of
+// /proc/PID/syscall costs microseconds, a late look costs the whole
+// interval on every load.
+const pollInterval = time.Millisecond
+
 // waitPolling waits until the event_pipe sleeps in epoll_wait.
 func (p *eventPipe) waitPolling(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
@@ -234,7 +244,7 @@ func (p *eventPipe) waitPolling(timeout time.Duration) error {
 		if exited(p.cmd.Process.Pid) {
 			break
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(pollInterval)
 	}
 	p.stop()
 	return fmt.Errorf("event_pipe for map %s did not start polling within %v: %s", p.name, timeout, strings.TrimSpace(p.stderr.String()))
@@ -274,15 +284,19 @@ var (
 	lostRE   = regexp.MustCompile(`^lost (\d+) events$`)
 )
 
-// sampleQuiet is how long forward waits for more hex lines before it takes a
-// sample as complete.
-const sampleQuiet = 50 * time.Millisecond
+// sampleQuiet is how long forward waits for more hex lines after a full
+// 16-byte line before it takes a sample as complete. The kernel's padding
+// (see the package doc) means a sample never ends on a full line, so this
+// only bounds the wait should that rule ever break.
+var sampleQuiet = 50 * time.Millisecond
+
+// hexPerLine is how many bytes bpftool's fprint_hex puts on a line.
+const hexPerLine = 16
 
 // forward translates event_pipe's plain output into protocol lines until it
-// ends. Plain output has no end-of-sample marker: a sample is complete at the
-// next header or lost line, or when no more input arrives within sampleQuiet
-// after one of its hex lines (bpftool flushes after every event, but may
-// write the header and the hex dump separately).
+// ends. A sample is complete at its first hex line shorter than hexPerLine
+// (see the package doc), at the next header or lost line, or when no more
+// input arrives within sampleQuiet after a full line.
 func (p *eventPipe) forward(w *adapterkit.Writer) error {
 	var (
 		cpu     = -1
@@ -325,6 +339,12 @@ func (p *eventPipe) forward(w *adapterkit.Writer) error {
 				return fmt.Errorf("event_pipe for map %s: unexpected line %q", p.name, line)
 			}
 			data = append(data, b...)
+			if len(b) < hexPerLine {
+				if err := flush(); err != nil {
+					return err
+				}
+				continue
+			}
 		default:
 			fmt.Fprintf(os.Stderr, "bpftool adapter: ignoring event_pipe line %q\n", line)
 		}
