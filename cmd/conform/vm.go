@@ -400,10 +400,12 @@ func contains(ss []string, s string) bool {
 }
 
 // printVMTable prints one line per VM: kernel, topology, masks, realized,
-// boot and total time, result counts and the error.
+// boot, after-boot and total time, result counts and the error, then what
+// each loader's specs took (the sum of its results' durations), so a
+// loader's cost per VM is visible.
 func printVMTable(w io.Writer, runs []report.Run, vms []vmtest.VMResult) {
-	fmt.Fprintf(w, "%-12s %-14s %-4s %-8s %-8s %-8s %-8s %6s %7s %s\n",
-		"KERNEL", "TOPOLOGY", "ACC", "POSSIBLE", "PRESENT", "ONLINE", "REALIZED", "BOOT", "TOTAL", "RESULTS / ERROR")
+	fmt.Fprintf(w, "%-12s %-14s %-4s %-8s %-8s %-8s %-8s %6s %6s %7s %s\n",
+		"KERNEL", "TOPOLOGY", "ACC", "POSSIBLE", "PRESENT", "ONLINE", "REALIZED", "BOOT", "AFTER", "TOTAL", "RESULTS / ERROR")
 	for i, run := range runs {
 		m := result.Masks{}
 		if run.Masks != nil {
@@ -414,10 +416,35 @@ func printVMTable(w io.Writer, runs []report.Run, vms []vmtest.VMResult) {
 		if run.Error != "" {
 			status += "; " + firstLine(run.Error)
 		}
-		fmt.Fprintf(w, "%-12s %-14s %-4s %-8s %-8s %-8s %-8v %6s %7s %s\n",
+		after := time.Duration(0)
+		if run.Boot > 0 && run.Duration > run.Boot {
+			after = run.Duration - run.Boot
+		}
+		if per := loaderSeconds(vms[i].Results); per != "" {
+			status += "; specs: " + per
+		}
+		fmt.Fprintf(w, "%-12s %-14s %-4s %-8s %-8s %-8s %-8v %6s %6s %7s %s\n",
 			run.Kernel.Name, run.Topology, dash(run.Accelerator), dash(m.Possible), dash(m.Present), dash(m.Online),
-			run.Realized, secs(run.Boot), secs(run.Duration), status)
+			run.Realized, secs(run.Boot), secs(after), secs(run.Duration), status)
 	}
+}
+
+// loaderSeconds is "reference 1.2s, libbpf 0.9s": each loader's results'
+// durations summed, in the order the loaders first appear.
+func loaderSeconds(results []result.Result) string {
+	var order []string
+	sum := map[string]time.Duration{}
+	for _, r := range results {
+		if _, ok := sum[r.Loader]; !ok {
+			order = append(order, r.Loader)
+		}
+		sum[r.Loader] += r.Duration
+	}
+	parts := make([]string, 0, len(order))
+	for _, l := range order {
+		parts = append(parts, fmt.Sprintf("%s %.1fs", l, sum[l].Seconds()))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func secs(d time.Duration) string {

@@ -427,3 +427,20 @@ func TestBootFailureIsRetriedOnlyBeforeBoot(t *testing.T) {
 		}
 	}
 }
+
+func TestPrintVMTableShowsAfterBootAndLoaders(t *testing.T) {
+	runs := []report.Run{{Topology: "4cpu", Realized: true, Boot: 2500 * time.Millisecond, Duration: 4 * time.Second}}
+	vms := []vmtest.VMResult{{Results: []result.Result{
+		{Loader: "reference", Status: result.Pass, Duration: 300 * time.Millisecond},
+		{Loader: "libbpf", Status: result.Pass, Duration: 500 * time.Millisecond},
+		{Loader: "reference", Status: result.Fail, Duration: 400 * time.Millisecond},
+	}}}
+	var b strings.Builder
+	printVMTable(&b, runs, vms)
+	out := b.String()
+	for _, want := range []string{"AFTER", " 1.5s ", "specs: reference 0.7s, libbpf 0.5s"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("VM table lacks %q:\n%s", want, out)
+		}
+	}
+}
