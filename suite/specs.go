@@ -140,13 +140,24 @@ type endedSession interface{ Ended() error }
 // adapterEnded reports why one of this check's adapter sessions ended on its
 // own. A crash shortly after "ready" takes a moment to show, and a verdict
 // wrongly blamed on a loader is worse than a second's wait, so it watches
-// for up to a second before answering.
+// the sessions still open for up to a second before answering. Sessions the
+// check closed itself are looked at once: Close returns only after the
+// adapter exited, so what they say is final (and waiting on them alone cost
+// every such failing check a second, e.g. COMPAT-RELOAD for bpftool).
 func (c *check) adapterEnded() error {
 	var watched []endedSession
 	for _, l := range c.loads {
-		if es, ok := l.sess.(endedSession); ok {
-			watched = append(watched, es)
+		es, ok := l.sess.(endedSession)
+		if !ok {
+			continue
 		}
+		if l.closed {
+			if err := es.Ended(); err != nil {
+				return err
+			}
+			continue
+		}
+		watched = append(watched, es)
 	}
 	if len(watched) == 0 {
 		return nil
