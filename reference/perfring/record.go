@@ -160,7 +160,7 @@ func (b ringBuffer) view(head, tail uint64, rec *Record, scratch *[]byte) (uint6
 // rather than per field, and returns a pointer and a length rather than a
 // slice, and takes base and mask rather than the ringBuffer: all three keep
 // it within the inliner's budget and the caller's loop in registers, which
-// took the loop's CPU per record from 6.4 to 4.0 ns at 8 B in BenchmarkLoop
+// took the loop's CPU per record from 6.5 to 4.1 ns at 8 B in BenchmarkLoop
 // (docs/PERFORMANCE.md).
 func contiguousSample(base unsafe.Pointer, mask, tail, head uint64) (raw unsafe.Pointer, rawLen, size uint64) {
 	// The fixed part must lie in the mapping before it is read; whether it
