@@ -414,7 +414,7 @@ func (k *kernelView) TopologyLabel(t string) string {
 // setupLine summarizes what the results were measured with: kernels with
 // their uname -r, loaders with their versions, accelerators.
 func setupLine(c *Results) string {
-	var kernels, loaders, accels []string
+	var kernels, loaders, accels, arches []string
 	for _, run := range c.Runs {
 		k := run.Kernel.Name
 		if run.Kernel.Version != "" {
@@ -423,6 +423,9 @@ func setupLine(c *Results) string {
 		addUnique(&kernels, k)
 		if run.Accelerator != "" {
 			addUnique(&accels, run.Accelerator)
+		}
+		if run.Kernel.Arch != "" {
+			addUnique(&arches, run.Kernel.Arch)
 		}
 	}
 	for _, r := range c.Results {
@@ -435,6 +438,11 @@ func setupLine(c *Results) string {
 	slices.Sort(kernels)
 	slices.Sort(loaders)
 	slices.Sort(accels)
-	return fmt.Sprintf("Kernels: %s. Loaders: %s. Accelerators: %s.",
+	line := fmt.Sprintf("Kernels: %s. Loaders: %s. Accelerators: %s.",
 		strings.Join(kernels, ", "), strings.Join(loaders, ", "), strings.Join(accels, ", "))
+	if len(arches) > 0 {
+		slices.Sort(arches)
+		line += fmt.Sprintf(" Architectures: %s.", strings.Join(arches, ", "))
+	}
+	return line
 }

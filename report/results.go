@@ -104,10 +104,12 @@ type Run struct {
 }
 
 // Kernel names a kernel: Name is the catalog name results refer to
-// (result.Result.Kernel, e.g. "debian-6.1"), Version its uname -r.
+// (result.Result.Kernel, e.g. "debian-6.1"), Version its uname -r, Arch the
+// architecture of the machine it ran (amd64, arm64).
 type Kernel struct {
 	Name    string `json:"name"`
 	Version string `json:"version,omitempty"`
+	Arch    string `json:"arch,omitempty"`
 }
 
 // Loader is a loader that took part in a run, as its adapter reported it.

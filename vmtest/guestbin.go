@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/perfconform/perfconform/vmtest/arch"
 	"github.com/perfconform/perfconform/vmtest/initramfs"
 )
 
@@ -18,10 +19,21 @@ import (
 // `guest` command is the default guest init.
 const ConformPackage = "github.com/perfconform/perfconform/cmd/conform"
 
-// BuildGuest builds pkg as a static binary (CGO_ENABLED=0) into dir and
-// returns its path. It must run inside the perfconform module (a test, or a
-// checkout); go's build cache makes an unchanged rebuild cheap.
+// BuildGuest builds pkg as a static binary (CGO_ENABLED=0) for the host's
+// architecture into dir and returns its path. It must run inside the
+// perfconform module (a test, or a checkout); go's build cache makes an
+// unchanged rebuild cheap.
 func BuildGuest(ctx context.Context, dir, pkg string) (string, error) {
+	return BuildGuestFor(ctx, dir, pkg, arch.Arch{})
+}
+
+// BuildGuestFor is BuildGuest for guests of architecture a (GOARCH=a.Name);
+// the zero Arch is the host's. Binaries for another architecture are named
+// with a -<arch> suffix.
+func BuildGuestFor(ctx context.Context, dir, pkg string, a arch.Arch) (string, error) {
+	if a.Name == "" {
+		a = arch.Arch{Name: runtime.GOARCH}
+	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		if _, serr := os.Stat("/usr/local/go/bin/go"); serr == nil {
@@ -34,15 +46,18 @@ func BuildGuest(ctx context.Context, dir, pkg string) (string, error) {
 		return "", fmt.Errorf("build guest %s: %w", pkg, err)
 	}
 	out := filepath.Join(dir, path.Base(pkg)+"-static")
+	if a.Name != runtime.GOARCH {
+		out += "-" + a.Name
+	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-o", out, pkg)
 	cmd.Dir = moduleDir()
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOARCH="+a.Name)
 	cmd.WaitDelay = 5 * time.Second
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build guest %s (in %s): %w: %s (build conform with CGO_ENABLED=0 so it can be its own guest, or run inside the perfconform checkout)",
-			pkg, cmd.Dir, err, strings.TrimSpace(string(b)))
+		return "", fmt.Errorf("build guest %s for %s (in %s): %w: %s (build conform with CGO_ENABLED=0 so it can be its own guest, or run inside the perfconform checkout)",
+			pkg, a.Name, cmd.Dir, err, strings.TrimSpace(string(b)))
 	}
 	return out, nil
 }

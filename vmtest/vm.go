@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/perfconform/perfconform/result"
+	"github.com/perfconform/perfconform/vmtest/arch"
 	"github.com/perfconform/perfconform/vmtest/event"
 	"github.com/perfconform/perfconform/vmtest/guest"
 	"github.com/perfconform/perfconform/vmtest/initramfs"
@@ -23,9 +24,14 @@ import (
 // ConsoleTailLines is how much console output a failed VM's error carries.
 const ConsoleTailLines = 50
 
+// GuestModuleDir is where a kernel's modules (kernel.Kernel.Modules) go in
+// the initramfs.
+const GuestModuleDir = "/perfconform/modules"
+
 type vmRun struct {
 	job       Job
 	kernel    kernel.Kernel
+	arch      arch.Arch
 	accel     string
 	outDir    string
 	opts      *options
@@ -83,20 +89,34 @@ func (v *vmRun) run(ctx context.Context) (res VMResult) {
 		Kernel: v.kernel.Name, Topology: v.job.Topology, Accelerator: v.accel,
 		Args: v.job.Args, Files: v.baseImage.Files,
 	}
+	// The kernel's modules go into this VM's overlay: the base image is
+	// shared by every kernel of the architecture.
+	overlay := map[string][]byte{}
+	for _, p := range v.kernel.ModuleFiles() {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			res.Err = fmt.Errorf("kernel module: %w", err)
+			return res
+		}
+		gp := GuestModuleDir + "/" + filepath.Base(p)
+		overlay[gp] = b
+		cfg.Modules = append(cfg.Modules, gp)
+	}
 	cfgJSON, err := json.Marshal(cfg)
 	if err != nil {
 		res.Err = fmt.Errorf("guest config: %w", err)
 		return res
 	}
+	overlay[guest.ConfigPath] = cfgJSON
 	_ = os.WriteFile(filepath.Join(work, "config.json"), cfgJSON, 0o644)
 	initrd := filepath.Join(work, "initrd.cpio")
-	if err := initramfs.WriteWithOverlay(initrd, v.baseImage.Path, map[string][]byte{guest.ConfigPath: cfgJSON}); err != nil {
+	if err := initramfs.WriteWithOverlay(initrd, v.baseImage.Path, overlay); err != nil {
 		res.Err = err
 		return res
 	}
 	consoleLog := filepath.Join(work, "console.log")
 	m := qemu.Machine{
-		Binary: v.opts.qemuBinary, Accel: v.accel, SMP: v.job.Topology.SMP(),
+		Arch: v.arch, Binary: v.opts.qemuBinary, Accel: v.accel, SMP: v.job.Topology.SMP(),
 		MemoryMiB: qemu.MemoryFor(v.job.Topology.SMP()) + initrdMiB(initrd),
 		Kernel:    v.kernel.Path, Initrd: initrd, ConsoleLog: consoleLog,
 		Append: append(append([]string{}, v.job.Topology.KernelArgs...), "--", guest.GuestArg),

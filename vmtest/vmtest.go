@@ -11,11 +11,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/perfconform/perfconform/result"
+	"github.com/perfconform/perfconform/vmtest/arch"
 	"github.com/perfconform/perfconform/vmtest/guest"
 	"github.com/perfconform/perfconform/vmtest/initramfs"
 	"github.com/perfconform/perfconform/vmtest/kernel"
@@ -43,7 +45,8 @@ var (
 
 // Job is one VM: a kernel and a topology.
 type Job struct {
-	// Kernel is a catalog name ("debian-6.1", "debian-6.12", "host") or a bzImage path.
+	// Kernel is a catalog name ("debian-6.1", "debian-6.12-arm64", "host")
+	// or a kernel image path. Its architecture is the VM's.
 	Kernel   string
 	Topology topology.Topology
 	// Args are handed to the payload (guest.Env.Args).
@@ -134,10 +137,12 @@ type options struct {
 	progress     func(Progress)
 	timeoutScale float64
 	cacheDir     string
-	guestBinary  string
+	guestBinary  map[string]string // arch name -> static guest binary
+	guestErr     error
 	accel        string
 	qemuBinary   string
 	files        []initramfs.File
+	archFiles    map[string][]initramfs.File // arch name -> files for its VMs only
 	onResult     func(result.Result)
 }
 
@@ -166,14 +171,29 @@ func WithTimeoutScale(f float64) Option { return func(o *options) { o.timeoutSca
 // verdict; default kernel.DefaultCacheDir.
 func WithCacheDir(dir string) Option { return func(o *options) { o.cacheDir = dir } }
 
-// WithGuestBinary sets the static binary that runs as /init; it must call
-// guest.Main when started as "/init guest". Default: BuildGuest of cmd/conform.
-func WithGuestBinary(path string) Option { return func(o *options) { o.guestBinary = path } }
+// WithGuestBinary sets the static binary that runs as /init in VMs of its
+// architecture (read from its ELF header); it must call guest.Main when
+// started as "/init guest". Give one per architecture; VMs of an
+// architecture without one get BuildGuestFor of cmd/conform.
+func WithGuestBinary(path string) Option {
+	return func(o *options) {
+		a, err := arch.OfELF(path)
+		if err != nil {
+			o.guestErr = errors.Join(o.guestErr, fmt.Errorf("guest binary: %w", err))
+			return
+		}
+		if o.guestBinary == nil {
+			o.guestBinary = map[string]string{}
+		}
+		o.guestBinary[a.Name] = path
+	}
+}
 
 // WithAccel sets the accelerator: "auto" (default), "kvm" or "tcg".
 func WithAccel(accel string) Option { return func(o *options) { o.accel = accel } }
 
-// WithQEMU sets the QEMU binary.
+// WithQEMU sets the QEMU binary of every VM; by default each VM gets the one
+// for its kernel's architecture (qemu.BinaryFor).
 func WithQEMU(binary string) Option { return func(o *options) { o.qemuBinary = binary } }
 
 // WithResults receives every result event as soon as the host has decoded
@@ -182,9 +202,21 @@ func WithQEMU(binary string) Option { return func(o *options) { o.qemuBinary = b
 // called from several goroutines, one call at a time.
 func WithResults(fn func(result.Result)) Option { return func(o *options) { o.onResult = fn } }
 
-// WithFiles adds files to every VM's initramfs (fixtures, loader executables).
+// WithFiles adds files to every VM's initramfs (fixtures, scripts, and
+// executables when every kernel is of one architecture).
 func WithFiles(files ...initramfs.File) Option {
 	return func(o *options) { o.files = append(o.files, files...) }
+}
+
+// WithArchFiles adds files to the initramfs of VMs of one architecture only
+// (arch.Arch.Name): executables built for it, such as adapters.
+func WithArchFiles(archName string, files ...initramfs.File) Option {
+	return func(o *options) {
+		if o.archFiles == nil {
+			o.archFiles = map[string][]initramfs.File{}
+		}
+		o.archFiles[archName] = append(o.archFiles[archName], files...)
+	}
 }
 
 // Run boots one VM per job and returns one VMResult per job, in job order.
@@ -230,13 +262,15 @@ func Run(ctx context.Context, jobs []Job, opts ...Option) ([]VMResult, error) {
 	if err := os.MkdirAll(o.outDir, 0o755); err != nil {
 		return nil, fmt.Errorf("out dir: %w", err)
 	}
-	if _, err := qemu.Version(ctx, o.qemuBinary); err != nil {
-		return nil, err
+	if o.guestErr != nil {
+		return nil, o.guestErr
 	}
 
-	// Kernels: resolve (and fetch) each once.
+	// Kernels: resolve (and fetch) each once; their architectures are the VMs'.
 	cache := &kernel.Cache{Dir: o.cacheDir, Progress: func(msg string) { report(Progress{Stage: "kernel", Message: msg}) }}
 	kernels := map[string]kernel.Kernel{}
+	arches := map[string]arch.Arch{} // job kernel -> guest architecture
+	var archOrder []arch.Arch
 	for _, j := range jobs {
 		if _, ok := kernels[j.Kernel]; ok {
 			continue
@@ -245,41 +279,26 @@ func Run(ctx context.Context, jobs []Job, opts ...Option) ([]VMResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		kernels[j.Kernel] = k
+		a, err := k.GuestArch()
+		if err != nil {
+			return nil, fmt.Errorf("kernel %s: %w", j.Kernel, err)
+		}
+		kernels[j.Kernel], arches[j.Kernel] = k, a
+		if !slices.ContainsFunc(archOrder, func(x arch.Arch) bool { return x.Name == a.Name }) {
+			archOrder = append(archOrder, a)
+		}
 	}
 
-	// The base image, shared by every VM.
-	if o.guestBinary == "" {
-		report(Progress{Stage: "image", Message: "building the static guest binary"})
-		bin, err := BuildGuest(ctx, filepath.Join(o.cacheDir, "guest"), ConformPackage)
+	// Per architecture: QEMU, the guest binary, the base image shared by
+	// its VMs, and the accelerator.
+	guests := map[string]archGuest{}
+	for _, a := range archOrder {
+		g, err := o.prepareArch(ctx, a, kernels, arches, report)
 		if err != nil {
 			return nil, err
 		}
-		o.guestBinary = bin
+		guests[a.Name] = g
 	}
-	img, err := initramfs.Build(initramfs.Spec{Init: o.guestBinary, Files: o.files}, filepath.Join(o.cacheDir, "initramfs"))
-	if err != nil {
-		return nil, err
-	}
-	report(Progress{Stage: "image", Message: fmt.Sprintf("%s (cache hit: %v)", img.Path, img.Hit)})
-
-	// The accelerator, once per run.
-	accel := o.accel
-	if accel == qemu.AccelAuto && len(jobs) > 0 {
-		var probeKernel kernel.Kernel
-		for _, k := range kernels {
-			probeKernel = k
-			break
-		}
-		v, err := qemu.AutoAccel(ctx, o.qemuBinary, filepath.Join(o.cacheDir, "accel.json"),
-			kvmProber(o.qemuBinary, probeKernel, img.Path))
-		if err != nil {
-			return nil, err
-		}
-		accel = v.Accel
-		report(Progress{Stage: "accel", Message: fmt.Sprintf("%s (%s)", v.Accel, v.Reason)})
-	}
-
 	results := make([]VMResult, len(jobs))
 	dirs := jobDirs(o.outDir, jobs)
 	// Workers take jobs in order, so progress follows the job list.
@@ -291,7 +310,8 @@ func Run(ctx context.Context, jobs []Job, opts ...Option) ([]VMResult, error) {
 			defer wg.Done()
 			for i := range next {
 				j := jobs[i]
-				vm := &vmRun{job: j, kernel: kernels[j.Kernel], accel: accel, outDir: dirs[i], opts: &o, baseImage: img, report: report, onResult: onResult}
+				g := guests[arches[j.Kernel].Name]
+				vm := &vmRun{job: j, kernel: kernels[j.Kernel], arch: g.arch, accel: g.accel, outDir: dirs[i], opts: &o, baseImage: g.image, report: report, onResult: onResult}
 				results[i] = vm.run(ctx)
 			}
 		}()
@@ -310,6 +330,67 @@ func Run(ctx context.Context, jobs []Job, opts ...Option) ([]VMResult, error) {
 	close(next)
 	wg.Wait()
 	return results, ctx.Err()
+}
+
+// archGuest is what every VM of one architecture shares.
+type archGuest struct {
+	arch  arch.Arch
+	image initramfs.Image
+	accel string
+}
+
+// prepareArch checks QEMU for a, builds (or takes) its guest binary and base
+// image and resolves its accelerator: KVM is only ever probed for the
+// host's architecture; other architectures are emulated (TCG).
+func (o *options) prepareArch(ctx context.Context, a arch.Arch, kernels map[string]kernel.Kernel, arches map[string]arch.Arch, report func(Progress)) (archGuest, error) {
+	g := archGuest{arch: a}
+	binary := o.qemuBinary
+	if binary == "" {
+		binary = qemu.BinaryFor(a)
+	}
+	if _, err := qemu.Version(ctx, binary); err != nil {
+		return g, fmt.Errorf("%s guests: %w", a.Name, err)
+	}
+	bin := o.guestBinary[a.Name]
+	if bin == "" {
+		report(Progress{Stage: "image", Message: fmt.Sprintf("building the static %s guest binary", a.Name)})
+		var err error
+		if bin, err = BuildGuestFor(ctx, filepath.Join(o.cacheDir, "guest"), ConformPackage, a); err != nil {
+			return g, err
+		}
+	}
+	files := append(append([]initramfs.File{}, o.files...), o.archFiles[a.Name]...)
+	img, err := initramfs.Build(initramfs.Spec{Init: bin, Files: files}, filepath.Join(o.cacheDir, "initramfs"))
+	if err != nil {
+		return g, fmt.Errorf("%s guests: %w", a.Name, err)
+	}
+	g.image = img
+	report(Progress{Stage: "image", Message: fmt.Sprintf("%s: %s (cache hit: %v)", a.Name, img.Path, img.Hit)})
+
+	g.accel = o.accel
+	switch {
+	case !a.IsHost() && g.accel == qemu.AccelKVM:
+		return g, fmt.Errorf("%w: %s guests cannot use kvm on a %s host", qemu.ErrBadConfig, a.Name, runtime.GOARCH)
+	case !a.IsHost():
+		g.accel = qemu.AccelTCG
+		report(Progress{Stage: "accel", Message: fmt.Sprintf("%s: %s (emulated on a %s host)", a.Name, g.accel, runtime.GOARCH)})
+	case g.accel == qemu.AccelAuto:
+		var probeKernel kernel.Kernel
+		for name, k := range kernels {
+			if arches[name].Name == a.Name {
+				probeKernel = k
+				break
+			}
+		}
+		v, err := qemu.AutoAccel(ctx, binary, filepath.Join(o.cacheDir, "accel.json"),
+			kvmProber(binary, a, probeKernel, img.Path))
+		if err != nil {
+			return g, err
+		}
+		g.accel = v.Accel
+		report(Progress{Stage: "accel", Message: fmt.Sprintf("%s (%s)", v.Accel, v.Reason)})
+	}
+	return g, nil
 }
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
@@ -335,7 +416,7 @@ func jobDirs(outDir string, jobs []Job) []string {
 
 // kvmProber boots the base image with a probe config under KVM: success is
 // a clean exit with guest.ProbeMarker on the console.
-func kvmProber(binary string, k kernel.Kernel, baseImage string) qemu.Prober {
+func kvmProber(binary string, a arch.Arch, k kernel.Kernel, baseImage string) qemu.Prober {
 	return func(ctx context.Context) error {
 		dir, err := os.MkdirTemp("", "perfconform-kvm-probe-")
 		if err != nil {
@@ -348,7 +429,7 @@ func kvmProber(binary string, k kernel.Kernel, baseImage string) qemu.Prober {
 			return err
 		}
 		m := qemu.Machine{
-			Binary: binary, Accel: qemu.AccelKVM, SMP: qemu.SMP{CPUs: 1},
+			Arch: a, Binary: binary, Accel: qemu.AccelKVM, SMP: qemu.SMP{CPUs: 1},
 			Kernel: k.Path, Initrd: initrd, Append: []string{"quiet", "--", guest.GuestArg},
 			ConsoleLog: filepath.Join(dir, "console.log"),
 		}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -237,7 +238,7 @@ func runOnHost(ctx context.Context, cmd *cobra.Command, f runFlags, specs []load
 	}
 	masks := &result.Masks{Possible: topo.Possible.String(), Present: topo.Present.String(), Online: topo.Online.String()}
 	run := report.Run{
-		Kernel: report.Kernel{Name: "host", Version: release}, Topology: "host", Masks: masks, Realized: true,
+		Kernel: report.Kernel{Name: "host", Version: release, Arch: runtime.GOARCH}, Topology: "host", Masks: masks, Realized: true,
 		Accelerator: "host", Started: started, Duration: time.Since(started),
 	}
 	seen := map[string]bool{}

@@ -280,7 +280,7 @@ func staticGuest(ctx context.Context, cacheDir string, line func(string)) (strin
 // about the loaders.
 func vmRunReport(job vmtest.Job, vm vmtest.VMResult, loaders []guestLoader, reqs []suite.Requirement) (report.Run, []result.Result) {
 	run := report.Run{
-		Kernel:      report.Kernel{Name: vm.Kernel.Name, Version: vm.Kernel.Release},
+		Kernel:      report.Kernel{Name: vm.Kernel.Name, Version: vm.Kernel.Release, Arch: vm.Kernel.Arch},
 		Topology:    job.Topology.Name,
 		Realized:    vm.Realized,
 		Synthetic:   job.Topology.Synthetic,
@@ -404,7 +404,7 @@ func contains(ss []string, s string) bool {
 // each loader's specs took (the sum of its results' durations), so a
 // loader's cost per VM is visible.
 func printVMTable(w io.Writer, runs []report.Run, vms []vmtest.VMResult) {
-	fmt.Fprintf(w, "%-12s %-14s %-4s %-8s %-8s %-8s %-8s %6s %6s %7s %s\n",
+	fmt.Fprintf(w, "%-17s %-14s %-4s %-8s %-8s %-8s %-8s %6s %6s %7s %s\n",
 		"KERNEL", "TOPOLOGY", "ACC", "POSSIBLE", "PRESENT", "ONLINE", "REALIZED", "BOOT", "AFTER", "TOTAL", "RESULTS / ERROR")
 	for i, run := range runs {
 		m := result.Masks{}
@@ -423,7 +423,7 @@ func printVMTable(w io.Writer, runs []report.Run, vms []vmtest.VMResult) {
 		if per := loaderSeconds(vms[i].Results); per != "" {
 			status += "; specs: " + per
 		}
-		fmt.Fprintf(w, "%-12s %-14s %-4s %-8s %-8s %-8s %-8v %6s %6s %7s %s\n",
+		fmt.Fprintf(w, "%-17s %-14s %-4s %-8s %-8s %-8s %-8v %6s %6s %7s %s\n",
 			run.Kernel.Name, run.Topology, dash(run.Accelerator), dash(m.Possible), dash(m.Present), dash(m.Online),
 			run.Realized, secs(run.Boot), secs(after), secs(run.Duration), status)
 	}

@@ -1,8 +1,8 @@
 // Package event is the typed channel between the guest init of a perfconform VM
 // and the host that booted it.
 //
-// The guest writes one JSON object per line on its second serial port
-// (ttyS1); the host reads the lines live from QEMU. A stream is only complete
+// The guest writes one JSON object per line on its event device (ttyS1 on
+// amd64, hvc0 on arm64: arch.Arch.EventDevice); the host reads the lines live from QEMU. A stream is only complete
 // when it ends with a KindDone event: a guest that panicked, hung, crashed or
 // whose output was cut short never writes one, and Decode reports
 // ErrMissingDone so a silent VM can never pass for a clean one.
@@ -123,7 +123,7 @@ type Writer struct {
 	now  func() time.Time
 }
 
-// NewWriter returns a Writer on w (in the guest: the ttyS1 device).
+// NewWriter returns a Writer on w (in the guest: the event device).
 func NewWriter(w io.Writer) *Writer {
 	return &Writer{w: w, now: time.Now}
 }

@@ -5,8 +5,10 @@
 // topology's guest actions (taking CPUs offline, bind-mounting a synthetic
 // possible file), reads the CPU masks back and compares them with what the
 // topology expects on this kernel. Only when they match does it run the
-// payload; every step is reported on the event channel (ttyS1), which ends
-// with a done event, and then the VM powers off.
+// payload; every step is reported on the event channel (ttyS1 on amd64,
+// hvc0 on arm64: arch.Arch.EventDevice), which ends with a done event, and
+// then the VM powers off. Kernel modules the host listed in the config (the
+// virtio console of a kernel that builds it as a module) are loaded first.
 //
 // A panic in the payload is reported as an error event and no done event is
 // written, so the host sees the run as broken; a kernel panic or a hang shows
@@ -23,11 +25,13 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	cpulist "github.com/perfconform/perfconform/reference/topology"
 	"github.com/perfconform/perfconform/result"
+	"github.com/perfconform/perfconform/vmtest/arch"
 	"github.com/perfconform/perfconform/vmtest/event"
 	"github.com/perfconform/perfconform/vmtest/topology"
 )
@@ -35,8 +39,6 @@ import (
 const (
 	// ConfigPath is where the host puts the guest config in the initramfs.
 	ConfigPath = "/perfconform/config.json"
-	// EventDevice is the serial port the event channel runs on.
-	EventDevice = "/dev/ttyS1"
 	// ProbeMarker is written to the console by a probe guest before it
 	// powers off; the host's KVM probe looks for it.
 	ProbeMarker = "perfconform: kvm probe ok"
@@ -65,6 +67,9 @@ type Config struct {
 	Files map[string]string `json:"files,omitempty"`
 	// Probe guests only print ProbeMarker and power off.
 	Probe bool `json:"probe,omitempty"`
+	// Modules are guest paths of kernel modules to load, in order, before
+	// the event channel is opened.
+	Modules []string `json:"modules,omitempty"`
 }
 
 // Env is what a payload learns about its VM.
@@ -111,7 +116,10 @@ func Main(payload Payload) {
 		powerOff(console)
 	}
 
-	tty, err := openEventChannel(EventDevice)
+	if err := loadModules(cfg.Modules); err != nil {
+		fail("%v", err)
+	}
+	tty, err := openEventChannel(eventDevice())
 	if err != nil {
 		fail("%v", err)
 	}
@@ -341,10 +349,51 @@ func setupConsole() io.Writer {
 	return os.Stderr
 }
 
+// eventDevice is the event channel of the architecture this guest binary
+// was built for.
+func eventDevice() string {
+	a, err := arch.Host()
+	if err != nil {
+		return arch.Amd64.EventDevice
+	}
+	return a.EventDevice
+}
+
+// loadModules loads kernel modules with finit_module, in order. A module
+// the kernel already has (EEXIST) is fine.
+func loadModules(paths []string) error {
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if err != nil {
+			return fmt.Errorf("load module: %w", err)
+		}
+		err = unix.FinitModule(int(f.Fd()), "", 0)
+		f.Close()
+		if err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("load module %s: finit_module: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// eventDeviceWait bounds the wait for the event channel: a virtio console
+// port is added asynchronously after its driver loads, and until then its
+// hvc device node is missing or answers ENODEV/ENXIO.
+const eventDeviceWait = 30 * time.Second
+
+func notYet(err error) bool {
+	return errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENXIO)
+}
+
 // openEventChannel opens the serial port raw, so "\n" is not turned into
 // "\r\n" and nothing is echoed.
 func openEventChannel(dev string) (*os.File, error) {
+	deadline := time.Now().Add(eventDeviceWait)
 	f, err := os.OpenFile(dev, os.O_WRONLY|unix.O_NOCTTY, 0)
+	for notYet(err) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		f, err = os.OpenFile(dev, os.O_WRONLY|unix.O_NOCTTY, 0)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("event channel: %w", err)
 	}

@@ -1,6 +1,8 @@
 // Package kernel is the catalog of kernels perfconform boots: named Debian
 // cloud kernels fetched into a cache directory, the host's own kernel, or
-// any bzImage given by path.
+// any kernel image given by path (an x86 bzImage or an arm64 Image). A
+// kernel's architecture is the VM's: catalog entries carry it, images given
+// by path are recognized by their header.
 //
 // Named kernels are fetched from Debian through package debapt (a private
 // apt configuration, so any Debian or Ubuntu host works whatever its own
@@ -12,6 +14,7 @@ package kernel
 import (
 	"context"
 	"crypto/sha256"
+	"debug/elf"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -29,6 +32,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/perfconform/perfconform/internal/debapt"
+	"github.com/perfconform/perfconform/vmtest/arch"
 )
 
 var (
@@ -40,8 +44,8 @@ var (
 	ErrFetch = errors.New("fetch kernel")
 	// ErrHostKernel: the host's kernel image cannot be read.
 	ErrHostKernel = errors.New("host kernel image not readable")
-	// ErrNotBzImage: the file is not an x86 bzImage.
-	ErrNotBzImage = errors.New("not a bzImage")
+	// ErrNotBzImage: the file is neither an x86 bzImage nor an arm64 Image.
+	ErrNotBzImage = errors.New("not a kernel image (bzImage or arm64 Image)")
 	// ErrDamaged: a bzImage is shorter than its header says (a truncated
 	// download or copy), or a cached one no longer matches the size and
 	// SHA-256 recorded when it was fetched.
@@ -51,8 +55,9 @@ var (
 // Kernel is one bootable kernel.
 type Kernel struct {
 	Name    string    `json:"name"`              // catalog name, or the path given
-	Path    string    `json:"path,omitempty"`    // the bzImage
+	Path    string    `json:"path,omitempty"`    // the bzImage or arm64 Image
 	Release string    `json:"release"`           // uname -r of the kernel
+	Arch    string    `json:"arch,omitempty"`    // the guest architecture (arch.Arch.Name); "" means amd64
 	Package string    `json:"package,omitempty"` // Debian package it came from
 	Version string    `json:"version,omitempty"` // Debian package version
 	Fetched time.Time `json:"fetched,omitzero"`
@@ -61,6 +66,27 @@ type Kernel struct {
 	// only).
 	Size   int64  `json:"size,omitempty"`
 	SHA256 string `json:"sha256,omitempty"`
+	// Modules are the kernel modules the guest loads before it opens the
+	// event channel, in load order, as file names in the modules directory
+	// beside the image (ModuleFiles gives their paths).
+	Modules []string `json:"modules,omitempty"`
+}
+
+// ModuleFiles returns the host paths of k.Modules, in load order.
+func (k Kernel) ModuleFiles() []string {
+	out := make([]string, len(k.Modules))
+	for i, m := range k.Modules {
+		out[i] = filepath.Join(filepath.Dir(k.Path), "modules", m)
+	}
+	return out
+}
+
+// GuestArch returns the architecture of the kernel's VMs.
+func (k Kernel) GuestArch() (arch.Arch, error) {
+	if k.Arch == "" {
+		return arch.Amd64, nil
+	}
+	return arch.Get(k.Arch)
 }
 
 // String is "name (release)".
@@ -80,6 +106,12 @@ type Entry struct {
 	packageRE *regexp.Regexp
 	// sources are the Debian suites the series is published in.
 	sources []debapt.Source
+	// Arch is the Debian architecture of the packages and of the VMs.
+	Arch string
+	// guestModules are modules the guest needs that the kernel may ship as
+	// loadable modules rather than built in; fetch keeps them (with their
+	// modules.dep closure, in load order) beside the image.
+	guestModules []string
 }
 
 var catalog = []Entry{
@@ -95,7 +127,30 @@ var catalog = []Entry{
 		packageRE:   regexp.MustCompile(`^linux-image-6\.12\.([0-9]+)\+deb12-cloud-amd64-unsigned$`),
 		sources:     debapt.Bookworm,
 	},
+	// arm64: the event channel is a virtio console port (arch.Arm64), and
+	// the 6.1 cloud kernel builds virtio, virtio_pci and virtio_console as
+	// modules (6.12 builds them in).
+	{
+		Name:         "debian-6.1-arm64",
+		Description:  "Debian bookworm cloud kernel 6.1 for arm64 (linux-image-6.1.0-N-cloud-arm64-unsigned)",
+		packageRE:    regexp.MustCompile(`^linux-image-6\.1\.0-([0-9]+)-cloud-arm64-unsigned$`),
+		sources:      debapt.Bookworm,
+		Arch:         "arm64",
+		guestModules: arm64GuestModules,
+	},
+	{
+		Name:         "debian-6.12-arm64",
+		Description:  "Debian bookworm(-security) cloud kernel 6.12 for arm64 (linux-image-6.12.N+deb12-cloud-arm64-unsigned)",
+		packageRE:    regexp.MustCompile(`^linux-image-6\.12\.([0-9]+)\+deb12-cloud-arm64-unsigned$`),
+		sources:      debapt.Bookworm,
+		Arch:         "arm64",
+		guestModules: arm64GuestModules,
+	},
 }
+
+// arm64GuestModules drive the arm64 event channel: the virtio PCI transport
+// and the virtio console.
+var arm64GuestModules = []string{"virtio_pci", "virtio_console"}
 
 // Host is the catalog name of the running kernel's image.
 const Host = "host"
@@ -110,6 +165,14 @@ func Names() []string {
 		out = append(out, e.Name)
 	}
 	return append(out, Host)
+}
+
+// ArchName is the entry's architecture; entries without one are amd64.
+func (e Entry) ArchName() string {
+	if e.Arch == "" {
+		return arch.Amd64.Name
+	}
+	return e.Arch
 }
 
 func lookup(name string) (Entry, bool) {
@@ -156,7 +219,8 @@ func (c *Cache) entryDir(name string) string { return filepath.Join(c.Dir, "kern
 // Cached returns a named kernel from the cache without fetching: an error
 // wrapping ErrNotFetched says how to fetch it.
 func (c *Cache) Cached(name string) (Kernel, error) {
-	if _, ok := lookup(name); !ok {
+	e, ok := lookup(name)
+	if !ok {
 		return Kernel{}, fmt.Errorf("%w %q: not a fetchable catalog name (have %s)", ErrUnknown, name, strings.Join(Names(), ", "))
 	}
 	dir := c.entryDir(name)
@@ -169,8 +233,13 @@ func (c *Cache) Cached(name string) (Kernel, error) {
 		return Kernel{}, fmt.Errorf("%w: %s: %s: %w", ErrNotFetched, name, filepath.Join(dir, "kernel.json"), err)
 	}
 	k.Path = filepath.Join(dir, "vmlinuz")
-	if _, err := os.Stat(k.Path); err != nil {
-		return Kernel{}, fmt.Errorf("%w: %s: %w (run `conform kernels fetch %s`)", ErrNotFetched, name, err, name)
+	if k.Arch == "" {
+		k.Arch = e.ArchName()
+	}
+	for _, p := range append([]string{k.Path}, k.ModuleFiles()...) {
+		if _, err := os.Stat(p); err != nil {
+			return Kernel{}, fmt.Errorf("%w: %s: %w (run `conform kernels fetch %s`)", ErrNotFetched, name, err, name)
+		}
 	}
 	if err := verifyCached(k); err != nil {
 		return Kernel{}, fmt.Errorf("%s: %w (run `conform kernels fetch --force %s`)", name, err, name)
@@ -224,6 +293,12 @@ func checkImageSize(path string) error {
 	var hdr [0x210]byte
 	if _, err := io.ReadFull(f, hdr[:]); err != nil {
 		return fmt.Errorf("%s: %w: short header: %w", path, ErrNotBzImage, err)
+	}
+	if string(hdr[0x38:0x3c]) == arm64ImageMagic {
+		// An arm64 Image header records no file size (image_size is
+		// the size in memory, BSS included): fetched ones are covered
+		// by the size and SHA-256 recorded at fetch.
+		return nil
 	}
 	if string(hdr[0x202:0x206]) != "HdrS" {
 		return fmt.Errorf("%s: %w: no HdrS boot header", path, ErrNotBzImage)
@@ -287,53 +362,86 @@ func HostKernel() (Kernel, error) {
 	return k, nil
 }
 
-// FromFile describes a bzImage given by path, reading its release from the
-// image header.
+// FromFile describes a kernel image given by path: an x86 bzImage (release
+// from its boot header) or an arm64 Image (release from its version banner).
 func FromFile(path string) (Kernel, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return Kernel{}, err
 	}
-	release, err := ReadRelease(abs)
+	release, a, err := readImage(abs)
 	if err != nil {
 		return Kernel{}, err
 	}
 	if err := checkImageSize(abs); err != nil {
 		return Kernel{}, err
 	}
-	return Kernel{Name: path, Path: abs, Release: release}, nil
+	return Kernel{Name: path, Path: abs, Release: release, Arch: a.Name}, nil
 }
 
-// ReadRelease returns the kernel release recorded in an x86 bzImage: the
-// boot protocol header's kernel_version field points at a string that
-// starts with the release ("6.1.0-56-cloud-amd64 (debian-kernel@...) #1 ...").
+// ReadRelease returns the kernel release recorded in a kernel image: an x86
+// bzImage's boot protocol header has a kernel_version field pointing at a
+// string that starts with the release ("6.1.0-56-cloud-amd64 (debian-kernel@...)
+// #1 ..."); an arm64 Image is uncompressed and has no such field, so its
+// "Linux version <release> " banner is read instead.
 func ReadRelease(path string) (string, error) {
+	release, _, err := readImage(path)
+	return release, err
+}
+
+// arm64ImageMagic is at offset 0x38 of an arm64 Image (Documentation/arch/arm64/booting.rst).
+const arm64ImageMagic = "ARM\x64"
+
+func readImage(path string) (string, arch.Arch, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", fmt.Errorf("kernel image: %w", err)
+		return "", arch.Arch{}, fmt.Errorf("kernel image: %w", err)
 	}
 	defer f.Close()
 	var hdr [0x210]byte
 	if _, err := io.ReadFull(f, hdr[:]); err != nil {
-		return "", fmt.Errorf("%s: %w: short header: %w", path, ErrNotBzImage, err)
+		return "", arch.Arch{}, fmt.Errorf("%s: %w: short header: %w", path, ErrNotBzImage, err)
+	}
+	if string(hdr[0x38:0x3c]) == arm64ImageMagic {
+		release, err := arm64Release(f)
+		if err != nil {
+			return "", arch.Arch{}, fmt.Errorf("%s: arm64 Image: %w", path, err)
+		}
+		return release, arch.Arm64, nil
 	}
 	if string(hdr[0x202:0x206]) != "HdrS" {
-		return "", fmt.Errorf("%s: %w: no HdrS boot header", path, ErrNotBzImage)
+		return "", arch.Arch{}, fmt.Errorf("%s: %w: no HdrS boot header, no arm64 Image magic", path, ErrNotBzImage)
 	}
 	off := int64(binary.LittleEndian.Uint16(hdr[0x20e:])) + 0x200
 	var buf [256]byte
 	n, err := f.ReadAt(buf[:], off)
 	if n == 0 {
-		return "", fmt.Errorf("%s: %w: kernel_version at %#x: %w", path, ErrNotBzImage, off, err)
+		return "", arch.Arch{}, fmt.Errorf("%s: %w: kernel_version at %#x: %w", path, ErrNotBzImage, off, err)
 	}
 	s := string(buf[:n])
 	if i := strings.IndexAny(s, " \x00"); i > 0 {
 		s = s[:i]
 	}
 	if s == "" || !strings.Contains(s, ".") {
-		return "", fmt.Errorf("%s: %w: no kernel_version string", path, ErrNotBzImage)
+		return "", arch.Arch{}, fmt.Errorf("%s: %w: no kernel_version string", path, ErrNotBzImage)
 	}
-	return s, nil
+	return s, arch.Amd64, nil
+}
+
+// linuxBanner is how the kernel's version banner (linux_banner) starts.
+var linuxBanner = regexp.MustCompile(`Linux version ([0-9]+\.[0-9]+[^ \x00]*) \(`)
+
+// arm64Release finds the version banner in an uncompressed Image.
+func arm64Release(f *os.File) (string, error) {
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return "", err
+	}
+	m := linuxBanner.FindSubmatch(b)
+	if m == nil {
+		return "", fmt.Errorf("%w: no \"Linux version\" banner", ErrNotBzImage)
+	}
+	return string(m[1]), nil
 }
 
 // Fetch downloads the named catalog kernels into the cache and returns them
@@ -379,7 +487,7 @@ func (c *Cache) fetch(ctx context.Context, e Entry) (Kernel, error) {
 	if err := debapt.CheckTools(); err != nil {
 		return Kernel{}, fmt.Errorf("%w %s: %w; otherwise pass a bzImage path", ErrFetch, e.Name, err)
 	}
-	archive := debapt.New(c.Dir, "amd64", e.sources...)
+	archive := debapt.New(c.Dir, e.ArchName(), e.sources...)
 	archive.Progress = func(msg string) { c.progress("%s: %s", e.Name, msg) }
 	c.progress("%s: looking up the newest package", e.Name)
 	names, err := archive.PackageNames(ctx, "linux-image-")
@@ -449,8 +557,12 @@ func (c *Cache) fetch(ctx context.Context, e Entry) (Kernel, error) {
 	if err != nil {
 		return Kernel{}, fmt.Errorf("%w %s: %w", ErrFetch, e.Name, err)
 	}
-	k := Kernel{Name: e.Name, Release: release, Package: pkg, Version: strings.TrimSpace(version), Fetched: time.Now().UTC(),
-		Size: size, SHA256: sum}
+	modules, err := keepModules(filepath.Join(tree, "lib", "modules", release), filepath.Join(stage, "modules"), e.guestModules)
+	if err != nil {
+		return Kernel{}, fmt.Errorf("%w %s: %s: %w", ErrFetch, e.Name, pkg, err)
+	}
+	k := Kernel{Name: e.Name, Release: release, Arch: e.ArchName(), Package: pkg, Version: strings.TrimSpace(version),
+		Fetched: time.Now().UTC(), Size: size, SHA256: sum, Modules: modules}
 	b, _ := json.MarshalIndent(k, "", "  ")
 	if err := os.WriteFile(filepath.Join(stage, "kernel.json"), append(b, '\n'), 0o644); err != nil {
 		return Kernel{}, fmt.Errorf("%w %s: %w", ErrFetch, e.Name, err)
@@ -463,6 +575,130 @@ func (c *Cache) fetch(ctx context.Context, e Entry) (Kernel, error) {
 	k.Path = filepath.Join(dst, "vmlinuz")
 	c.progress("%s: fetched %s (%s)", e.Name, release, k.Version)
 	return k, nil
+}
+
+// keepModules moves the named modules and every module they depend on
+// from the package's module tree into dst, and returns their file names in
+// load order (dependencies first). Debian's packages ship no modules.dep
+// (depmod runs at install), so dependencies come from each module's
+// .modinfo "depends=" entry. Modules the kernel has built in
+// (modules.builtin) need nothing.
+func keepModules(modDir, dst string, names []string) ([]string, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
+	files := map[string]string{} // module name -> path under modDir
+	err := filepath.WalkDir(modDir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.Contains(d.Name(), ".ko") {
+			files[moduleName(p)] = p
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("modules: %w", err)
+	}
+	builtin, _ := os.ReadFile(filepath.Join(modDir, "modules.builtin"))
+	isBuiltin := map[string]bool{}
+	for _, l := range strings.Fields(string(builtin)) {
+		isBuiltin[moduleName(l)] = true
+	}
+	var order []string
+	state := map[string]int{} // 1 visiting, 2 done
+	var visit func(name, neededBy string) error
+	visit = func(name, neededBy string) error {
+		switch state[name] {
+		case 1:
+			return fmt.Errorf("module %s: dependency cycle", name)
+		case 2:
+			return nil
+		}
+		file, ok := files[name]
+		if !ok {
+			if isBuiltin[name] {
+				state[name] = 2
+				return nil
+			}
+			return fmt.Errorf("module %s%s: neither in %s nor built in (modules.builtin)", name, neededBy, modDir)
+		}
+		state[name] = 1
+		deps, err := moduleDepends(file)
+		if err != nil {
+			return err
+		}
+		for _, d := range deps {
+			if err := visit(d, " (needed by "+name+")"); err != nil {
+				return err
+			}
+		}
+		state[name] = 2
+		order = append(order, file)
+		return nil
+	}
+	for _, n := range names {
+		if err := visit(n, ""); err != nil {
+			return nil, err
+		}
+	}
+	if len(order) == 0 {
+		return nil, nil
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, file := range order {
+		base := filepath.Base(file)
+		if !strings.HasSuffix(base, ".ko") {
+			return nil, fmt.Errorf("module %s is compressed; the guest loads plain .ko files only", file)
+		}
+		if err := os.Rename(file, filepath.Join(dst, base)); err != nil {
+			return nil, fmt.Errorf("module %s: %w", file, err)
+		}
+		out = append(out, base)
+	}
+	return out, nil
+}
+
+// moduleDepends reads the "depends=" entry of a module's .modinfo section.
+func moduleDepends(file string) ([]string, error) {
+	f, err := elf.Open(file)
+	if err != nil {
+		return nil, fmt.Errorf("module %s: %w", file, err)
+	}
+	defer f.Close()
+	sec := f.Section(".modinfo")
+	if sec == nil {
+		return nil, fmt.Errorf("module %s: no .modinfo section", file)
+	}
+	b, err := sec.Data()
+	if err != nil {
+		return nil, fmt.Errorf("module %s: .modinfo: %w", file, err)
+	}
+	for _, kv := range strings.Split(string(b), "\x00") {
+		if v, ok := strings.CutPrefix(kv, "depends="); ok {
+			var deps []string
+			for _, d := range strings.Split(v, ",") {
+				if d != "" {
+					deps = append(deps, strings.ReplaceAll(d, "-", "_"))
+				}
+			}
+			return deps, nil
+		}
+	}
+	return nil, nil
+}
+
+// moduleName is the module name of a modules.dep path: its base name
+// without .ko (and any compression suffix), dashes as underscores.
+func moduleName(file string) string {
+	base := filepath.Base(file)
+	if i := strings.Index(base, ".ko"); i >= 0 {
+		base = base[:i]
+	}
+	return strings.ReplaceAll(base, "-", "_")
 }
 
 // newestFirst returns the packages of e's series, highest number first.

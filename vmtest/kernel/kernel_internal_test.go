@@ -2,6 +2,9 @@ package kernel
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -34,5 +37,53 @@ func TestNewestFirst(t *testing.T) {
 	e, _ = lookup("debian-6.1")
 	if _, err := newestFirst(e, []string{"linux-image-6.12.117+deb12-cloud-amd64-unsigned"}); !errors.Is(err, ErrFetch) {
 		t.Errorf("no candidate: %v, want ErrFetch", err)
+	}
+}
+
+func TestKeepModules(t *testing.T) {
+	// Built-in modules need nothing; a module neither shipped nor built in
+	// is an error naming it.
+	tree := t.TempDir()
+	if err := os.WriteFile(filepath.Join(tree, "modules.builtin"), []byte("kernel/drivers/char/virtio_console.ko\nkernel/drivers/virtio/virtio_pci.ko\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := keepModules(tree, filepath.Join(t.TempDir(), "m"), []string{"virtio_pci", "virtio_console"})
+	if err != nil || len(got) != 0 {
+		t.Errorf("built in: %v, %v; want nothing to load", got, err)
+	}
+	if _, err := keepModules(tree, t.TempDir(), []string{"no_such_mod"}); err == nil || !strings.Contains(err.Error(), "no_such_mod") {
+		t.Errorf("missing module: %v", err)
+	}
+
+	// Real modules (the arm64 6.1 kernel's, when fetched): dependencies
+	// come from .modinfo and load first.
+	dir, err := DefaultCacheDir()
+	if err != nil {
+		t.Skip(err)
+	}
+	k, err := (&Cache{Dir: dir}).Cached("debian-6.1-arm64")
+	if err != nil {
+		t.Skipf("debian-6.1-arm64 not fetched: %v", err)
+	}
+	src := t.TempDir()
+	sub := filepath.Join(src, "kernel", "drivers")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range k.ModuleFiles() {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(sub, filepath.Base(f)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err = keepModules(src, filepath.Join(t.TempDir(), "m"), []string{"virtio_console"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) == 0 || got[len(got)-1] != "virtio_console.ko" || !slices.Contains(got, "virtio.ko") || !slices.Contains(got, "virtio_ring.ko") {
+		t.Errorf("virtio_console closure %v: want virtio and virtio_ring before virtio_console", got)
 	}
 }

@@ -33,11 +33,35 @@ func fakeBzImage(t *testing.T, version string) string {
 	return p
 }
 
+// fakeArm64Image writes an arm64 Image header (magic at 0x38) followed by a
+// version banner, as an uncompressed Image carries it.
+func fakeArm64Image(t *testing.T, banner string) string {
+	t.Helper()
+	img := make([]byte, 0x1000)
+	copy(img[0x38:], "ARM\x64")
+	copy(img[0x800:], banner)
+	p := filepath.Join(t.TempDir(), "Image")
+	if err := os.WriteFile(p, img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func TestReadRelease(t *testing.T) {
 	p := fakeBzImage(t, "6.6.30-test (builder@host) #1 SMP")
 	rel, err := kernel.ReadRelease(p)
 	if err != nil || rel != "6.6.30-test" {
 		t.Errorf("got %q, %v", rel, err)
+	}
+	arm := fakeArm64Image(t, "\x00Linux version 6.12.117+deb12-cloud-arm64 (debian-kernel@lists.debian.org) (gcc) #1 SMP\x00")
+	if k, err := kernel.FromFile(arm); err != nil || k.Release != "6.12.117+deb12-cloud-arm64" || k.Arch != "arm64" {
+		t.Errorf("arm64 Image: %+v, %v", k, err)
+	}
+	if k, err := kernel.FromFile(p); err != nil || k.Arch != "amd64" {
+		t.Errorf("bzImage: %+v, %v", k, err)
+	}
+	if _, err := kernel.ReadRelease(fakeArm64Image(t, "no banner")); !errors.Is(err, kernel.ErrNotBzImage) {
+		t.Errorf("arm64 Image without banner: %v, want ErrNotBzImage", err)
 	}
 	notBz := filepath.Join(t.TempDir(), "elf")
 	if err := os.WriteFile(notBz, make([]byte, 0x400), 0o644); err != nil {
@@ -52,14 +76,15 @@ func TestReadRelease(t *testing.T) {
 	if err != nil {
 		t.Skip(err)
 	}
-	for _, name := range []string{"debian-6.1", "debian-6.12"} {
-		k, err := (&kernel.Cache{Dir: dir}).Cached(name)
+	for _, e := range kernel.Catalog() {
+		k, err := (&kernel.Cache{Dir: dir}).Cached(e.Name)
 		if err != nil {
 			continue
 		}
-		rel, err := kernel.ReadRelease(k.Path)
-		if err != nil || rel != k.Release {
-			t.Errorf("%s: header release %q, %v; kernel.json says %q", name, rel, err, k.Release)
+		got, err := kernel.FromFile(k.Path)
+		if err != nil || got.Release != k.Release || got.Arch != e.ArchName() || k.Arch != e.ArchName() {
+			t.Errorf("%s: image says release %q arch %q (%v); kernel.json says %q %q, catalog %q",
+				e.Name, got.Release, got.Arch, err, k.Release, k.Arch, e.ArchName())
 		}
 	}
 }

@@ -1,11 +1,15 @@
 // Package qemu builds QEMU command lines from structured fields and runs
 // QEMU so that nothing outlives its caller.
 //
-// A Machine has two 8250 serial ports, both built into every kernel we boot:
-// ttyS0 is the kernel console, written to a file, and ttyS1 is the event
-// channel, wired to QEMU's standard output so the host reads it live. QEMU
-// runs in its own process group with a parent-death signal: a timeout, an
-// error, a cancelled context or the death of the caller kills the group.
+// A Machine has two serial lines: the kernel console (arch.Arch.Console),
+// written to a file, and the event channel (arch.Arch.EventDevice), wired to
+// QEMU's standard output so the host reads it live. On amd64 (QEMU's pc
+// machine) they are the 8250 ports ttyS0 and ttyS1, built into every kernel
+// we boot. On arm64 (QEMU's virt machine, which has one PL011 UART) the
+// console is ttyAMA0 and the event channel a virtconsole port on a
+// virtio-serial-pci device (/dev/hvc0). QEMU runs in its own process group
+// with a parent-death signal: a timeout, an error, a cancelled context or
+// the death of the caller kills the group.
 package qemu
 
 import (
@@ -21,6 +25,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/perfconform/perfconform/vmtest/arch"
 )
 
 var (
@@ -30,8 +36,82 @@ var (
 	ErrNoQEMU = errors.New("qemu not found")
 )
 
-// DefaultBinary is the QEMU system emulator for the guests we boot.
+// DefaultBinary is the QEMU system emulator for amd64 guests; BinaryFor
+// names the one for each architecture.
 const DefaultBinary = "qemu-system-x86_64"
+
+// archSpec is what QEMU's command line needs per guest architecture.
+type archSpec struct {
+	binary string // the system emulator
+	pkg    string // the Debian package that ships it
+	// machine returns the -M and -cpu arguments for an accelerator.
+	machine func(accel string, s SMP) []string
+	// events wires chardev "events" to the guest's EventDevice.
+	events []string
+}
+
+var specs = map[string]archSpec{
+	arch.Amd64.Name: {
+		binary: DefaultBinary, pkg: "qemu-system-x86",
+		machine: func(accel string, _ SMP) []string {
+			if accel == AccelKVM {
+				return []string{"-cpu", "host"}
+			}
+			return nil
+		},
+		events: []string{"-serial", "chardev:events"}, // ttyS1
+	},
+	arch.Arm64.Name: {
+		binary: "qemu-system-aarch64", pkg: "qemu-system-arm",
+		machine: func(accel string, s SMP) []string {
+			// The virt machine's default GICv2 addresses at most 8 CPUs.
+			m := "virt"
+			if s.Slots() > 8 {
+				m += ",gic-version=3"
+			}
+			// Under TCG, -cpu max emulates pointer authentication, which
+			// made QEMU 7.2 boot ~3x slower; the suite does not need it.
+			cpu := "max,pauth=off"
+			if accel == AccelKVM {
+				cpu = "host"
+			}
+			return []string{"-M", m, "-cpu", cpu}
+		},
+		// hvc0: QEMU 7.2's virt machine has a single PL011, and
+		// virtio-serial-device (MMIO) did not come up on 6.1 or 6.12.
+		events: []string{"-device", "virtio-serial-pci,id=vser", "-device", "virtconsole,chardev=events,bus=vser.0"},
+	},
+}
+
+func specFor(a arch.Arch) (archSpec, arch.Arch, error) {
+	if a.Name == "" {
+		a = arch.Amd64
+	}
+	s, ok := specs[a.Name]
+	if !ok {
+		return archSpec{}, a, fmt.Errorf("%w: no QEMU machine for architecture %q", ErrBadConfig, a.Name)
+	}
+	return s, a, nil
+}
+
+// BinaryFor is the QEMU system emulator for guests of architecture a.
+func BinaryFor(a arch.Arch) string {
+	if s, _, err := specFor(a); err == nil {
+		return s.binary
+	}
+	return DefaultBinary
+}
+
+// noQEMU says which package to install for a missing binary.
+func noQEMU(binary string) error {
+	pkg := "qemu-system-x86"
+	for _, s := range specs {
+		if s.binary == binary {
+			pkg = s.pkg
+		}
+	}
+	return fmt.Errorf("%w: %s: install %s (apt-get install %s)", ErrNoQEMU, binary, pkg, pkg)
+}
 
 // Accelerators.
 const (
@@ -42,14 +122,16 @@ const (
 
 // Machine is one VM's QEMU configuration.
 type Machine struct {
-	Binary    string   // QEMU binary; DefaultBinary when empty
+	// Arch is the guest architecture; the zero value means arch.Amd64.
+	Arch      arch.Arch
+	Binary    string   // QEMU binary; BinaryFor(Arch) when empty
 	Accel     string   // AccelKVM or AccelTCG
 	SMP       SMP      // -smp
 	MemoryMiB int      // -m; MemoryFor(SMP) when zero
-	Kernel    string   // -kernel: a bzImage
+	Kernel    string   // -kernel: a bzImage, or an arm64 Image
 	Initrd    string   // -initrd
-	Append    []string // kernel arguments after console=ttyS0 panic=-1
-	// ConsoleLog is the file ttyS0 (the kernel console) is written to.
+	Append    []string // kernel arguments after console=<Arch.Console> panic=-1
+	// ConsoleLog is the file the kernel console is written to.
 	ConsoleLog string
 	// Extra arguments are appended verbatim.
 	Extra []string
@@ -61,13 +143,23 @@ func MemoryFor(s SMP) int {
 	return 256 + 16*s.Slots()
 }
 
-// BaseKernelArgs come first on every command line: the console on ttyS0 and
-// an immediate reboot on panic, which -no-reboot turns into QEMU's exit.
-var BaseKernelArgs = []string{"console=ttyS0", "panic=-1"}
+// BaseKernelArgs come first on every command line: the console on the
+// architecture's first serial port and an immediate reboot on panic, which
+// -no-reboot turns into QEMU's exit.
+func BaseKernelArgs(a arch.Arch) []string {
+	if a.Name == "" {
+		a = arch.Amd64
+	}
+	return []string{"console=" + a.Console, "panic=-1"}
+}
 
 // Args returns the QEMU arguments (without the binary).
 func (m Machine) Args() ([]string, error) {
 	if err := m.SMP.Validate(); err != nil {
+		return nil, err
+	}
+	spec, a, err := specFor(m.Arch)
+	if err != nil {
 		return nil, err
 	}
 	if m.Kernel == "" {
@@ -87,10 +179,9 @@ func (m Machine) Args() ([]string, error) {
 		"-nodefaults", "-no-reboot", "-display", "none",
 	}
 	switch m.Accel {
-	case AccelKVM:
-		args = append(args, "-accel", "kvm", "-cpu", "host")
-	case AccelTCG:
-		args = append(args, "-accel", "tcg")
+	case AccelKVM, AccelTCG:
+		args = append(args, "-accel", m.Accel)
+		args = append(args, spec.machine(m.Accel, m.SMP)...)
 	default:
 		return nil, fmt.Errorf("%w: accelerator %q (want %s or %s)", ErrBadConfig, m.Accel, AccelKVM, AccelTCG)
 	}
@@ -102,15 +193,15 @@ func (m Machine) Args() ([]string, error) {
 	if m.Initrd != "" {
 		args = append(args, "-initrd", m.Initrd)
 	}
-	args = append(args, "-append", strings.Join(append(append([]string{}, BaseKernelArgs...), m.Append...), " "))
+	args = append(args, "-append", strings.Join(append(BaseKernelArgs(a), m.Append...), " "))
 	args = append(args,
-		// ttyS0: the console, into a file.
+		// The first serial port: the console, into a file.
 		"-chardev", "file,id=console,path="+m.ConsoleLog,
 		"-serial", "chardev:console",
-		// ttyS1: the event channel, on QEMU's stdout.
+		// The event channel, on QEMU's stdout.
 		"-chardev", "stdio,id=events,signal=off",
-		"-serial", "chardev:events",
 	)
+	args = append(args, spec.events...)
 	return append(args, m.Extra...), nil
 }
 
@@ -152,11 +243,11 @@ func Start(ctx context.Context, m Machine) (*VM, error) {
 	}
 	bin := m.Binary
 	if bin == "" {
-		bin = DefaultBinary
+		bin = BinaryFor(m.Arch)
 	}
 	path, err := exec.LookPath(bin)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: install qemu-system-x86 (apt-get install qemu-system-x86)", ErrNoQEMU, bin)
+		return nil, noQEMU(bin)
 	}
 	pr, pw, err := os.Pipe()
 	if err != nil {
@@ -195,7 +286,7 @@ func killGroup(pid int) error {
 // Pid is QEMU's process id.
 func (vm *VM) Pid() int { return vm.cmd.Process.Pid }
 
-// Events is the guest's ttyS1 byte stream; it ends when QEMU exits.
+// Events is the guest's event channel byte stream; it ends when QEMU exits.
 func (vm *VM) Events() io.Reader { return vm.events }
 
 // Kill kills QEMU's process group at once.
@@ -258,7 +349,7 @@ func Version(ctx context.Context, binary string) (string, error) {
 	}
 	path, err := exec.LookPath(binary)
 	if err != nil {
-		return "", fmt.Errorf("%w: %s: install qemu-system-x86 (apt-get install qemu-system-x86)", ErrNoQEMU, binary)
+		return "", noQEMU(binary)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perfconform/perfconform/vmtest/arch"
 	"github.com/perfconform/perfconform/vmtest/qemu"
 )
 
@@ -84,6 +85,63 @@ func TestMachineArgs(t *testing.T) {
 		if _, err := bad.Args(); !errors.Is(err, qemu.ErrBadConfig) {
 			t.Errorf("%s: error %v, want ErrBadConfig", name, err)
 		}
+	}
+}
+
+func TestMachineArgsPerArch(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		m    qemu.Machine
+		want []string // substrings of the joined command line
+		not  []string
+	}{
+		{"amd64 is the zero arch", qemu.Machine{SMP: qemu.SMP{CPUs: 2}},
+			[]string{"-accel tcg -smp 2", "console=ttyS0 panic=-1", "-chardev stdio,id=events,signal=off -serial chardev:events"},
+			[]string{"-M ", "virtio"}},
+		{"arm64 virt, GICv2 up to 8 CPUs", qemu.Machine{Arch: arch.Arm64, SMP: qemu.SMP{CPUs: 8}},
+			[]string{"-accel tcg -M virt -cpu max,pauth=off -smp 8", "console=ttyAMA0 panic=-1",
+				"-serial chardev:console -chardev stdio,id=events,signal=off -device virtio-serial-pci,id=vser -device virtconsole,chardev=events,bus=vser.0"},
+			[]string{"gic-version", "-serial chardev:events"}},
+		{"arm64 over 8 CPUs needs GICv3", qemu.Machine{Arch: arch.Arm64, SMP: qemu.SMP{CPUs: 32, Sockets: 1, Cores: 16, Threads: 2}},
+			[]string{"-M virt,gic-version=3 -cpu max,pauth=off"}, nil},
+		{"arm64 kvm", qemu.Machine{Arch: arch.Arm64, Accel: qemu.AccelKVM, SMP: qemu.SMP{CPUs: 1}},
+			[]string{"-accel kvm -M virt -cpu host"}, nil},
+	} {
+		m := tc.m
+		if m.Accel == "" {
+			m.Accel = qemu.AccelTCG
+		}
+		m.Kernel, m.ConsoleLog = "/k", "/c"
+		args, err := m.Args()
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		s := strings.Join(args, " ")
+		for _, w := range tc.want {
+			if !strings.Contains(s, w) {
+				t.Errorf("%s: %q lacks %q", tc.name, s, w)
+			}
+		}
+		for _, n := range tc.not {
+			if strings.Contains(s, n) {
+				t.Errorf("%s: %q has %q", tc.name, s, n)
+			}
+		}
+	}
+	if got := qemu.BinaryFor(arch.Arm64); got != "qemu-system-aarch64" {
+		t.Errorf("arm64 binary %q", got)
+	}
+	bad := qemu.Machine{Arch: arch.Arch{Name: "riscv64"}, Accel: qemu.AccelTCG, SMP: qemu.SMP{CPUs: 1}, Kernel: "/k", ConsoleLog: "/c"}
+	if _, err := bad.Args(); !errors.Is(err, qemu.ErrBadConfig) {
+		t.Errorf("unknown arch: %v, want ErrBadConfig", err)
+	}
+	m := qemu.Machine{Arch: arch.Arm64, Binary: "qemu-system-does-not-exist", Accel: qemu.AccelTCG, SMP: qemu.SMP{CPUs: 1}, Kernel: "/k", ConsoleLog: "/dev/null"}
+	if _, err := qemu.Start(context.Background(), m); !errors.Is(err, qemu.ErrNoQEMU) {
+		t.Errorf("missing binary: %v, want ErrNoQEMU", err)
+	}
+	if _, err := qemu.Version(context.Background(), "qemu-system-aarch64-missing"); err == nil || !strings.Contains(err.Error(), "qemu-system-") {
+		t.Errorf("missing binary: %v", err)
 	}
 }
 
