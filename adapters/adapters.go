@@ -59,6 +59,11 @@ type Adapter struct {
 	build func(ctx context.Context, root, out string) error
 	// check returns why the adapter cannot be built or run here, or nil.
 	check func(root string) error
+	// foreign builds and equips the adapter for VMs of an architecture
+	// other than the host's (arm64 guests on an amd64 host); nil means it
+	// cannot run there, and NoForeign says why.
+	foreign   *foreignBuild
+	NoForeign string
 }
 
 // Base is the loader's name without its version ("libbpf").
@@ -156,6 +161,7 @@ func goAdapter(name, desc, dir string) Adapter {
 		BuildHint:   "CGO_ENABLED=0 go build -o bin/" + name + " ./" + dir,
 		Static:      true,
 		build:       goBuild("./" + dir),
+		foreign:     &foreignBuild{build: goBuildFor("./" + dir)},
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/perfconform/perfconform/adapters/internal/adapterkit"
 	"github.com/perfconform/perfconform/internal/debapt"
+	"github.com/perfconform/perfconform/vmtest/arch"
 )
 
 // The loaders perfconform runs at several versions, each its own registry
@@ -53,6 +54,7 @@ func ciliumAdapters() []Adapter {
 			BuildHint:   "CGO_ENABLED=0 go build -o bin/cilium-ebpf@" + v + " ./adapters/cilium-ebpf",
 			Static:      true,
 			build:       goBuild("./adapters/cilium-ebpf"),
+			foreign:     &foreignBuild{build: goBuildFor("./adapters/cilium-ebpf")},
 		}
 		if v == CiliumDefault {
 			a.Default = true
@@ -63,6 +65,9 @@ func ciliumAdapters() []Adapter {
 			a.build = func(ctx context.Context, root, out string) error {
 				return goBuild("./adapters/cilium-ebpf", "-modfile="+filepath.Join(root, mod))(ctx, root, out)
 			}
+			a.foreign = &foreignBuild{build: func(ctx context.Context, root, out string, t arch.Arch) error {
+				return goBuildFor("./adapters/cilium-ebpf", "-modfile="+filepath.Join(root, mod))(ctx, root, out, t)
+			}}
 		}
 		out = append(out, a)
 	}
@@ -116,6 +121,7 @@ func libbpfSystem() Adapter {
 			}
 			return wantVersion("system libbpf-dev (/usr/include/bpf)", libbpfSystemVersion, func() (string, error) { return libbpfHeaderVersion("/usr/include") })
 		},
+		foreign: &foreignBuild{build: libbpfFor, check: libbpfForCheck},
 	}
 }
 
@@ -148,6 +154,7 @@ func libbpfBackports() Adapter {
 			}
 			return debapt.CheckTools()
 		},
+		NoForeign: noForeignBackports,
 	}
 }
 
@@ -220,6 +227,7 @@ func bpftoolSystem() Adapter {
 			}
 			return wantVersion(systemBpftool, bpftoolSystemVersion, func() (string, error) { return bpftoolVersion(systemBpftool) })
 		},
+		foreign: &foreignBuild{build: goBuildFor("./adapters/bpftool", "-ldflags=-X main.Bpftool="+systemBpftool), tools: bpftoolFor},
 	}
 }
 
@@ -243,7 +251,8 @@ func bpftoolBackports() Adapter {
 			}
 			return goBuild("./adapters/bpftool", "-ldflags=-X main.Bpftool="+tool)(ctx, root, out)
 		},
-		check: func(string) error { return debapt.CheckTools() },
+		check:     func(string) error { return debapt.CheckTools() },
+		NoForeign: noForeignBackports,
 	}
 }
 

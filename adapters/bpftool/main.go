@@ -30,6 +30,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,7 +38,6 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"golang.org/x/sys/unix"
 
 	"github.com/perfconform/perfconform/adapters/internal/adapterkit"
 	"github.com/perfconform/perfconform/adapters/protocol"
@@ -237,7 +237,7 @@ func (p *eventPipe) waitPolling(timeout time.Duration) error {
 		}
 		if f := strings.Fields(string(raw)); len(f) > 0 {
 			nr, _ := strconv.Atoi(f[0])
-			if f[0] != "running" && (nr == unix.SYS_EPOLL_WAIT || nr == unix.SYS_EPOLL_PWAIT || nr == unix.SYS_EPOLL_PWAIT2) {
+			if f[0] != "running" && slices.Contains(epollWaits, nr) {
 				return nil
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/perfconform/perfconform/reference/topology"
 	"github.com/perfconform/perfconform/suite"
 	"github.com/perfconform/perfconform/suite/trigger"
+	"github.com/perfconform/perfconform/vmtest/arch"
 )
 
 // checkFixture is the simplest fixture every loader should load: one BTF perf
@@ -76,7 +78,17 @@ func runAdapters(ctx context.Context, out io.Writer, build bool, binDir string) 
 		ctx = context.Background()
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tDEFAULT FOR\tRUNS HERE\tDESCRIPTION")
+	// Other architectures' VMs (arm64 guests on an amd64 host) get the
+	// adapter cross-built: a column each.
+	var foreign []arch.Arch
+	header := "NAME\tDEFAULT FOR\tRUNS HERE"
+	for _, a := range arch.All() {
+		if !a.IsHost() {
+			foreign = append(foreign, a)
+			header += "\tIN " + strings.ToUpper(a.Name) + " VMS"
+		}
+	}
+	fmt.Fprintln(tw, header+"\tDESCRIPTION")
 	for _, a := range adapters.All() {
 		status := "yes"
 		if err := a.Available(); err != nil {
@@ -86,7 +98,15 @@ func runAdapters(ctx context.Context, out io.Writer, build bool, binDir string) 
 		if a.Default {
 			def = a.Base()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Name, def, status, a.Description)
+		row := a.Name + "\t" + def + "\t" + status
+		for _, f := range foreign {
+			st := "yes"
+			if err := a.AvailableFor(f.Name); err != nil {
+				st = "no: " + trimPrefix(err.Error(), adapters.ErrUnavailable.Error()+": "+a.Name+" on "+f.Name+": ")
+			}
+			row += "\t" + st
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", row, a.Description)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -20,6 +20,7 @@ import (
 	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/suite"
 	"github.com/perfconform/perfconform/vmtest"
+	"github.com/perfconform/perfconform/vmtest/arch"
 	"github.com/perfconform/perfconform/vmtest/initramfs"
 	"github.com/perfconform/perfconform/vmtest/kernel"
 	"github.com/perfconform/perfconform/vmtest/qemu"
@@ -37,19 +38,22 @@ const GuestLoaderDir = "/perfconform/loaders"
 const vmConsoleEvidenceLines = 5
 
 // vmLoaders is what --loader became for a VM run: what the guest is told,
-// and the files the initramfs needs.
+// and the files the initramfs needs, per guest architecture.
 type vmLoaders struct {
 	guest []guestLoader
-	files []initramfs.File
+	files map[string][]initramfs.File // arch name -> files
 }
 
-// vmLoadersOf turns resolved loaders into guest loaders: the reference runs
-// in-process in the guest; every adapter is copied into the initramfs under
-// a name of its own (guestPath), built-in ones with every executable they
-// need (Adapter.VMExecutables), paths with their library closure when
-// dynamically linked.
-func vmLoadersOf(specs []loaderSpec) vmLoaders {
-	var out vmLoaders
+// vmLoadersOf turns resolved loaders into guest loaders for VMs of the
+// given architectures: the reference runs in-process in the guest; every
+// adapter is copied into the initramfs under a name of its own (guestPath).
+// Built-in ones come with every file they need, built for each
+// architecture (Adapter.VMFilesFor: the host build of resolveLoaderSpecs,
+// or a cross build for a foreign one, refused with the reason where there
+// is none); paths come with their library closure when dynamically linked,
+// and only into VMs of their ELF machine (a script goes anywhere).
+func vmLoadersOf(ctx context.Context, specs []loaderSpec, arches []string, progress func(string)) (vmLoaders, error) {
+	out := vmLoaders{files: map[string][]initramfs.File{}}
 	for i, s := range specs {
 		if s.Path == "" {
 			out.guest = append(out.guest, guestLoader{Name: s.Name})
@@ -57,19 +61,50 @@ func vmLoadersOf(specs []loaderSpec) vmLoaders {
 		}
 		gp := guestPath(i, s.Path)
 		out.guest = append(out.guest, guestLoader{Name: s.Name, Path: gp})
-		exes := []string{s.Path}
-		if s.Builtin != nil {
-			exes = s.Builtin.VMExecutables(filepath.Dir(s.Path))
-		}
-		for j, exe := range exes {
-			f := initramfs.File{Host: exe} // host tools keep their path
-			if j == 0 {
-				f.Guest = gp // the adapter's own executable
+		for _, an := range arches {
+			var files []initramfs.File
+			if s.Builtin == nil {
+				if exeArch, err := arch.OfELF(s.Path); err == nil && exeArch.Name != an {
+					return out, fmt.Errorf("--loader %s: an %s executable cannot run in the %s VMs (give an adapter built for %s, or kernels of one architecture)",
+						s.Given, exeArch.Name, an, an)
+				}
+				files = []initramfs.File{{Host: s.Path}}
+			} else {
+				a, binDir := *s.Builtin, filepath.Dir(s.Path)
+				if err := a.AvailableFor(an); err != nil {
+					return out, fmt.Errorf("--loader %s: %w", s.Given, err)
+				}
+				if t, _ := arch.Get(an); !t.IsHost() {
+					progress(fmt.Sprintf("building adapter %s for %s guests into %s", a.Name, an, filepath.Dir(a.PathFor(binDir, an))))
+					if _, err := a.BuildFor(ctx, binDir, an); err != nil {
+						return out, fmt.Errorf("--loader %s: %w", s.Given, err)
+					}
+				}
+				var err error
+				if files, err = a.VMFilesFor(ctx, binDir, an); err != nil {
+					return out, fmt.Errorf("--loader %s: %w", s.Given, err)
+				}
 			}
-			out.files = append(out.files, f)
+			files[0].Guest = gp // the adapter's own executable; host tools keep their path
+			out.files[an] = append(out.files[an], files...)
 		}
 	}
-	return out
+	return out, nil
+}
+
+// kernelArches returns the guest architectures of the kernels, in order.
+func kernelArches(kernels []string) ([]string, error) {
+	var out []string
+	for _, k := range kernels {
+		a, err := kernel.ArchOf(k)
+		if err != nil {
+			return nil, fmt.Errorf("--kernel %s: %w", k, err)
+		}
+		if !contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out, nil
 }
 
 // vmPlan is what a VM run's arguments resolve to before anything runs.
@@ -134,7 +169,14 @@ func runInVMs(ctx context.Context, cmd *cobra.Command, f runFlags, plan vmPlan, 
 	}
 
 	line := func(msg string) { fmt.Fprintln(stderr, msg) }
-	loaders := vmLoadersOf(specs)
+	arches, err := kernelArches(kernels)
+	if err != nil {
+		return nil, err
+	}
+	loaders, err := vmLoadersOf(ctx, specs, arches, line)
+	if err != nil {
+		return nil, err
+	}
 	guestBin, err := staticGuest(ctx, cacheDir, line)
 	if err != nil {
 		return nil, err
@@ -152,8 +194,11 @@ func runInVMs(ctx context.Context, cmd *cobra.Command, f runFlags, plan vmPlan, 
 	defer disp.stop()
 	opts := []vmtest.Option{
 		vmtest.WithCacheDir(cacheDir), vmtest.WithGuestBinary(guestBin), vmtest.WithKeep(f.keep),
-		vmtest.WithParallel(parallel), vmtest.WithFiles(loaders.files...),
+		vmtest.WithParallel(parallel),
 		vmtest.WithProgress(disp.progress), vmtest.WithResults(disp.result),
+	}
+	for a, files := range loaders.files {
+		opts = append(opts, vmtest.WithArchFiles(a, files...))
 	}
 	if f.out != "" {
 		opts = append(opts, vmtest.WithOutDir(f.out))

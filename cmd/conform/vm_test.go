@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -116,14 +117,29 @@ func TestResolveLoaders(t *testing.T) {
 	if got, want := specNames(specs), []string{"reference", "aya", "libbpf-rs", "odd & name=1"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("names = %q, want %q (what each info line declares)", got, want)
 	}
-	vl := vmLoadersOf(specs)
+	vl, err := vmLoadersOf(context.Background(), specs, []string{"amd64", "arm64"}, noop)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := []guestLoader{{Name: "reference"}, {Name: "aya", Path: GuestLoaderDir + "/1-perfconform-adapter"},
 		{Name: "libbpf-rs", Path: GuestLoaderDir + "/2-perfconform-adapter"}, {Name: "odd & name=1", Path: GuestLoaderDir + "/3-my_adapter_co_x"}}
 	if !reflect.DeepEqual(vl.guest, want) {
 		t.Errorf("guest loaders = %+v, want %+v", vl.guest, want)
 	}
-	if len(vl.files) != 3 || vl.files[0].Host != aya || vl.files[0].Guest != want[1].Path {
-		t.Errorf("initramfs files = %+v, want the three adapters at their guest paths", vl.files)
+	for _, a := range []string{"amd64", "arm64"} { // scripts run on any architecture
+		if f := vl.files[a]; len(f) != 3 || f[0].Host != aya || f[0].Guest != want[1].Path {
+			t.Errorf("%s initramfs files = %+v, want the three adapters at their guest paths", a, f)
+		}
+	}
+	// An executable of the host's architecture cannot go into VMs of another.
+	foreign := "arm64"
+	if runtime.GOARCH == "arm64" {
+		foreign = "amd64"
+	}
+	self, _ := os.Executable()
+	if _, err := vmLoadersOf(context.Background(), []loaderSpec{{Given: self, Name: "self", Path: self}}, []string{foreign}, noop); err == nil ||
+		!strings.Contains(err.Error(), "cannot run in the "+foreign+" VMs") {
+		t.Errorf("host executable for %s VMs: %v", foreign, err)
 	}
 	back, err := parseGuestArgs(guestArgs{Loaders: vl.guest}.encode())
 	if err != nil || !reflect.DeepEqual(back.Loaders, vl.guest) {

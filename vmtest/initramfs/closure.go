@@ -9,13 +9,25 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/perfconform/perfconform/vmtest/arch"
 )
 
 // DefaultLibraryPath is searched after DT_RUNPATH/DT_RPATH, LD_LIBRARY_PATH
 // and the directories in /etc/ld.so.conf, mirroring the dynamic loader.
-var DefaultLibraryPath = []string{
-	"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu",
-	"/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib",
+var DefaultLibraryPath = libraryDirs(hostTriplet())
+
+// libraryDirs are the dynamic loader's default directories on a Debian
+// multiarch system for one GNU triplet.
+func libraryDirs(triplet string) []string {
+	return []string{"/lib/" + triplet, "/usr/lib/" + triplet, "/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib"}
+}
+
+func hostTriplet() string {
+	if a, err := arch.Host(); err == nil {
+		return a.Triplet
+	}
+	return arch.Amd64.Triplet
 }
 
 // ldSoConfPath is the dynamic loader's configuration (a variable for tests).
@@ -27,7 +39,30 @@ var ldSoConfPath = "/etc/ld.so.conf"
 // The paths are the ones the loader would open (symlinks not resolved), so
 // putting each at the same path in the image reproduces the lookup.
 func Closure(path string) ([]string, error) {
-	search := librarySearchPath()
+	return ClosureIn("", path)
+}
+
+// ClosureIn is Closure for an executable of a sysroot: a tree of another
+// architecture's packages (unpacked Debian packages) that stands for its
+// root file system. Libraries, the dynamic loader and ld.so.conf are looked
+// up under root, and the paths returned are the ones the loader opens in
+// the guest (relative to root; each one's host file is root+path). An empty
+// root is this host (Closure).
+func ClosureIn(root, path string) ([]string, error) {
+	var search []string
+	if root == "" {
+		search = librarySearchPath()
+	} else {
+		a, err := arch.OfELF(path)
+		if err != nil {
+			if ok, _ := isELF(path); !ok {
+				return nil, nil // a script or a data file: nothing to load
+			}
+			return nil, err
+		}
+		search = append(readLdSoConfIn(root, "/etc/ld.so.conf", 0), libraryDirs(a.Triplet)...)
+	}
+	host := func(p string) string { return filepath.Join(root, p) }
 	found := map[string]bool{}
 	var walk func(file string, isLib bool) error
 	walk = func(file string, isLib bool) error {
@@ -38,13 +73,17 @@ func Closure(path string) ([]string, error) {
 				return nil // a script or a data file: nothing to load
 			}
 		}
-		f, err := elf.Open(file)
+		hostFile := file
+		if isLib {
+			hostFile = host(file)
+		}
+		f, err := elf.Open(hostFile)
 		if err != nil {
-			return fmt.Errorf("read ELF %s: %w", file, err)
+			return fmt.Errorf("read ELF %s: %w", hostFile, err)
 		}
 		defer f.Close()
 		if interp := interpreter(f); interp != "" && !found[interp] {
-			if _, err := os.Stat(interp); err != nil {
+			if _, err := os.Stat(host(interp)); err != nil {
 				return fmt.Errorf("%s: dynamic loader: %w: %w", file, ErrLibraryNotFound, err)
 			}
 			found[interp] = true
@@ -55,7 +94,7 @@ func Closure(path string) ([]string, error) {
 		}
 		own := ownSearchPath(f, file)
 		for _, name := range needed {
-			lib, err := findLibrary(name, append(own, search...), f.Class)
+			lib, err := findLibrary(root, name, append(own, search...), f.Class, f.Machine)
 			if err != nil {
 				return fmt.Errorf("%s needs %s: %w", file, name, err)
 			}
@@ -137,10 +176,16 @@ func librarySearchPath() []string {
 // readLdSoConf returns the directories of an ld.so.conf file, following
 // include lines (glob patterns) a few levels deep.
 func readLdSoConf(file string, depth int) []string {
+	return readLdSoConfIn("", file, depth)
+}
+
+// readLdSoConfIn reads the ld.so.conf file of a sysroot (file and include
+// patterns are paths inside root).
+func readLdSoConfIn(root, file string, depth int) []string {
 	if depth > 4 {
 		return nil
 	}
-	f, err := os.Open(file)
+	f, err := os.Open(filepath.Join(root, file))
 	if err != nil {
 		return nil
 	}
@@ -159,10 +204,13 @@ func readLdSoConf(file string, depth int) []string {
 			if !filepath.IsAbs(pattern) {
 				pattern = filepath.Join(filepath.Dir(file), pattern)
 			}
-			matches, _ := filepath.Glob(pattern)
+			matches, _ := filepath.Glob(filepath.Join(root, pattern))
 			sort.Strings(matches)
 			for _, m := range matches {
-				dirs = append(dirs, readLdSoConf(m, depth+1)...)
+				if root != "" {
+					m = "/" + strings.TrimPrefix(strings.TrimPrefix(m, filepath.Clean(root)), "/")
+				}
+				dirs = append(dirs, readLdSoConfIn(root, m, depth+1)...)
 			}
 		default:
 			dirs = append(dirs, line)
@@ -171,26 +219,31 @@ func readLdSoConf(file string, depth int) []string {
 	return dirs
 }
 
-// findLibrary looks name up in dirs, skipping files of another ELF class
-// (a 32-bit libc in a multilib directory).
-func findLibrary(name string, dirs []string, class elf.Class) (string, error) {
+// findLibrary looks name up in dirs (paths under root), skipping files of
+// another ELF class or machine (a 32-bit libc in a multilib directory, a
+// symlink out of a sysroot to the host's library).
+func findLibrary(root, name string, dirs []string, class elf.Class, machine elf.Machine) (string, error) {
 	if strings.Contains(name, "/") {
-		if _, err := os.Stat(name); err != nil {
+		if _, err := os.Stat(filepath.Join(root, name)); err != nil {
 			return "", fmt.Errorf("%w: %w", ErrLibraryNotFound, err)
 		}
 		return name, nil
 	}
 	for _, d := range dirs {
 		p := filepath.Join(d, name)
-		f, err := elf.Open(p)
+		f, err := elf.Open(filepath.Join(root, p))
 		if err != nil {
 			continue
 		}
-		ok := f.Class == class && f.Machine != elf.EM_NONE
+		ok := f.Class == class && f.Machine == machine
 		f.Close()
 		if ok {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("%w: %s (searched %s; install the package that ships it)", ErrLibraryNotFound, name, strings.Join(dirs, ":"))
+	where := strings.Join(dirs, ":")
+	if root != "" {
+		where += " under " + root
+	}
+	return "", fmt.Errorf("%w: %s (searched %s; install the package that ships it)", ErrLibraryNotFound, name, where)
 }

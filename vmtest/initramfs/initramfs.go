@@ -42,6 +42,10 @@ type File struct {
 	Host string
 	// Guest is the absolute path in the image; empty means the same as Host.
 	Guest string
+	// Sysroot, when set, is the tree of another architecture's packages the
+	// file comes from: its shared libraries are looked up under Sysroot
+	// (ClosureIn) and go into the image at their paths inside it.
+	Sysroot string
 }
 
 // Spec lists the inputs of an image.
@@ -132,23 +136,24 @@ func collect(spec Spec) ([]entry, []string, error) {
 		byGuest[e.guest] = e
 		return nil
 	}
-	addExecutable := func(host, guest string, mode fs.FileMode) error {
+	addExecutable := func(host, guest, sysroot string, mode fs.FileMode) error {
 		if err := add(entry{guest: guest, host: host, mode: mode}); err != nil {
 			return err
 		}
 		if mode&0o111 == 0 {
 			return nil
 		}
-		libs, err := Closure(host)
+		libs, err := ClosureIn(sysroot, host)
 		if err != nil {
 			return err
 		}
 		for _, lib := range libs {
-			fi, err := os.Stat(lib)
+			libHost := filepath.Join(sysroot, lib)
+			fi, err := os.Stat(libHost)
 			if err != nil {
 				return fmt.Errorf("library of %s: %w", host, err)
 			}
-			if err := add(entry{guest: lib, host: lib, mode: fi.Mode().Perm()}); err != nil {
+			if err := add(entry{guest: lib, host: libHost, mode: fi.Mode().Perm()}); err != nil {
 				return err
 			}
 		}
@@ -183,7 +188,7 @@ func collect(spec Spec) ([]entry, []string, error) {
 			return nil, nil, fmt.Errorf("%w: %w", ErrBadSpec, err)
 		}
 		if !fi.IsDir() {
-			if err := addExecutable(f.Host, guest, fi.Mode().Perm()); err != nil {
+			if err := addExecutable(f.Host, guest, f.Sysroot, fi.Mode().Perm()); err != nil {
 				return nil, nil, err
 			}
 			continue
@@ -206,7 +211,7 @@ func collect(spec Spec) ([]entry, []string, error) {
 			if !info.Mode().IsRegular() {
 				return nil
 			}
-			return addExecutable(p, path.Join(guest, filepath.ToSlash(rel)), info.Mode().Perm())
+			return addExecutable(p, path.Join(guest, filepath.ToSlash(rel)), f.Sysroot, info.Mode().Perm())
 		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: copy %s: %w", ErrBadSpec, f.Host, err)

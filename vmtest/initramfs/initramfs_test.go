@@ -184,6 +184,43 @@ func TestClosure(t *testing.T) {
 	}
 }
 
+// TestClosureIn takes an arm64 executable's closure from a sysroot of
+// unpacked arm64 packages (the one the bpftool adapter uses for arm64 VMs,
+// when a run has made it).
+func TestClosureIn(t *testing.T) {
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		t.Skip(err)
+	}
+	root := filepath.Join(cache, "perfconform", "sysroot", "arm64", "bpftool")
+	exe := filepath.Join(root, "usr/sbin/bpftool")
+	if _, err := os.Stat(exe); err != nil {
+		t.Skipf("no arm64 bpftool sysroot: %v", err)
+	}
+	libs, err := initramfs.ClosureIn(root, exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var haveLoader, haveElf bool
+	for _, l := range libs {
+		haveLoader = haveLoader || l == "/lib/ld-linux-aarch64.so.1"
+		haveElf = haveElf || strings.HasSuffix(l, "aarch64-linux-gnu/libelf.so.1")
+		if strings.HasPrefix(l, root) {
+			t.Errorf("%s: a guest path must not carry the sysroot", l)
+		}
+		if _, err := os.Stat(filepath.Join(root, l)); err != nil {
+			t.Errorf("%s: %v", l, err)
+		}
+	}
+	if !haveLoader || !haveElf {
+		t.Errorf("closure %v: want the aarch64 loader and libelf", libs)
+	}
+	// The host's search path cannot satisfy it: wrong machine.
+	if _, err := initramfs.ClosureIn("", exe); err == nil {
+		t.Error("arm64 bpftool resolved against the host's libraries")
+	}
+}
+
 func TestWriteWithOverlay(t *testing.T) {
 	dir := t.TempDir()
 	base := writeFile(t, filepath.Join(dir, "base.cpio"), "", 0o644)

@@ -340,6 +340,24 @@ func (c *Cache) Resolve(ctx context.Context, name string) (Kernel, error) {
 	return Kernel{}, fmt.Errorf("%w %q: not a catalog name (%s) nor an existing file", ErrUnknown, name, strings.Join(Names(), ", "))
 }
 
+// ArchOf returns the guest architecture of a kernel name without fetching
+// it: the catalog entry's, the host's for "host", or read from the header of
+// an image given by path.
+func ArchOf(name string) (string, error) {
+	if e, ok := lookup(name); ok {
+		return e.ArchName(), nil
+	}
+	if name == Host {
+		a, err := arch.Host()
+		return a.Name, err
+	}
+	if _, err := os.Stat(name); err == nil {
+		_, a, err := readImage(name)
+		return a.Name, err
+	}
+	return "", fmt.Errorf("%w %q: not a catalog name (%s) nor an existing file", ErrUnknown, name, strings.Join(Names(), ", "))
+}
+
 // HostKernel returns /boot/vmlinuz-$(uname -r).
 func HostKernel() (Kernel, error) {
 	var uts unix.Utsname
