@@ -7,7 +7,10 @@
 #      entries that are not the default) on the topologies where its
 #      releases differ, on debian-6.1 (the kernel that realizes
 #      hotplug-slots) (out/history);
-# then merges both into reports/ (results.json, junit.xml, report.md with its
+#   3. the arm64 builds of both Debian kernels (emulated arm64 guests), the
+#      full topology set, every default loader (each builds for arm64; see
+#      `conform adapters`, IN ARM64 VMS) (out/arm64);
+# then merges them into reports/ (results.json, junit.xml, report.md with its
 # "cilium/ebpf across releases" section, report.html). VM logs stay in out/.
 # Usage (as root, from the checkout): bash scripts/report.sh
 set -euo pipefail
@@ -21,6 +24,12 @@ bin/conform run --topology sparse,sparse-high,gapped-possible,gapped-1cpu,hotplu
 	"${history[@]}" --gate all --allow-errors --out out/history --force > out/history.txt || hstatus=$?
 grep '^requirement results' out/history.txt
 
-bin/conform report merge out/full out/history --out reports/
-echo "reports/ updated from out/full and out/history (conform run exit status ${status:-0}: gating the reference loader's MUSTs; history ${hstatus:-0})"
+bin/conform kernels fetch debian-6.1-arm64 debian-6.12-arm64
+bin/conform run --topology full --kernel debian-6.1-arm64,debian-6.12-arm64 \
+	--loader reference --loader cilium-ebpf --loader libbpf --loader bpftool --loader libbpfgo \
+	--gate reference --allow-errors --out out/arm64 --force > out/arm64.txt || astatus=$?
+grep '^requirement results' out/arm64.txt
+
+bin/conform report merge out/full out/history out/arm64 --out reports/
+echo "reports/ updated from out/full, out/history and out/arm64 (conform run exit status ${status:-0}: gating the reference loader's MUSTs; history ${hstatus:-0}; arm64 ${astatus:-0})"
 exit "${status:-0}"

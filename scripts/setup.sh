@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what perfconform needs on a fresh Debian (bookworm) machine, as root:
 # the BPF toolchain for fixtures and the libbpf adapter, bpftool, QEMU for the
-# VM matrix, Chromium for the HTML report test, and mounts bpffs. Sourced by
+# VM matrix (x86_64 and aarch64 guests), the arm64 cross compiler for the
+# libbpf adapter in arm64 guests, Chromium for the HTML report test, and
+# mounts bpffs. Sourced by
 # scripts/test.sh and scripts/run.sh; safe to run again (it skips what is there).
 set -euo pipefail
 
@@ -14,7 +16,8 @@ need_root() {
 
 install_packages() {
 	local pkgs=(clang llvm make gcc libc6-dev libbpf-dev libelf-dev zlib1g-dev bpftool
-		qemu-system-x86 chromium ca-certificates debian-archive-keyring)
+		qemu-system-x86 qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+		chromium ca-certificates debian-archive-keyring)
 	local missing=()
 	for p in "${pkgs[@]}"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -64,7 +64,7 @@ func (v *vmRun) run(ctx context.Context) (res VMResult) {
 		return res
 	}
 
-	exp, expErr := v.job.Topology.ExpectFor(v.kernel.Release)
+	exp, expErr := v.job.Topology.ExpectFor(v.arch.Name, v.kernel.Release)
 	res.Expected = exp.Masks
 	if expErr != nil && !(v.job.BootUnrealizable && errors.Is(expErr, ErrNotRealizable)) {
 		// Not realizable here (or no expectation): no VM is booted.

@@ -106,7 +106,7 @@ func TestVMRealizesTopologies(t *testing.T) {
 		}
 	}
 	for i, r := range res {
-		want, _ := jobs[i].Topology.ExpectFor(r.Kernel.Release)
+		want, _ := jobs[i].Topology.ExpectFor(r.Kernel.Arch, r.Kernel.Release)
 		if r.Err != nil {
 			t.Errorf("%s: %v", r.Topology, r.Err)
 			continue

@@ -23,6 +23,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"time"
@@ -209,7 +210,7 @@ func runPayload(ctx context.Context, payload Payload, env Env, emit func(event.E
 // ErrTopologyNotRealized (masks differ, or the topology is not realizable on
 // this kernel) or ErrGuestAction.
 func Realize(t topology.Topology, release, cpuRoot string) (got, want result.Masks, err error) {
-	exp, expErr := t.ExpectFor(release)
+	exp, expErr := t.ExpectFor(runtime.GOARCH, release)
 	want = exp.Masks
 	if expErr != nil && !errors.Is(expErr, topology.ErrNotRealizable) {
 		return got, want, expErr

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -132,7 +133,7 @@ func hostRelease(t *testing.T) string {
 
 func TestRun(t *testing.T) {
 	top := get(t, "4cpu")
-	exp, err := top.ExpectFor(hostRelease(t))
+	exp, err := top.ExpectFor(runtime.GOARCH, hostRelease(t))
 	if err != nil {
 		t.Fatal(err)
 	}

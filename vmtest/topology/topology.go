@@ -6,8 +6,10 @@
 // Expectations are measured, not derived: kernels differ in how they turn
 // QEMU's firmware tables into possible CPUs (Debian 6.1 counts hotplug slots
 // as possible CPUs, 6.12 does not), so an entry lists masks per kernel series
-// or says why the topology cannot be realized there. docs/VMTEST.md records
-// the boots that back every entry.
+// or says why the topology cannot be realized there. Architectures differ
+// too (QEMU's arm64 virt machine has no CPU hotplug): an expectation may be
+// for one architecture only. docs/VMTEST.md records the boots that back
+// every entry.
 package topology
 
 import (
@@ -60,6 +62,10 @@ type Topology struct {
 
 // Expectation is what a topology shows on one kernel series.
 type Expectation struct {
+	// Arch, when set, limits the expectation to guests of that
+	// architecture (arch.Arch.Name); an architecture with entries of its
+	// own uses only those. Empty: measured the same on every architecture.
+	Arch string `json:"arch,omitempty"`
 	// Series is the kernel series ("6.1", "6.12") the masks were measured on.
 	Series string `json:"series"`
 	// Masks in canonical Linux CPU-list form; zero when NotRealizable is set.
@@ -73,22 +79,40 @@ func (t Topology) SMP() qemu.SMP {
 	return qemu.SMP{CPUs: t.CPUs, MaxCPUs: t.MaxCPUs, Sockets: t.Sockets, Cores: t.Cores, Threads: t.Threads}
 }
 
-// ExpectFor returns the expectation for a kernel release ("6.1.0-56-cloud-amd64",
-// "6.12.117+deb12-cloud-amd64", "6.18.44"): the entry of the highest series
-// not newer than the release, or the lowest entry for older kernels. Kernels
-// of a series that has no entry of its own are assumed to behave like the
-// nearest older measured series. A NotRealizable entry yields an error
-// wrapping ErrNotRealizable with the reason.
-func (t Topology) ExpectFor(release string) (Expectation, error) {
-	if len(t.Expect) == 0 {
-		return Expectation{}, fmt.Errorf("topology %s: no expectations", t.Name)
+// ExpectFor returns the expectation for a guest architecture ("amd64",
+// "arm64"; "" is amd64) and a kernel release ("6.1.0-56-cloud-amd64",
+// "6.12.117+deb12-cloud-arm64", "6.18.44"): among the entries for that
+// architecture (its own, or else those for every architecture), the one of
+// the highest series not newer than the release, or the lowest entry for
+// older kernels. Kernels of a series that has no entry of its own are
+// assumed to behave like the nearest older measured series. A NotRealizable
+// entry yields an error wrapping ErrNotRealizable with the reason.
+func (t Topology) ExpectFor(archName, release string) (Expectation, error) {
+	if archName == "" {
+		archName = "amd64"
+	}
+	var own, general []Expectation
+	for _, e := range t.Expect {
+		switch e.Arch {
+		case archName:
+			own = append(own, e)
+		case "":
+			general = append(general, e)
+		}
+	}
+	cands := general
+	if len(own) > 0 {
+		cands = own
+	}
+	if len(cands) == 0 {
+		return Expectation{}, fmt.Errorf("topology %s: no expectations for %s", t.Name, archName)
 	}
 	rel, err := parseSeries(release)
 	if err != nil {
 		return Expectation{}, fmt.Errorf("topology %s: kernel release %q: %w", t.Name, release, err)
 	}
-	pick := t.Expect[0]
-	for _, e := range t.Expect {
+	pick := cands[0]
+	for _, e := range cands {
 		s, err := parseSeries(e.Series)
 		if err != nil {
 			return Expectation{}, fmt.Errorf("topology %s: series %q: %w", t.Name, e.Series, err)
@@ -98,7 +122,7 @@ func (t Topology) ExpectFor(release string) (Expectation, error) {
 		}
 	}
 	if pick.NotRealizable != "" {
-		return pick, fmt.Errorf("topology %s on kernel %s: %w: %s", t.Name, release, ErrNotRealizable, pick.NotRealizable)
+		return pick, fmt.Errorf("topology %s on %s kernel %s: %w: %s", t.Name, archName, release, ErrNotRealizable, pick.NotRealizable)
 	}
 	return pick, nil
 }
@@ -147,6 +171,14 @@ func masks(possible, present, online string) result.Masks {
 const hotplugSlotsIgnored = "since the x86 CPU topology rework (6.9) the kernel ignores the disabled MADT " +
 	"entries QEMU 7.2 emits for hotplug slots (they lack the online-capable flag), so possible = present"
 
+// notRealizedOnArmVirt explains why possible > present cannot be produced
+// on arm64: measured on Debian 6.1 and 6.12 with QEMU 7.2 and 10.
+const notRealizedOnArmVirt = "QEMU's arm64 virt machine has no CPU hotplug: -smp 2,maxcpus=8 (or 64) boots possible = present = 0-1 " +
+	"(Debian 6.1 and 6.12, QEMU 7.2 and 10, with or without UEFI/ACPI), and arm64 has no possible_cpus= parameter"
+
+// armVirtNoHotplug is the arm64 entry of every topology with hotplug slots.
+var armVirtNoHotplug = Expectation{Arch: "arm64", Series: "6.1", NotRealizable: notRealizedOnArmVirt}
+
 var catalog = []Topology{
 	{
 		Name: "1cpu", Description: "a single CPU",
@@ -170,6 +202,7 @@ var catalog = []Topology{
 			{Series: "6.1", Masks: masks("0-7", "0-1", "0-1")},
 			{Series: "6.12", NotRealizable: hotplugSlotsIgnored + "; possible_cpus=8 only caps the count " +
 				"(dmesg: \"Limiting to 8 possible CPUs\", \"Allowing 2 present CPUs plus 0 hotplug CPUs\")"},
+			armVirtNoHotplug,
 		},
 	},
 	{
@@ -178,6 +211,7 @@ var catalog = []Topology{
 		Expect: []Expectation{
 			{Series: "6.1", Masks: masks("0-63", "0-1", "0-1")},
 			{Series: "6.12", NotRealizable: hotplugSlotsIgnored + " (as for hotplug-slots, where possible_cpus= was tried and only capped the count)"},
+			armVirtNoHotplug,
 		},
 	},
 	{

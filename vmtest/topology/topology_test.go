@@ -103,27 +103,36 @@ func TestExpectFor(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		top      topology.Topology
+		arch     string
 		release  string
 		possible string
 		err      error
+		reason   string
 	}{
-		{hot, "6.1.0-56-cloud-amd64", "0-7", nil},
-		{hot, "6.6.30", "0-7", nil},    // between measured series: the older one
-		{hot, "5.15.0-91", "0-7", nil}, // older than any: the oldest
-		{hot, "6.12.117+deb12-cloud-amd64", "", topology.ErrNotRealizable},
-		{hot, "6.18.44-fc-v595", "", topology.ErrNotRealizable},
-		{one, "6.12.117+deb12-cloud-amd64", "0", nil},
-		{one, "not-a-release", "", nil}, // any error
+		{hot, "amd64", "6.1.0-56-cloud-amd64", "0-7", nil, ""},
+		{hot, "", "6.1.0-56-cloud-amd64", "0-7", nil, ""}, // "" is amd64
+		{hot, "amd64", "6.6.30", "0-7", nil, ""},          // between measured series: the older one
+		{hot, "amd64", "5.15.0-91", "0-7", nil, ""},       // older than any: the oldest
+		{hot, "amd64", "6.12.117+deb12-cloud-amd64", "", topology.ErrNotRealizable, "online-capable"},
+		{hot, "amd64", "6.18.44-fc-v595", "", topology.ErrNotRealizable, "online-capable"},
+		// arm64 has entries of its own: no hotplug on the virt machine.
+		{hot, "arm64", "6.1.0-57-cloud-arm64", "", topology.ErrNotRealizable, "no CPU hotplug"},
+		{hot, "arm64", "6.12.117+deb12-cloud-arm64", "", topology.ErrNotRealizable, "no CPU hotplug"},
+		{hot, "arm64", "5.10.0-30-cloud-arm64", "", topology.ErrNotRealizable, "no CPU hotplug"},
+		// Entries without an arch hold on every architecture.
+		{one, "arm64", "6.12.117+deb12-cloud-arm64", "0", nil, ""},
+		{one, "amd64", "6.12.117+deb12-cloud-amd64", "0", nil, ""},
+		{one, "amd64", "not-a-release", "", nil, ""}, // any error
 	} {
-		exp, err := tc.top.ExpectFor(tc.release)
+		exp, err := tc.top.ExpectFor(tc.arch, tc.release)
 		switch {
 		case tc.release == "not-a-release":
 			if err == nil {
 				t.Errorf("%s on %s: no error", tc.top.Name, tc.release)
 			}
 		case tc.err != nil:
-			if !errors.Is(err, tc.err) || !strings.Contains(err.Error(), "online-capable") {
-				t.Errorf("%s on %s: error %v, want %v with the reason", tc.top.Name, tc.release, err, tc.err)
+			if !errors.Is(err, tc.err) || !strings.Contains(err.Error(), tc.reason) {
+				t.Errorf("%s on %s %s: error %v, want %v with the reason", tc.top.Name, tc.arch, tc.release, err, tc.err)
 			}
 		case err != nil || exp.Masks.Possible != tc.possible:
 			t.Errorf("%s on %s: possible %q, %v; want %q", tc.top.Name, tc.release, exp.Masks.Possible, err, tc.possible)
@@ -159,8 +168,8 @@ func TestResolve(t *testing.T) {
 
 func ExampleTopology_ExpectFor() {
 	top, _ := topology.Get("hotplug-slots")
-	exp, _ := top.ExpectFor("6.1.0-56-cloud-amd64")
-	_, err := top.ExpectFor("6.12.117+deb12-cloud-amd64")
+	exp, _ := top.ExpectFor("amd64", "6.1.0-56-cloud-amd64")
+	_, err := top.ExpectFor("amd64", "6.12.117+deb12-cloud-amd64")
 	fmt.Println("6.1:", top.SMP().String(), exp.Masks.Possible, exp.Masks.Online)
 	fmt.Println("6.12 not realizable:", errors.Is(err, topology.ErrNotRealizable))
 	// Output:
