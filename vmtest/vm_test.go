@@ -13,7 +13,9 @@ import (
 
 	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/vmtest"
+	"github.com/perfconform/perfconform/vmtest/arch"
 	"github.com/perfconform/perfconform/vmtest/kernel"
+	"github.com/perfconform/perfconform/vmtest/qemu"
 	"github.com/perfconform/perfconform/vmtest/topology"
 	"github.com/perfconform/perfconform/vmtest/vmtesting"
 )
@@ -201,5 +203,59 @@ func TestLeakCheckSeesChildren(t *testing.T) {
 	}
 	if left := ourQEMUs(t); len(left) != 0 {
 		t.Errorf("after kill and wait: %v", left)
+	}
+}
+
+// TestVMArchitectures runs amd64 and arm64 VMs in one Run: each architecture
+// gets its own guest binary and image, the arm64 6.1 kernel loads the virtio
+// console modules for its event channel (6.12 has them built in), and
+// hotplug slots are declared not realizable on arm64 (no boot).
+func TestVMArchitectures(t *testing.T) {
+	cacheDir, guestBin := vmEnv(t)
+	if _, err := exec.LookPath(qemu.BinaryFor(arch.Arm64)); err != nil {
+		t.Skipf("VM test: %v", err)
+	}
+	cache := &kernel.Cache{Dir: cacheDir}
+	jobs := []vmtest.Job{{Kernel: "debian-6.1", Topology: mustTopology(t, "1cpu")}}
+	for _, k := range []string{"debian-6.1-arm64", "debian-6.12-arm64"} {
+		if _, err := cache.Cached(k); err != nil {
+			t.Logf("skipping %s: %v", k, err)
+			continue
+		}
+		jobs = append(jobs, vmtest.Job{Kernel: k, Topology: mustTopology(t, "sparse")},
+			vmtest.Job{Kernel: k, Topology: mustTopology(t, "hotplug-slots")})
+	}
+	if len(jobs) == 1 {
+		t.Skip("no arm64 kernel fetched (conform kernels fetch debian-6.1-arm64)")
+	}
+	armBin, err := vmtest.BuildGuestFor(context.Background(), t.TempDir(), "github.com/perfconform/perfconform/vmtest/internal/testguest", arch.Arm64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := vmtest.Run(context.Background(), jobs, vmtest.WithParallel(1),
+		vmtest.WithCacheDir(cacheDir), vmtest.WithGuestBinary(guestBin), vmtest.WithGuestBinary(armBin),
+		vmtest.WithOutDir(t.TempDir()), vmtest.WithProgress(func(p vmtest.Progress) { t.Log(p) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	noQEMULeft(t)
+	for i, r := range res {
+		want, expErr := jobs[i].Topology.ExpectFor(r.Kernel.Arch, r.Kernel.Release)
+		wantArch := "amd64"
+		if strings.HasSuffix(jobs[i].Kernel, "-arm64") {
+			wantArch = "arm64"
+		}
+		switch {
+		case r.Kernel.Arch != wantArch:
+			t.Errorf("%s: arch %q, want %s", jobs[i].Kernel, r.Kernel.Arch, wantArch)
+		case expErr != nil:
+			if !errors.Is(r.Err, vmtest.ErrNotRealizable) || !r.Started.IsZero() {
+				t.Errorf("%s/%s: %v, started %v; want ErrNotRealizable without a boot", jobs[i].Kernel, r.Topology, r.Err, r.Started)
+			}
+		case r.Err != nil:
+			t.Errorf("%s/%s: %v", jobs[i].Kernel, r.Topology, r.Err)
+		case !r.Realized || r.Masks != want.Masks || len(r.Results) != 1 || r.Results[0].Detail != "online="+want.Masks.Online:
+			t.Errorf("%s/%s: realized %v masks %+v results %+v, want %+v", jobs[i].Kernel, r.Topology, r.Realized, r.Masks, r.Results, want.Masks)
+		}
 	}
 }
