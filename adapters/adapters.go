@@ -146,7 +146,8 @@ var libbpfgoAdapter = Adapter{
 		return run(ctx, filepath.Join(root, "adapters/libbpfgo"), []string{"CGO_ENABLED=1", "CGO_LDFLAGS=-lbpf -lelf -lz"},
 			"go", "build", "-tags", "netgo,osusergo", "-ldflags=-extldflags=-static", "-o", out, ".")
 	},
-	check: staticLibbpf,
+	check:   staticLibbpf,
+	foreign: &foreignBuild{build: libbpfgoFor, check: libbpfForCheck},
 }
 
 // staticLibbpf says what is missing to link against Debian's libbpf

@@ -185,6 +185,21 @@ func libbpfFor(ctx context.Context, root, out string, a arch.Arch) error {
 		"PACKAGE_VERSION="+versions["libbpf-dev"])
 }
 
+// libbpfgoFor cross-builds the libbpfgo adapter (cgo) statically against
+// the same sysroot as libbpfFor, with the cross compiler as cgo's CC.
+func libbpfgoFor(ctx context.Context, root, out string, a arch.Arch) error {
+	sys, _, err := sysroot(ctx, a, "libbpf", libbpfSysrootPackages...)
+	if err != nil {
+		return err
+	}
+	inc := filepath.Join(sys, "usr", "include")
+	env := []string{"CGO_ENABLED=1", "GOARCH=" + a.Name, "CC=" + crossCC(a),
+		"CGO_CFLAGS=-I" + inc + " -I" + filepath.Join(inc, a.Triplet),
+		"CGO_LDFLAGS=-L" + filepath.Join(sys, "usr", "lib", a.Triplet) + " -lbpf -lelf -lz"}
+	return run(ctx, filepath.Join(root, "adapters/libbpfgo"), env,
+		"go", "build", "-tags", "netgo,osusergo", "-ldflags=-extldflags=-static", "-o", out, ".")
+}
+
 // bpftoolFor is bpftool for VMs of architecture a: Debian's bpftool package
 // of that architecture and its library closure, unpacked into a sysroot,
 // placed at systemBpftool.

@@ -74,7 +74,7 @@ func TestBuildForeign(t *testing.T) {
 	}
 	f := foreignArch()
 	dir := t.TempDir()
-	for _, name := range []string{"cilium-ebpf", "libbpf"} {
+	for _, name := range []string{"cilium-ebpf", "libbpf", "libbpfgo"} {
 		a, err := adapters.Get(name)
 		if err != nil {
 			t.Fatal(err)

@@ -7,21 +7,31 @@ import (
 	"os/exec"
 	"testing"
 
+	"github.com/perfconform/perfconform/vmtest/arch"
 	"github.com/perfconform/perfconform/vmtest/kernel"
 	"github.com/perfconform/perfconform/vmtest/qemu"
 )
 
-// RequireVMs skips tb unless VMs can boot here: not -short, QEMU in PATH and
-// the named catalog kernel in the cache. It returns the cache directory.
+// RequireVMs skips tb unless VMs can boot here: not -short, QEMU for the
+// kernel's architecture in PATH and the named catalog kernel in the cache.
+// It returns the cache directory.
 func RequireVMs(tb testing.TB, kernelName string) (cacheDir string) {
 	tb.Helper()
 	if testing.Short() {
 		tb.Skip("VM test: skipped with -short")
 	}
-	if _, err := exec.LookPath(qemu.DefaultBinary); err != nil {
+	archName, err := kernel.ArchOf(kernelName)
+	if err != nil {
+		tb.Skip(err)
+	}
+	a, err := arch.Get(archName)
+	if err != nil {
+		tb.Skip(err)
+	}
+	if _, err := exec.LookPath(qemu.BinaryFor(a)); err != nil {
 		tb.Skipf("VM test: %v", err)
 	}
-	cacheDir, err := kernel.DefaultCacheDir()
+	cacheDir, err = kernel.DefaultCacheDir()
 	if err != nil {
 		tb.Skip(err)
 	}
