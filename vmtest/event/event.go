@@ -2,10 +2,11 @@
 // and the host that booted it.
 //
 // The guest writes one JSON object per line on its event device (ttyS1 on
-// amd64, hvc0 on arm64: arch.Arch.EventDevice); the host reads the lines live from QEMU. A stream is only complete
-// when it ends with a KindDone event: a guest that panicked, hung, crashed or
-// whose output was cut short never writes one, and Decode reports
-// ErrMissingDone so a silent VM can never pass for a clean one.
+// amd64, hvc0 on arm64: arch.Arch.EventDevice); the host reads the lines
+// live from QEMU. A stream is only complete when it ends with a KindDone
+// event: a guest that panicked, hung, crashed or whose output was cut short
+// never writes one, and Decode reports ErrMissingDone so a silent VM can
+// never pass for a clean one.
 package event
 
 import (
