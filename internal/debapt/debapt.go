@@ -25,7 +25,7 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/perfconform/perfconform/internal/filelock"
 )
 
 var (
@@ -202,29 +202,7 @@ func writeIfChanged(path, content string) error {
 // lock serializes apt calls on one archive across processes (apt's own lock
 // would make a concurrent second run fail instead of wait).
 func (a *Archive) lock(ctx context.Context) (func(), error) {
-	if err := os.MkdirAll(a.Dir, 0o755); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(filepath.Join(a.Dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
-			return func() { _ = unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() }, nil
-		}
-		if !errors.Is(err, unix.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", a.Dir, err)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("waiting for another perfconform's apt in %s: %w", a.Dir, ctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+	return filelock.Lock(ctx, filepath.Join(a.Dir, ".lock"), "apt in "+a.Dir)
 }
 
 // CheckTools says what is missing to use an archive on this host.
@@ -376,7 +354,9 @@ func parseDepends(out string) []string {
 
 // Download fetches pkgs (name or name=version) into the archive's debs
 // directory, keeping those already there, and returns the .deb paths in
-// the order given.
+// the order given. The missing ones are fetched by one apt-get call: a call
+// costs about half a second whatever it fetches, and a crate closure is
+// over a hundred small packages.
 func (a *Archive) Download(ctx context.Context, pkgs ...string) ([]string, error) {
 	if err := a.Update(ctx); err != nil {
 		return nil, err
@@ -387,8 +367,11 @@ func (a *Archive) Download(ctx context.Context, pkgs ...string) ([]string, error
 	}
 	defer unlock()
 	debs := filepath.Join(a.Dir, "debs")
-	var paths []string
-	for _, p := range pkgs {
+	paths := make([]string, len(pkgs))
+	var missing []int       // indexes into pkgs
+	var args, want []string // name=version to fetch, and each one's name
+	versions := make([]string, len(pkgs))
+	for i, p := range pkgs {
 		name, version, _ := strings.Cut(p, "=")
 		if version == "" {
 			v, err := a.candidate(ctx, name)
@@ -397,32 +380,48 @@ func (a *Archive) Download(ctx context.Context, pkgs ...string) ([]string, error
 			}
 			version = v
 		}
+		versions[i] = version
 		if have := findDeb(debs, name, version); have != "" {
-			paths = append(paths, have)
+			paths[i] = have
 			continue
 		}
-		a.progress("apt: downloading %s %s", name, version)
-		work, err := os.MkdirTemp(debs, ".dl-")
-		if err != nil {
+		missing = append(missing, i)
+		if !slices.Contains(args, name+"="+version) {
+			args = append(args, name+"="+version)
+			want = append(want, name)
+		}
+	}
+	if len(missing) == 0 {
+		return paths, nil
+	}
+	if len(args) == 1 {
+		a.progress("apt: downloading %s", strings.Replace(args[0], "=", " ", 1))
+	} else {
+		a.progress("apt: downloading %d packages (%s, ...)", len(args), strings.Join(want[:min(3, len(want))], ", "))
+	}
+	work, err := os.MkdirTemp(debs, ".dl-")
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %w", ErrDownload, strings.Join(want, " "), err)
+	}
+	defer os.RemoveAll(work)
+	out, err := a.apt(ctx, work, "apt-get", append([]string{"download", "-q"}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s from %s: %w: %s", ErrDownload, strings.Join(args, " "), a.suites(), err, tail(out))
+	}
+	for _, i := range missing {
+		name, _, _ := strings.Cut(pkgs[i], "=")
+		if paths[i] = findDeb(debs, name, versions[i]); paths[i] != "" {
+			continue // a duplicate in pkgs, moved already
+		}
+		got := findDeb(work, name, versions[i])
+		if got == "" {
+			return nil, fmt.Errorf("%w %s=%s: apt-get download left no %s_*.deb", ErrDownload, name, versions[i], name)
+		}
+		dst := filepath.Join(debs, filepath.Base(got))
+		if err := os.Rename(got, dst); err != nil {
 			return nil, fmt.Errorf("%w %s: %w", ErrDownload, name, err)
 		}
-		out, err := a.apt(ctx, work, "apt-get", "download", "-q", name+"="+version)
-		if err != nil {
-			os.RemoveAll(work)
-			return nil, fmt.Errorf("%w %s=%s from %s: %w: %s", ErrDownload, name, version, a.suites(), err, tail(out))
-		}
-		got, _ := filepath.Glob(filepath.Join(work, "*.deb"))
-		if len(got) != 1 {
-			os.RemoveAll(work)
-			return nil, fmt.Errorf("%w %s=%s: apt-get download left %d .deb files", ErrDownload, name, version, len(got))
-		}
-		dst := filepath.Join(debs, filepath.Base(got[0]))
-		if err := os.Rename(got[0], dst); err != nil {
-			os.RemoveAll(work)
-			return nil, fmt.Errorf("%w %s: %w", ErrDownload, name, err)
-		}
-		os.RemoveAll(work)
-		paths = append(paths, dst)
+		paths[i] = dst
 	}
 	return paths, nil
 }
@@ -481,6 +480,13 @@ func (a *Archive) Unpacked(ctx context.Context, dest string, pkgs ...string) (ma
 		versions[name] = v
 		fmt.Fprintf(&stamp, "%s %s\n", name, v)
 	}
+	// Another process may be unpacking the same tree, or using it: decide
+	// and swap under a lock, so a complete tree is never replaced by a copy.
+	unlock, err := filelock.Lock(ctx, dest+".lock", "unpack into "+dest)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnpack, err)
+	}
+	defer unlock()
 	stampPath := filepath.Join(dest, ".perfconform-unpacked")
 	if b, err := os.ReadFile(stampPath); err == nil && string(b) == stamp.String() {
 		return versions, nil
