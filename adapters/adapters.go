@@ -132,6 +132,7 @@ var builtins = slices.Concat([]Adapter{
 },
 	ciliumAdapters(),
 	[]Adapter{libbpfSystem(), libbpfBackports(), bpftoolSystem(), bpftoolBackports(), libbpfgoAdapter},
+	[]Adapter{ayaAdapter()}, // adapters/aya.go: Rust, cargo offline against Debian trixie's crates
 )
 
 // libbpfgo is a module of its own (cgo against libbpf), so the main module

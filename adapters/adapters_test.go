@@ -106,6 +106,7 @@ func TestRegistry(t *testing.T) {
 		{"bpftool", "bpftool@7.1"},
 		{"bpftool@7.5", "bpftool@7.5"},
 		{"libbpfgo", "libbpfgo"},
+		{"aya", "aya"},
 	} {
 		a, err := adapters.Get(tc.given)
 		if err != nil {
@@ -124,7 +125,10 @@ func TestRegistry(t *testing.T) {
 	if a, _ := adapters.Get("bpftool@7.5"); len(a.VMExecutables("/b")) != 2 || !strings.HasPrefix(a.VMExecutables("/b")[1], adapters.BackportsDir()+"/") {
 		t.Errorf("bpftool@7.5 needs its wrapper and the bpftool unpacked under %s in a VM, got %v", adapters.BackportsDir(), a.VMExecutables("/b"))
 	}
-	for _, name := range []string{"aya", "libbpf@9.9", "cilium-ebpf@v0.1.0"} {
+	if a, _ := adapters.Get("aya"); !a.Static || len(a.VMExecutables("/b")) != 1 {
+		t.Errorf("aya is linked statically and needs nothing else in a VM, got Static %v, %v", a.Static, a.VMExecutables("/b"))
+	}
+	for _, name := range []string{"bcc", "aya@0.12", "libbpf@9.9", "cilium-ebpf@v0.1.0"} {
 		if _, err := adapters.Get(name); !errors.Is(err, adapters.ErrUnknownAdapter) {
 			t.Errorf("Get(%s) = %v, want ErrUnknownAdapter", name, err)
 		}
@@ -132,8 +136,8 @@ func TestRegistry(t *testing.T) {
 	if _, err := adapters.Get("libbpf@9.9"); err == nil || !strings.Contains(err.Error(), "libbpf@1.4") {
 		t.Errorf("Get(libbpf@9.9) should list the versions built in: %v", err)
 	}
-	if _, err := adapters.Build(context.Background(), t.TempDir(), "aya"); !errors.Is(err, adapters.ErrUnknownAdapter) {
-		t.Errorf("Build(aya) = %v, want ErrUnknownAdapter", err)
+	if _, err := adapters.Build(context.Background(), t.TempDir(), "bcc"); !errors.Is(err, adapters.ErrUnknownAdapter) {
+		t.Errorf("Build(bcc) = %v, want ErrUnknownAdapter", err)
 	}
 	// Every name is unique and every versioned loader has exactly one default.
 	names, defaults := map[string]bool{}, map[string]int{}
