@@ -62,6 +62,13 @@ type Config struct {
 	// SysfsRoot is where the suite reads the CPU masks it judges loaders
 	// against (default /sys/devices/system/cpu).
 	SysfsRoot string
+	// PossibleCPUsFile, when set, is what every load asks the loader to see
+	// as /sys/devices/system/cpu/possible (LoadRequest.PossibleCPUsFile;
+	// process adapters get it in a mount namespace), unless a requirement
+	// substitutes its own (DEGRADE-POSSIBLE). With SysfsRoot a fake tree
+	// holding this file, adapters are judged against possible CPUs this
+	// machine does not have, e.g. offline ones (the suite's own tests).
+	PossibleCPUsFile string
 	// Focus, when set, runs only these requirement IDs.
 	Focus []string
 	// Timeout bounds how long the suite waits for a loader's info and for

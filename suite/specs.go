@@ -218,6 +218,9 @@ func (c *check) load(fixture, pinDir, possibleFile string) (*loaded, *LoadError)
 			c.errorf("%v", err)
 		}
 	}
+	if possibleFile == "" {
+		possibleFile = c.env.cfg.PossibleCPUsFile
+	}
 	// The spec's context bounds the whole session (process loaders kill the
 	// adapter when it is done); loaders bound the load itself.
 	pages := c.env.cfg.Pages

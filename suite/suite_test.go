@@ -76,6 +76,20 @@ var scenarios = map[string]func() (suite.Config, error){
 	"names": func() (suite.Config, error) {
 		return suite.Config{Loaders: []suite.NamedLoader{{Name: oddName, Loader: refadapter.New()}}}, nil
 	},
+	// aya-offline: the aya adapter and its negative control (built into
+	// PERFCONFORM_SUITE_BIN by the parent) seeing the fake-offline masks
+	// through the mount-namespace wrapper, as the suite judges them.
+	"aya-offline": func() (suite.Config, error) {
+		root, err := fakeHotplugSysfs()
+		if err != nil {
+			return suite.Config{}, err
+		}
+		bin := os.Getenv("PERFCONFORM_SUITE_BIN")
+		return suite.Config{SysfsRoot: root, PossibleCPUsFile: filepath.Join(root, "possible"), Loaders: []suite.NamedLoader{
+			{Name: "aya", Loader: process.New(filepath.Join(bin, "aya"))},
+			{Name: "aya-possible", Loader: process.New(filepath.Join(bin, "aya-possible"))},
+		}}, nil
+	},
 }
 
 // oddName is a loader name as an adapter's file name or info line may have it.
@@ -180,12 +194,15 @@ func runChild(t *testing.T, name string) map[string]map[string]result.Result {
 	out := filepath.Join(t.TempDir(), "results.json")
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), scenarioEnv+"="+name, outEnv+"="+out)
-	if name == "protocol" {
+	switch name {
+	case "protocol":
 		bin := t.TempDir()
 		if _, err := adapters.BuildTestdata(context.Background(), bin); err != nil {
 			t.Fatal(err)
 		}
 		cmd.Env = append(cmd.Env, "PERFCONFORM_SUITE_BIN="+bin)
+	case "aya-offline":
+		cmd.Env = append(cmd.Env, "PERFCONFORM_SUITE_BIN="+buildAya(t))
 	}
 	if output, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("scenario %s: %v\n%s", name, err, output)
@@ -472,4 +489,75 @@ func TestRequirementsHaveChecksAndDocs(t *testing.T) {
 		g.Expect(string(doc)).To(ContainSubstring("### "+r.ID), "docs/SPEC.md has no section for %s", r.ID)
 		g.Expect(strings.TrimSpace(r.Impact)).NotTo(BeEmpty())
 	}
+}
+
+// buildAya builds the aya adapter and its negative control (the same source
+// with adapters.AyaControlFeature) into a temporary directory, skipping with
+// the reason when cargo, rustc or apt is missing here.
+func buildAya(t *testing.T) string {
+	t.Helper()
+	a, err := adapters.Get("aya")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Available(); err != nil {
+		t.Skip(err)
+	}
+	bin := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	if _, err := a.Build(ctx, bin); err != nil {
+		t.Fatal(err)
+	}
+	if err := adapters.BuildAyaControl(ctx, filepath.Join(bin, "aya-possible")); err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// TestAyaReadersOnOnlineCPUs shows the suite catching an aya adapter that
+// opens its perf readers on possible instead of online CPUs, with possible
+// CPUs offline (the fake-offline masks, seen by the adapters through the
+// mount-namespace wrapper): the control FAILs the reader requirements (its
+// reader fails opening a ring for the first offline CPU) where the real
+// adapter, whose readers follow aya::util::online_cpus(), passes them; the
+// two differ in nothing else, and neither ends in ERROR.
+func TestAyaReadersOnOnlineCPUs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the aya adapter with cargo")
+	}
+	g := NewWithT(t)
+	results := runChild(t, "aya-offline")
+	topo, err := topology.Read("")
+	g.Expect(err).NotTo(HaveOccurred())
+	firstOffline := topo.Possible.Highest() + 1 // fakeHotplugSysfs adds two
+	for _, name := range []string{"aya", "aya-possible"} {
+		for _, r := range suite.Requirements {
+			got := results[name][r.ID]
+			t.Logf("%-4s %-20s %-12s %s", got.Status, r.ID, name, got.Detail)
+		}
+		g.Expect(results[name]).To(HaveLen(len(suite.Requirements)), name)
+		g.Expect(statusSet(results[name], result.Error)).To(BeEmpty(), "%s: no ERROR", name)
+	}
+	readers := []string{"RING-CREATE", "RING-DELIVER", "RING-KEY", "RING-OFFLINE"}
+	for _, id := range readers {
+		g.Expect(results["aya"][id].Status).To(Equal(result.Pass), "aya %s: %s", id, results["aya"][id].Detail)
+		g.Expect(results["aya-possible"][id].Status).To(Equal(result.Fail), "aya-possible %s: %s", id, results["aya-possible"][id].Detail)
+	}
+	g.Expect(results["aya"]["RING-OFFLINE"].Detail).NotTo(ContainSubstring("vacuous"))
+	g.Expect(results["aya-possible"]["RING-OFFLINE"].Detail).To(ContainSubstring(fmt.Sprintf("for CPU %d", firstOffline)))
+	// Everything else the control fails, the real adapter fails too (aya's
+	// own findings), or it needs a reader (the multi-map and explicit-size
+	// delivery checks).
+	extra := map[string]bool{}
+	for _, id := range statusSet(results["aya-possible"], result.Fail) {
+		extra[id] = true
+	}
+	for _, id := range statusSet(results["aya"], result.Fail) {
+		delete(extra, id)
+	}
+	for _, id := range append(readers, "SIZE-EXPLICIT-LARGE", "SIZE-MULTI") {
+		delete(extra, id)
+	}
+	g.Expect(extra).To(BeEmpty(), "the control fails only what readers on offline CPUs break")
 }
