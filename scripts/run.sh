@@ -17,7 +17,7 @@ export CGO_ENABLED=0
 out=${OUT:-out/run}
 go build -o bin/conform ./cmd/conform
 kernels=${KERNELS:-debian-6.1,debian-6.12}
-read -ra loaders <<<"${LOADERS:-reference cilium-ebpf libbpf libbpf@1.4 bpftool bpftool@7.5 libbpfgo}"
+read -ra loaders <<<"${LOADERS:-reference cilium-ebpf libbpf libbpf@1.4 bpftool bpftool@7.5 libbpfgo aya}"
 # shellcheck disable=SC2086 # one argument per kernel
 bin/conform kernels fetch ${kernels//,/ }
 bin/conform run --topology "${TOPOLOGIES:-quick}" --kernel "$kernels" \

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what perfconform needs on a fresh Debian (bookworm) machine, as root:
-# the BPF toolchain for fixtures and the libbpf adapter, bpftool, QEMU for the
+# the BPF toolchain for fixtures and the libbpf adapter, bpftool, Debian's
+# rustc-web/cargo-web for the aya adapter, QEMU for the
 # VM matrix (x86_64 and aarch64 guests), the arm64 cross compiler for the
 # libbpf adapter in arm64 guests, Chromium for the HTML report test, and
 # mounts bpffs. Sourced by
@@ -18,6 +19,16 @@ install_packages() {
 	local pkgs=(clang llvm make gcc libc6-dev libbpf-dev libelf-dev zlib1g-dev bpftool
 		qemu-system-x86 qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 		chromium ca-certificates debian-archive-keyring)
+	# The aya adapter is Rust: aya 0.13.1 needs rustc >= 1.80, bookworm's rustc
+	# is 1.63, its rustc-web/cargo-web are 1.85+. Installed like every other
+	# package, so every machine (and the debian:bookworm CI container) has the
+	# same toolchain; a rustup toolchain in ~/.cargo/bin works as well. Skipped
+	# where Debian's own rustc or cargo is installed (they conflict; conform
+	# adapters then says whether that toolchain is new enough). aya's crates
+	# come from Debian trixie, fetched by conform (internal/debapt).
+	if ! dpkg-query -W -f='${Status}' rustc cargo 2>/dev/null | grep -q "install ok installed"; then
+		pkgs+=(rustc-web cargo-web)
+	fi
 	local missing=()
 	for p in "${pkgs[@]}"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

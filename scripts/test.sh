@@ -28,7 +28,7 @@ echo "== quick VM matrix, both kernels, default loaders + libbpf@1.4 + bpftool@7
 # table and the gate go to the log; the findings are in report.md.
 bin/conform run --topology quick --kernel debian-6.1,debian-6.12 \
 	--loader reference --loader cilium-ebpf --loader libbpf --loader libbpf@1.4 --loader bpftool --loader bpftool@7.5 \
-	--loader libbpfgo --out "$out/vm-quick" \
+	--loader libbpfgo --loader aya --out "$out/vm-quick" \
 	> "$out/vm-quick.txt"
 grep '^requirement results' "$out/vm-quick.txt"
 echo "per-result lines: $out/vm-quick.txt; findings: $out/vm-quick/report.md"
