@@ -17,9 +17,9 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
+	"github.com/perfconform/perfconform/internal/kversion"
 	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/vmtest/qemu"
 )
@@ -107,17 +107,17 @@ func (t Topology) ExpectFor(archName, release string) (Expectation, error) {
 	if len(cands) == 0 {
 		return Expectation{}, fmt.Errorf("topology %s: no expectations for %s", t.Name, archName)
 	}
-	rel, err := parseSeries(release)
+	rel, err := kversion.Parse(release)
 	if err != nil {
-		return Expectation{}, fmt.Errorf("topology %s: kernel release %q: %w", t.Name, release, err)
+		return Expectation{}, fmt.Errorf("topology %s: kernel release: %w", t.Name, err)
 	}
 	pick := cands[0]
 	for _, e := range cands {
-		s, err := parseSeries(e.Series)
+		s, err := kversion.Parse(e.Series)
 		if err != nil {
-			return Expectation{}, fmt.Errorf("topology %s: series %q: %w", t.Name, e.Series, err)
+			return Expectation{}, fmt.Errorf("topology %s: series: %w", t.Name, err)
 		}
-		if compareSeries(s, rel) <= 0 {
+		if s.Compare(rel) <= 0 {
 			pick = e
 		}
 	}
@@ -125,34 +125,6 @@ func (t Topology) ExpectFor(archName, release string) (Expectation, error) {
 		return pick, fmt.Errorf("topology %s on %s kernel %s: %w: %s", t.Name, archName, release, ErrNotRealizable, pick.NotRealizable)
 	}
 	return pick, nil
-}
-
-// parseSeries reads the leading "major.minor" of a kernel release.
-func parseSeries(release string) ([2]int, error) {
-	var out [2]int
-	fields := strings.SplitN(release, ".", 3)
-	if len(fields) < 2 {
-		return out, fmt.Errorf("want major.minor")
-	}
-	for i := range 2 {
-		digits := fields[i]
-		if j := strings.IndexFunc(digits, func(r rune) bool { return r < '0' || r > '9' }); j >= 0 {
-			digits = digits[:j]
-		}
-		n, err := strconv.Atoi(digits)
-		if err != nil {
-			return out, fmt.Errorf("want major.minor: %w", err)
-		}
-		out[i] = n
-	}
-	return out, nil
-}
-
-func compareSeries(a, b [2]int) int {
-	if a[0] != b[0] {
-		return a[0] - b[0]
-	}
-	return a[1] - b[1]
 }
 
 func same(series string, m result.Masks) []Expectation {
