@@ -18,7 +18,7 @@ var (
 
 var kernelsCmd = &cobra.Command{
 	Use:   "kernels",
-	Short: "Manage the kernels VMs boot (debian-6.1, debian-6.12, their -arm64 builds, host, or an image path)",
+	Short: "Manage the kernels VMs boot (debian-5.10, debian-6.1, debian-6.12, their -arm64 builds, host, or an image path)",
 }
 
 var kernelsFetchCmd = &cobra.Command{

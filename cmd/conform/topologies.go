@@ -181,7 +181,7 @@ func intList(xs []int) string {
 
 func init() {
 	f := topologiesVerifyCmd.Flags()
-	f.StringSliceVar(&verifyFlags.kernels, "kernel", []string{"debian-6.1", "debian-6.12"}, "kernels to boot (catalog names such as debian-6.12-arm64, or image paths)")
+	f.StringSliceVar(&verifyFlags.kernels, "kernel", []string{"debian-5.10", "debian-6.1", "debian-6.12"}, "kernels to boot (catalog names such as debian-6.12-arm64, or image paths)")
 	f.IntVar(&verifyFlags.parallel, "parallel", 0, "VMs at once (default: host CPUs)")
 	f.StringVar(&verifyFlags.outDir, "out", "", "directory for each VM's events, console log and vm.json (default: a new temp dir)")
 	f.BoolVar(&verifyFlags.force, "force", false, "boot topologies declared not realizable on a kernel too, to measure them")

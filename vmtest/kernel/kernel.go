@@ -116,6 +116,12 @@ type Entry struct {
 
 var catalog = []Entry{
 	{
+		Name:        "debian-5.10",
+		Description: "Debian bullseye cloud kernel 5.10 (linux-image-5.10.0-N-cloud-amd64-unsigned), the oldest kernel the suite supports",
+		packageRE:   regexp.MustCompile(`^linux-image-5\.10\.0-([0-9]+)-cloud-amd64-unsigned$`),
+		sources:     debapt.Bullseye,
+	},
+	{
 		Name:        "debian-6.1",
 		Description: "Debian bookworm cloud kernel 6.1 (linux-image-6.1.0-N-cloud-amd64-unsigned)",
 		packageRE:   regexp.MustCompile(`^linux-image-6\.1\.0-([0-9]+)-cloud-amd64-unsigned$`),
@@ -368,8 +374,8 @@ func HostKernel() (Kernel, error) {
 	path := "/boot/vmlinuz-" + release
 	f, err := os.Open(path)
 	if err != nil {
-		return Kernel{}, fmt.Errorf("%w: %w (the host kernel %s has no image in /boot here; use debian-6.1 or debian-6.12, or pass a bzImage path)",
-			ErrHostKernel, err, release)
+		return Kernel{}, fmt.Errorf("%w: %w (the host kernel %s has no image in /boot here; use one of %s, or pass a bzImage path)",
+			ErrHostKernel, err, release, strings.Join(names0(), ", "))
 	}
 	f.Close()
 	k, err := FromFile(path)

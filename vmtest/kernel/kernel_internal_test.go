@@ -18,10 +18,15 @@ func TestNewestFirst(t *testing.T) {
 		"linux-image-6.12.9+deb12-cloud-amd64-unsigned",
 		"linux-image-6.12.117+deb12-cloud-amd64-unsigned",
 		"linux-image-6.12.20+deb12-cloud-amd64-unsigned",
+		"linux-image-5.10.0-9-cloud-amd64-unsigned",
+		"linux-image-5.10.0-46-cloud-amd64-unsigned",
+		"linux-image-5.10.0-46-cloud-amd64-unsigned-dbg",
+		"linux-image-5.10.0-43-rt-amd64-unsigned",
 	}
 	for _, tc := range []struct{ name, want string }{
 		{"debian-6.1", "linux-image-6.1.0-56-cloud-amd64-unsigned"}, // numeric, not lexical; cloud only
 		{"debian-6.12", "linux-image-6.12.117+deb12-cloud-amd64-unsigned"},
+		{"debian-5.10", "linux-image-5.10.0-46-cloud-amd64-unsigned"},
 	} {
 		e, _ := lookup(tc.name)
 		got, err := newestFirst(e, pkgs)

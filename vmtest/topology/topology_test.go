@@ -110,9 +110,10 @@ func TestExpectFor(t *testing.T) {
 		reason   string
 	}{
 		{hot, "amd64", "6.1.0-56-cloud-amd64", "0-7", nil, ""},
-		{hot, "", "6.1.0-56-cloud-amd64", "0-7", nil, ""}, // "" is amd64
-		{hot, "amd64", "6.6.30", "0-7", nil, ""},          // between measured series: the older one
-		{hot, "amd64", "5.15.0-91", "0-7", nil, ""},       // older than any: the oldest
+		{hot, "", "6.1.0-56-cloud-amd64", "0-7", nil, ""},       // "" is amd64
+		{hot, "amd64", "6.6.30", "0-7", nil, ""},                // between measured series: the older one
+		{hot, "amd64", "5.10.0-43-cloud-amd64", "0-7", nil, ""}, // measured: as on 6.1
+		{hot, "amd64", "4.19.0-27-amd64", "0-7", nil, ""},       // older than any: the oldest
 		{hot, "amd64", "6.12.117+deb12-cloud-amd64", "", topology.ErrNotRealizable, "online-capable"},
 		{hot, "amd64", "6.18.44-fc-v595", "", topology.ErrNotRealizable, "online-capable"},
 		// arm64 has entries of its own: no hotplug on the virt machine.
