@@ -17,6 +17,14 @@
 //     silently wrong size is worse than no size.
 //   - Readers open a ring for each online CPU below min(max_entries, highest
 //     possible + 1) and file it under key = CPU id (see package perfring).
+//   - Before Linux 5.11 the kernel charges BPF maps and programs to
+//     RLIMIT_MEMLOCK (64 KiB by default there, shared by all of a user's
+//     processes), so a load as root with the default limit fails with EPERM.
+//     A load raises the process's RLIMIT_MEMLOCK to unlimited first, once per
+//     process and never back, but only when the kernel charges BPF memory to
+//     it: detected as libbpf does, by whether the kernel accepts
+//     bpf_ktime_get_coarse_ns (merged in 5.11 with memory cgroup accounting).
+//     On newer kernels the limit is left alone.
 //
 // ELF and BTF parsing, ordinary maps and program loading are cilium/ebpf's;
 // perf event arrays are created here with BPF_MAP_CREATE (cilium/ebpf's own
@@ -160,6 +168,10 @@ func LoadSpec(spec *ebpf.CollectionSpec, opts ...Option) (_ *Collection, err err
 		}
 	}
 
+	// The first kernel object: lift RLIMIT_MEMLOCK if the kernel charges it.
+	if err := bpfsys.RaiseMemlock(); err != nil {
+		return nil, err
+	}
 	for _, name := range names {
 		ms := spec.Maps[name]
 		m, size, err := coll.openMap(cfg, name, ms)

@@ -4,6 +4,10 @@
 // lists), so the reference loader and the suite (which pins "foreign" arrays
 // of a chosen size) create them themselves and hand the fd to
 // ebpf.NewMapFromFD.
+//
+// It also owns the process's RLIMIT_MEMLOCK for BPF objects (memlock.go):
+// whether the kernel charges BPF memory to it (before Linux 5.11), raising it
+// once when it does, and the limit it had before, for child processes.
 package bpfsys
 
 import (
