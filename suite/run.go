@@ -18,6 +18,7 @@ import (
 
 	"github.com/perfconform/perfconform/adapters/protocol"
 	bpffixtures "github.com/perfconform/perfconform/fixtures/bpf"
+	"github.com/perfconform/perfconform/internal/bpfsys"
 	"github.com/perfconform/perfconform/reference/topology"
 	"github.com/perfconform/perfconform/result"
 )
@@ -206,6 +207,13 @@ func newEnvironment(cfg Config) (*environment, func(), error) {
 	}
 	topo, err := topology.Read(cfg.SysfsRoot)
 	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrEnvironment, err)
+	}
+	// The suite's own BPF objects (trigger programs, foreign pins, and what
+	// cilium/ebpf probes on their behalf) must not fail on kernels that
+	// charge them to RLIMIT_MEMLOCK (before 5.11). Adapter processes still
+	// start with the limit this process had (see adapters/process).
+	if err := bpfsys.RaiseMemlock(); err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrEnvironment, err)
 	}
 	tmp, err := os.MkdirTemp("", "perfconform-suite-")

@@ -6,11 +6,14 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/perfconform/perfconform/internal/bpfsys"
 )
 
 // PossibleCPUsPath is the file a process loader sees replaced when a
@@ -29,16 +32,57 @@ const PossibleCPUsPath = "/sys/devices/system/cpu/possible"
 // sessions of their own (setsid) cannot outlive it. The client sets
 // Pdeathsig on the wrapper, so the same holds when conform itself is killed.
 // The VM initramfs has no util-linux, hence no unshare(1) or mount(1).
+//
+// When this process raised RLIMIT_MEMLOCK for its own BPF objects
+// (bpfsys.RaiseMemlock: the suite, or the in-process reference, on kernels
+// before 5.11), the wrapper also sets the limit the process had before
+// (envWrapMemlock, "cur:max") for the adapter: each loader meets the limit a
+// user's program would and does whatever its loader does about it. Go cannot
+// set a child's rlimit between fork and exec, and lowering our own around the
+// fork would race with our own BPF work.
 const (
 	envWrapExec     = "PERFCONFORM_NSWRAP_EXEC"
 	envWrapPossible = "PERFCONFORM_NSWRAP_POSSIBLE"
+	envWrapMemlock  = "PERFCONFORM_NSWRAP_MEMLOCK"
 )
 
 // Exit statuses of a wrapper that could not set up the adapter.
 const (
-	wrapExitMount = 125
-	wrapExitExec  = 126
+	wrapExitMemlock = 124
+	wrapExitMount   = 125
+	wrapExitExec    = 126
 )
+
+// memlockEnv is the wrapper variable that gives the adapter the
+// RLIMIT_MEMLOCK this process had before raising it, or "" when this process
+// did not raise it.
+func memlockEnv() string {
+	lim, raised := bpfsys.MemlockBeforeRaise()
+	if !raised {
+		return ""
+	}
+	return envWrapMemlock + "=" + formatRlimit(lim)
+}
+
+func formatRlimit(r unix.Rlimit) string {
+	return strconv.FormatUint(r.Cur, 10) + ":" + strconv.FormatUint(r.Max, 10)
+}
+
+func parseRlimit(s string) (unix.Rlimit, error) {
+	cur, max, ok := strings.Cut(s, ":")
+	if !ok {
+		return unix.Rlimit{}, fmt.Errorf("rlimit %q: want cur:max", s)
+	}
+	c, err := strconv.ParseUint(cur, 10, 64)
+	if err != nil {
+		return unix.Rlimit{}, fmt.Errorf("rlimit %q: %w", s, err)
+	}
+	m, err := strconv.ParseUint(max, 10, 64)
+	if err != nil {
+		return unix.Rlimit{}, fmt.Errorf("rlimit %q: %w", s, err)
+	}
+	return unix.Rlimit{Cur: c, Max: m}, nil
+}
 
 // wrapperAvailable is set when this executable calls MaybeRunNamespaceWrapper
 // at start, which is what makes re-executing it as the wrapper safe.
@@ -57,13 +101,24 @@ func MaybeRunNamespaceWrapper() {
 		wrapperAvailable.Store(true)
 		return
 	}
-	os.Exit(runWrapper(target, os.Getenv(envWrapPossible)))
+	os.Exit(runWrapper(target, os.Getenv(envWrapPossible), os.Getenv(envWrapMemlock)))
 }
 
-func runWrapper(target, possible string) int {
+func runWrapper(target, possible, memlock string) int {
 	fail := func(code int, format string, args ...any) int {
 		fmt.Fprintf(os.Stderr, "perfconform session wrapper: "+format+"\n", args...)
 		return code
+	}
+	if memlock != "" {
+		// Set in the wrapper, inherited by the adapter; the wrapper
+		// itself creates no BPF object.
+		lim, err := parseRlimit(memlock)
+		if err == nil {
+			err = unix.Setrlimit(unix.RLIMIT_MEMLOCK, &lim)
+		}
+		if err != nil {
+			return fail(wrapExitMemlock, "set RLIMIT_MEMLOCK to %s: %v", memlock, err)
+		}
 	}
 	// Forward the stop signals from the start: as PID 1 of its namespace
 	// the wrapper would otherwise ignore them.
@@ -81,7 +136,7 @@ func runWrapper(target, possible string) int {
 		}
 	}
 	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
-		return strings.HasPrefix(kv, envWrapExec+"=") || strings.HasPrefix(kv, envWrapPossible+"=")
+		return strings.HasPrefix(kv, envWrapExec+"=") || strings.HasPrefix(kv, envWrapPossible+"=") || strings.HasPrefix(kv, envWrapMemlock+"=")
 	})
 	adapter, err := os.StartProcess(target, os.Args, &os.ProcAttr{
 		Env:   env,

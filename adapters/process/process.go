@@ -127,6 +127,7 @@ func (l *Loader) command(possible string, args ...string) (*exec.Cmd, error) {
 			return nil, fmt.Errorf("possible CPUs file: %w", err)
 		}
 	}
+	memlock := memlockEnv()
 	if wrapperAvailable.Load() {
 		self, err := os.Executable()
 		if err != nil {
@@ -134,9 +135,16 @@ func (l *Loader) command(possible string, args ...string) (*exec.Cmd, error) {
 		}
 		cmd.Path = self
 		cmd.Env = append(os.Environ(), envWrapExec+"="+l.path, envWrapPossible+"="+possible)
+		if memlock != "" {
+			cmd.Env = append(cmd.Env, memlock)
+		}
 		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWPID | syscall.CLONE_NEWNS
 	} else if possible != "" {
 		return nil, errors.New("a substituted possible-CPU file needs the session wrapper: call process.MaybeRunNamespaceWrapper first thing in main (or TestMain)")
+	} else if memlock != "" {
+		return nil, errors.New("this process raised RLIMIT_MEMLOCK (the kernel charges BPF memory to it), and the adapter would inherit that, " +
+			"hiding how its loader copes with the usual limit; giving it the old limit needs the session wrapper: " +
+			"call process.MaybeRunNamespaceWrapper first thing in main (or TestMain)")
 	}
 	// Bound Wait even if something in the group keeps our pipes open.
 	cmd.WaitDelay = time.Second

@@ -21,6 +21,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"golang.org/x/sys/unix"
+
+	"github.com/perfconform/perfconform/internal/bpfsys"
 )
 
 // ErrOutput means bpf_perf_event_output returned an error on the CPU.
@@ -68,6 +70,11 @@ func New(perfArray *ebpf.Map) (*Trigger, error) {
 		asm.Mov.Imm(asm.R5, PayloadSize),
 		asm.FnPerfEventOutput.Call(),
 		asm.Return(), // r0 is the helper's result
+	}
+	// Before 5.11 the program is charged to RLIMIT_MEMLOCK, which loaders
+	// under test may have used up: the oracle must not depend on it.
+	if err := bpfsys.RaiseMemlock(); err != nil {
+		return nil, fmt.Errorf("trigger for map %s: %w", name, err)
 	}
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
 		Name:         "pcf_trigger",
