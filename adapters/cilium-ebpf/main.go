@@ -1,7 +1,9 @@
 // Command cilium-ebpf is the perfconform adapter for github.com/cilium/ebpf:
-// ebpf.LoadCollectionSpec and ebpf.NewCollection with default options (the
-// library sizes perf event arrays itself), Map.Pin for every map, and
-// perf.NewReader on every perf event array. See docs/ADAPTERS.md.
+// rlimit.RemoveMemlock (as the library's documentation asks: it lifts
+// RLIMIT_MEMLOCK on kernels before 5.11 only), ebpf.LoadCollectionSpec and
+// ebpf.NewCollection with default options (the library sizes perf event
+// arrays itself), Map.Pin for every map, and perf.NewReader on every perf
+// event array. See docs/ADAPTERS.md.
 //
 // The same package is built against every cilium/ebpf release in the
 // registry (adapters.CiliumVersions): the default with go.mod, the others

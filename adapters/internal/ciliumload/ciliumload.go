@@ -1,6 +1,7 @@
 // Package ciliumload is the `load` half of the cilium-ebpf adapter: it loads an
 // object with github.com/cilium/ebpf's defaults, pins every map, and runs
-// cilium/ebpf's perf reader on every perf event array. The negative-control
+// cilium/ebpf's perf reader on every perf event array, after
+// rlimit.RemoveMemlock as cilium/ebpf's documentation asks. The negative-control
 // loaders in adapters/testdata reuse it with one deliberate fault injected
 // through Options, so that the only difference between them and the real
 // adapter is the fault.
@@ -20,6 +21,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/perf"
+	"github.com/cilium/ebpf/rlimit"
 
 	"github.com/perfconform/perfconform/adapters/internal/adapterkit"
 	"github.com/perfconform/perfconform/adapters/internal/rawmap"
@@ -71,6 +73,13 @@ func Load(opts Options) adapterkit.LoadFunc {
 }
 
 func load(ctx context.Context, args adapterkit.LoadArgs, w *adapterkit.Writer, opts Options) error {
+	// What cilium/ebpf tells its users to do before loading anything: lift
+	// RLIMIT_MEMLOCK on kernels that charge BPF memory to it (before 5.11; a
+	// no-op on newer ones). The adapter starts with the limit the suite had
+	// before it raised its own (adapters/process), as a user's program would.
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return adapterkit.Fail(protocol.StageLoad, fmt.Errorf("rlimit.RemoveMemlock: %w", err))
+	}
 	spec, err := ebpf.LoadCollectionSpec(args.Object)
 	if err != nil {
 		return adapterkit.Fail(protocol.StageLoad, err)
