@@ -21,10 +21,12 @@ import (
 	"github.com/perfconform/perfconform/internal/bpfsys"
 	"github.com/perfconform/perfconform/reference/topology"
 	"github.com/perfconform/perfconform/result"
+	"github.com/perfconform/perfconform/suite/trigger"
 )
 
 // ErrEnvironment is wrapped when this machine cannot run the suite at all
-// (not root, no bpffs, no sysfs CPU masks).
+// (not root, a kernel older than trigger.MinKernel, no bpffs, no sysfs CPU
+// masks).
 var ErrEnvironment = errors.New("environment cannot run the suite")
 
 // DefaultTimeout is Config.Timeout when none is given.
@@ -204,6 +206,13 @@ func newEnvironment(cfg Config) (*environment, func(), error) {
 	}
 	if err := checkBPFFS(filepath.Dir(cfg.PinRoot)); err != nil {
 		return nil, nil, err
+	}
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err != nil {
+		return nil, nil, fmt.Errorf("%w: uname: %w", ErrEnvironment, err)
+	}
+	if err := trigger.CheckKernel(unix.ByteSliceToString(uts.Release[:])); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrEnvironment, err)
 	}
 	topo, err := topology.Read(cfg.SysfsRoot)
 	if err != nil {

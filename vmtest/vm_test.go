@@ -15,6 +15,7 @@ import (
 	"github.com/perfconform/perfconform/vmtest"
 	"github.com/perfconform/perfconform/vmtest/arch"
 	"github.com/perfconform/perfconform/vmtest/kernel"
+	"github.com/perfconform/perfconform/vmtest/kernel/kerneltest"
 	"github.com/perfconform/perfconform/vmtest/qemu"
 	"github.com/perfconform/perfconform/vmtest/topology"
 	"github.com/perfconform/perfconform/vmtest/vmtesting"
@@ -257,5 +258,31 @@ func TestVMArchitectures(t *testing.T) {
 		case !r.Realized || r.Masks != want.Masks || len(r.Results) != 1 || r.Results[0].Detail != "online="+want.Masks.Online:
 			t.Errorf("%s/%s: realized %v masks %+v results %+v, want %+v", jobs[i].Kernel, r.Topology, r.Realized, r.Masks, r.Results, want.Masks)
 		}
+	}
+}
+
+// WithKernelCheck refuses a kernel before anything is built or booted; the
+// release comes from the bzImage header.
+func TestKernelCheckRefusesBeforeBooting(t *testing.T) {
+	if _, err := exec.LookPath(qemu.DefaultBinary); err != nil {
+		t.Skipf("needs %s: %v", qemu.DefaultBinary, err)
+	}
+	old := kerneltest.FakeBzImage(t, "", "4.19.0-27-amd64 (debian-kernel@lists.debian.org) #1 SMP")
+	errOld := errors.New("too old")
+	var seen []string
+	res, err := vmtest.Run(context.Background(), []vmtest.Job{{Kernel: old, Topology: mustTopology(t, "1cpu")}},
+		vmtest.WithCacheDir(t.TempDir()), vmtest.WithGuestBinary("/nonexistent/guest"), vmtest.WithOutDir(t.TempDir()),
+		vmtest.WithKernelCheck(func(k kernel.Kernel) error {
+			seen = append(seen, k.Release)
+			if k.Release == "4.19.0-27-amd64" {
+				return errOld
+			}
+			return nil
+		}))
+	if !errors.Is(err, errOld) || res != nil || !strings.Contains(err.Error(), "4.19.0-27-amd64") {
+		t.Errorf("Run: %v, %d results; want the check's error naming the release and no VM", err, len(res))
+	}
+	if len(seen) != 1 {
+		t.Errorf("check saw %q, want the one kernel once", seen)
 	}
 }

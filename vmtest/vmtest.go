@@ -144,6 +144,7 @@ type options struct {
 	files        []initramfs.File
 	archFiles    map[string][]initramfs.File // arch name -> files for its VMs only
 	onResult     func(result.Result)
+	kernelCheck  func(kernel.Kernel) error
 }
 
 // Option configures Run.
@@ -201,6 +202,14 @@ func WithQEMU(binary string) Option { return func(o *options) { o.qemuBinary = b
 // VMResult.Results), so callers can show results live. Like WithProgress it is
 // called from several goroutines, one call at a time.
 func WithResults(fn func(result.Result)) Option { return func(o *options) { o.onResult = fn } }
+
+// WithKernelCheck refuses the run before anything boots when check returns
+// an error for one of the jobs' kernels (resolved, so its release is known
+// from kernel.json or the bzImage header): conform run passes the suite's
+// oldest-kernel check.
+func WithKernelCheck(check func(kernel.Kernel) error) Option {
+	return func(o *options) { o.kernelCheck = check }
+}
 
 // WithFiles adds files to every VM's initramfs (fixtures, scripts, and
 // executables when every kernel is of one architecture).
@@ -278,6 +287,11 @@ func Run(ctx context.Context, jobs []Job, opts ...Option) ([]VMResult, error) {
 		k, err := cache.Resolve(ctx, j.Kernel)
 		if err != nil {
 			return nil, err
+		}
+		if o.kernelCheck != nil {
+			if err := o.kernelCheck(k); err != nil {
+				return nil, fmt.Errorf("kernel %s: %w", k, err)
+			}
 		}
 		a, err := k.GuestArch()
 		if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/perfconform/perfconform/report"
 	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/suite"
+	"github.com/perfconform/perfconform/suite/trigger"
 	"github.com/perfconform/perfconform/vmtest"
 	"github.com/perfconform/perfconform/vmtest/arch"
 	"github.com/perfconform/perfconform/vmtest/initramfs"
@@ -196,6 +197,7 @@ func runInVMs(ctx context.Context, cmd *cobra.Command, f runFlags, plan vmPlan, 
 		vmtest.WithCacheDir(cacheDir), vmtest.WithGuestBinary(guestBin), vmtest.WithKeep(f.keep),
 		vmtest.WithParallel(parallel),
 		vmtest.WithProgress(disp.progress), vmtest.WithResults(disp.result),
+		vmtest.WithKernelCheck(func(k kernel.Kernel) error { return trigger.CheckKernel(k.Release) }),
 	}
 	for a, files := range loaders.files {
 		opts = append(opts, vmtest.WithArchFiles(a, files...))

@@ -16,22 +16,8 @@ import (
 	"github.com/perfconform/perfconform/internal/debapt"
 	"github.com/perfconform/perfconform/internal/debapt/debapttest"
 	"github.com/perfconform/perfconform/vmtest/kernel"
+	"github.com/perfconform/perfconform/vmtest/kernel/kerneltest"
 )
-
-// fakeBzImage writes a file with just the boot header fields ReadRelease uses.
-func fakeBzImage(t *testing.T, version string) string {
-	t.Helper()
-	img := make([]byte, 0x400)
-	img[0x1f1] = 1 // setup_sects: (1+1)*512 bytes = the whole file, syssize 0
-	copy(img[0x202:], "HdrS")
-	binary.LittleEndian.PutUint16(img[0x20e:], 0x100) // string at 0x300
-	copy(img[0x300:], version+"\x00")
-	p := filepath.Join(t.TempDir(), "vmlinuz")
-	if err := os.WriteFile(p, img, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 // fakeArm64Image writes an arm64 Image header (magic at 0x38) followed by a
 // version banner, as an uncompressed Image carries it.
@@ -48,7 +34,7 @@ func fakeArm64Image(t *testing.T, banner string) string {
 }
 
 func TestReadRelease(t *testing.T) {
-	p := fakeBzImage(t, "6.6.30-test (builder@host) #1 SMP")
+	p := kerneltest.FakeBzImage(t, "", "6.6.30-test (builder@host) #1 SMP")
 	rel, err := kernel.ReadRelease(p)
 	if err != nil || rel != "6.6.30-test" {
 		t.Errorf("got %q, %v", rel, err)
@@ -103,7 +89,7 @@ func TestResolveWithoutFetching(t *testing.T) {
 	if _, err := c.Fetch(context.Background(), kernel.Host); !errors.Is(err, kernel.ErrFetch) {
 		t.Errorf("fetch host: %v, want ErrFetch", err)
 	}
-	p := fakeBzImage(t, "6.6.30-test")
+	p := kerneltest.FakeBzImage(t, "", "6.6.30-test")
 	k, err := c.Resolve(context.Background(), p)
 	if err != nil || k.Path != p || k.Release != "6.6.30-test" {
 		t.Errorf("resolve path: %+v, %v", k, err)
