@@ -417,7 +417,7 @@ func setupLine(c *Results) string {
 	var kernels, loaders, accels, arches []string
 	for _, run := range c.Runs {
 		k := run.Kernel.Name
-		if run.Kernel.Version != "" {
+		if run.Kernel.Version != "" && run.Kernel.Version != run.Kernel.Name {
 			k += " (" + run.Kernel.Version + ")"
 		}
 		addUnique(&kernels, k)

@@ -104,12 +104,14 @@ type Run struct {
 }
 
 // Kernel names a kernel: Name is the catalog name results refer to
-// (result.Result.Kernel, e.g. "debian-6.1"), Version its uname -r, Arch the
-// architecture of the machine it ran (amd64, arm64).
+// (result.Result.Kernel, e.g. "debian-6.1"; for a kernel given as an image
+// path, its release), Version its uname -r, Arch the architecture of the
+// machine it ran (amd64, arm64), Path the image of a kernel given by path.
 type Kernel struct {
 	Name    string `json:"name"`
 	Version string `json:"version,omitempty"`
 	Arch    string `json:"arch,omitempty"`
+	Path    string `json:"path,omitempty"`
 }
 
 // Loader is a loader that took part in a run, as its adapter reported it.

@@ -41,7 +41,7 @@ type vmRun struct {
 }
 
 func (v *vmRun) progress(stage, format string, args ...any) {
-	v.report(Progress{Kernel: v.job.Kernel, Topology: v.job.Topology.Name, Stage: stage, Message: fmt.Sprintf(format, args...)})
+	v.report(Progress{Kernel: v.kernel.Name, Topology: v.job.Topology.Name, Stage: stage, Message: fmt.Sprintf(format, args...)})
 }
 
 func (v *vmRun) run(ctx context.Context) (res VMResult) {

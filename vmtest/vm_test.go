@@ -267,11 +267,15 @@ func TestKernelCheckRefusesBeforeBooting(t *testing.T) {
 	if _, err := exec.LookPath(qemu.DefaultBinary); err != nil {
 		t.Skipf("needs %s: %v", qemu.DefaultBinary, err)
 	}
+	self, err := os.Executable() // an amd64 ELF: Run reads the guest's architecture first
+	if err != nil {
+		t.Fatal(err)
+	}
 	old := kerneltest.FakeBzImage(t, "", "4.19.0-27-amd64 (debian-kernel@lists.debian.org) #1 SMP")
 	errOld := errors.New("too old")
 	var seen []string
 	res, err := vmtest.Run(context.Background(), []vmtest.Job{{Kernel: old, Topology: mustTopology(t, "1cpu")}},
-		vmtest.WithCacheDir(t.TempDir()), vmtest.WithGuestBinary("/nonexistent/guest"), vmtest.WithOutDir(t.TempDir()),
+		vmtest.WithCacheDir(t.TempDir()), vmtest.WithGuestBinary(self), vmtest.WithOutDir(t.TempDir()),
 		vmtest.WithKernelCheck(func(k kernel.Kernel) error {
 			seen = append(seen, k.Release)
 			if k.Release == "4.19.0-27-amd64" {
@@ -284,5 +288,15 @@ func TestKernelCheckRefusesBeforeBooting(t *testing.T) {
 	}
 	if len(seen) != 1 {
 		t.Errorf("check saw %q, want the one kernel once", seen)
+	}
+
+	// Kernels given by path are named by their release: two files of one
+	// release would mix their results, so the run is refused.
+	a := kerneltest.FakeBzImage(t, "", "6.6.30-test #1")
+	b := kerneltest.FakeBzImage(t, "", "6.6.30-test #2")
+	_, err = vmtest.Run(context.Background(), []vmtest.Job{{Kernel: a, Topology: mustTopology(t, "1cpu")}, {Kernel: b, Topology: mustTopology(t, "1cpu")}},
+		vmtest.WithCacheDir(t.TempDir()), vmtest.WithGuestBinary(self), vmtest.WithOutDir(t.TempDir()))
+	if err == nil || !strings.Contains(err.Error(), "both named 6.6.30-test") {
+		t.Errorf("two files of one release: %v, want a refusal naming the release", err)
 	}
 }

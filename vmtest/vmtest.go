@@ -113,7 +113,7 @@ func (r VMResult) RunTime() time.Duration {
 
 // Progress is news about a Run.
 type Progress struct {
-	Kernel   string // job kernel
+	Kernel   string // the kernel's name (a kernel given by path: its release)
 	Topology string // job topology; empty for run-wide stages
 	Stage    string // "kernel", "image", "accel", "start", "booted", "realized", "done", "failed"
 	Message  string
@@ -280,6 +280,7 @@ func Run(ctx context.Context, jobs []Job, opts ...Option) ([]VMResult, error) {
 	kernels := map[string]kernel.Kernel{}
 	arches := map[string]arch.Arch{} // job kernel -> guest architecture
 	var archOrder []arch.Arch
+	givenAs := map[string]string{} // kernel name -> the job kernel that resolved to it
 	for _, j := range jobs {
 		if _, ok := kernels[j.Kernel]; ok {
 			continue
@@ -288,6 +289,12 @@ func Run(ctx context.Context, jobs []Job, opts ...Option) ([]VMResult, error) {
 		if err != nil {
 			return nil, err
 		}
+		// Results are keyed by kernel name: two files of one release would
+		// mix their results under it.
+		if prev, dup := givenAs[k.Name]; dup {
+			return nil, fmt.Errorf("kernels %s and %s are both named %s (results are keyed by kernel name): boot one per run", prev, j.Kernel, k.Name)
+		}
+		givenAs[k.Name] = j.Kernel
 		if o.kernelCheck != nil {
 			if err := o.kernelCheck(k); err != nil {
 				return nil, fmt.Errorf("kernel %s: %w", k, err)
@@ -314,7 +321,11 @@ func Run(ctx context.Context, jobs []Job, opts ...Option) ([]VMResult, error) {
 		guests[a.Name] = g
 	}
 	results := make([]VMResult, len(jobs))
-	dirs := jobDirs(o.outDir, jobs)
+	names := make([]string, len(jobs))
+	for i, j := range jobs {
+		names[i] = kernels[j.Kernel].Name
+	}
+	dirs := jobDirs(o.outDir, names, jobs)
 	// Workers take jobs in order, so progress follows the job list.
 	next := make(chan int)
 	var wg sync.WaitGroup
@@ -409,16 +420,13 @@ func (o *options) prepareArch(ctx context.Context, a arch.Arch, kernels map[stri
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
-// jobDirs names each job's out directory <kernel>_<topology>, made unique.
-func jobDirs(outDir string, jobs []Job) []string {
+// jobDirs names each job's out directory <kernel>_<topology>, made unique;
+// kernels[i] is job i's kernel name.
+func jobDirs(outDir string, kernels []string, jobs []Job) []string {
 	seen := map[string]int{}
 	dirs := make([]string, len(jobs))
 	for i, j := range jobs {
-		k := j.Kernel
-		if strings.Contains(k, "/") {
-			k = filepath.Base(k)
-		}
-		name := unsafeName.ReplaceAllString(k+"_"+j.Topology.Name, "-")
+		name := unsafeName.ReplaceAllString(kernels[i]+"_"+j.Topology.Name, "-")
 		seen[name]++
 		if n := seen[name]; n > 1 {
 			name = fmt.Sprintf("%s-%d", name, n)

@@ -17,10 +17,10 @@ func TestJobDirs(t *testing.T) {
 		{Kernel: "debian-6.1", Topology: one},
 		{Kernel: "debian-6.1", Topology: sparse},
 		{Kernel: "debian-6.1", Topology: one},
-		{Kernel: "/some/where/vmlinuz-6.6 test", Topology: one},
+		{Kernel: "/some/where/vmlinuz", Topology: one},
 	}
-	got := jobDirs("/out", jobs)
-	want := []string{"/out/debian-6.1_1cpu", "/out/debian-6.1_sparse", "/out/debian-6.1_1cpu-2", "/out/vmlinuz-6.6-test_1cpu"}
+	got := jobDirs("/out", []string{"debian-6.1", "debian-6.1", "debian-6.1", "6.6.0-1 test+x"}, jobs)
+	want := []string{"/out/debian-6.1_1cpu", "/out/debian-6.1_sparse", "/out/debian-6.1_1cpu-2", "/out/6.6.0-1-test-x_1cpu"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("got %v, want %v", got, want)
 	}

@@ -335,6 +335,9 @@ func vmRunReport(job vmtest.Job, vm vmtest.VMResult, loaders []guestLoader, reqs
 		Started:     vm.Started,
 		Boot:        vm.BootTime(),
 	}
+	if vm.Kernel.ByPath() {
+		run.Kernel.Path = vm.Kernel.Path // named by its release; results.json keeps the file
+	}
 	if run.Kernel.Name == "" {
 		run.Kernel.Name = job.Kernel
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/perfconform/perfconform/suite"
 	"github.com/perfconform/perfconform/vmtest"
 	"github.com/perfconform/perfconform/vmtest/kernel"
+	"github.com/perfconform/perfconform/vmtest/kernel/kerneltest"
 	"github.com/perfconform/perfconform/vmtest/topology"
 )
 
@@ -356,6 +357,23 @@ func TestVMRunReport(t *testing.T) {
 		wantLoaders := "[{reference v-reference} {crash v-crash}]"
 		if got := fmt.Sprint(run.Loaders); got != wantLoaders {
 			t.Errorf("loaders = %s, want %s", got, wantLoaders)
+		}
+	})
+
+	t.Run("kernel given by path", func(t *testing.T) {
+		img := kerneltest.FakeBzImage(t, "", "5.10.0-32-cloud-amd64 (debian-kernel@lists.debian.org) #1 SMP")
+		kp, err := kernel.FromFile(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vm := vmtest.VMResult{Kernel: kp, Topology: "hotplug-slots", Accelerator: "tcg", Realized: true, Masks: masks, Expected: masks}
+		run, _ := vmRunReport(vmtest.Job{Kernel: img, Topology: top}, vm, loaders, reqs)
+		if run.Kernel != (report.Kernel{Name: "5.10.0-32-cloud-amd64", Version: "5.10.0-32-cloud-amd64", Path: img}) {
+			t.Errorf("kernel %+v: want it named by its release, the path kept", run.Kernel)
+		}
+		catalog, _ := vmRunReport(job, vmtest.VMResult{Kernel: k, Topology: "hotplug-slots"}, loaders, reqs)
+		if catalog.Kernel.Path != "" {
+			t.Errorf("catalog kernel carries path %q", catalog.Kernel.Path)
 		}
 	})
 

@@ -54,7 +54,7 @@ var (
 
 // Kernel is one bootable kernel.
 type Kernel struct {
-	Name    string    `json:"name"`              // catalog name, or the path given
+	Name    string    `json:"name"`              // catalog name, "host", or the release of a kernel given by path
 	Path    string    `json:"path,omitempty"`    // the bzImage or arm64 Image
 	Release string    `json:"release"`           // uname -r of the kernel
 	Arch    string    `json:"arch,omitempty"`    // the guest architecture (arch.Arch.Name); "" means amd64
@@ -89,12 +89,22 @@ func (k Kernel) GuestArch() (arch.Arch, error) {
 	return arch.Get(k.Arch)
 }
 
-// String is "name (release)".
+// String is "name (release)", or "release (path)" for a kernel given by path.
 func (k Kernel) String() string {
-	if k.Release == "" {
+	switch {
+	case k.ByPath():
+		return fmt.Sprintf("%s (%s)", k.Name, k.Path)
+	case k.Release == "":
 		return k.Name
 	}
 	return fmt.Sprintf("%s (%s)", k.Name, k.Release)
+}
+
+// ByPath reports whether k was given as a bzImage path (FromFile) rather than
+// by a catalog name or "host": such a kernel is named by its release, since
+// its path says nothing to the reader of a report, and Path keeps the file.
+func (k Kernel) ByPath() bool {
+	return k.Name != Host && k.Name == k.Release && k.Package == "" && k.Path != ""
 }
 
 // Entry is a catalog kernel fetched from Debian.
@@ -388,6 +398,8 @@ func HostKernel() (Kernel, error) {
 
 // FromFile describes a kernel image given by path: an x86 bzImage (release
 // from its boot header) or an arm64 Image (release from its version banner).
+// The kernel is named by its release ("5.10.0-43-cloud-amd64"); Path is the
+// file.
 func FromFile(path string) (Kernel, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -400,7 +412,7 @@ func FromFile(path string) (Kernel, error) {
 	if err := checkImageSize(abs); err != nil {
 		return Kernel{}, err
 	}
-	return Kernel{Name: path, Path: abs, Release: release, Arch: a.Name}, nil
+	return Kernel{Name: release, Path: abs, Release: release, Arch: a.Name}, nil
 }
 
 // ReadRelease returns the kernel release recorded in a kernel image: an x86

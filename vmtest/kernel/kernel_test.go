@@ -91,8 +91,11 @@ func TestResolveWithoutFetching(t *testing.T) {
 	}
 	p := kerneltest.FakeBzImage(t, "", "6.6.30-test")
 	k, err := c.Resolve(context.Background(), p)
-	if err != nil || k.Path != p || k.Release != "6.6.30-test" {
-		t.Errorf("resolve path: %+v, %v", k, err)
+	if err != nil || k.Path != p || k.Release != "6.6.30-test" || k.Name != "6.6.30-test" || !k.ByPath() {
+		t.Errorf("resolve path: %+v, %v; want it named by its release, the path kept", k, err)
+	}
+	if got, want := k.String(), "6.6.30-test ("+p+")"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
 	}
 	if k, err := c.Resolve(context.Background(), kernel.Host); err != nil {
 		if !errors.Is(err, kernel.ErrHostKernel) || !strings.Contains(err.Error(), "/boot/vmlinuz-") {
