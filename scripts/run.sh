@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: installs what it needs, builds every built-in loader adapter,
 # and runs the suite against all of them in VMs across the topology set
-# (TOPOLOGIES, default quick) on the Debian kernels, writing results.json,
+# (TOPOLOGIES, default quick) on the Debian kernels (KERNELS, default 5.10, 6.1 and 6.12), writing results.json,
 # junit.xml, report.md and report.html into OUT (default out/run; an earlier
 # run's output there is replaced: --force). The loaders are the defaults
 # plus libbpf 1.4 and bpftool 7.5 from bookworm-backports; the cilium/ebpf
@@ -16,7 +16,7 @@ source scripts/setup.sh
 export CGO_ENABLED=0
 out=${OUT:-out/run}
 go build -o bin/conform ./cmd/conform
-kernels=${KERNELS:-debian-6.1,debian-6.12}
+kernels=${KERNELS:-debian-5.10,debian-6.1,debian-6.12}
 read -ra loaders <<<"${LOADERS:-reference cilium-ebpf libbpf libbpf@1.4 bpftool bpftool@7.5 libbpfgo aya}"
 # shellcheck disable=SC2086 # one argument per kernel
 bin/conform kernels fetch ${kernels//,/ }
