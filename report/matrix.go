@@ -257,7 +257,7 @@ func buildModel(r *Results, opts Options) *model {
 			}
 			k.Synthetic[run.Topology] = true
 		}
-		if run.Kernel.Version != "" {
+		if run.Kernel.Version != "" && run.Kernel.Version != run.Kernel.Name { // a kernel given by path is named by its release
 			addTo(kernelVersions, run.Kernel.Name, run.Kernel.Version)
 		}
 		if run.Error != "" {

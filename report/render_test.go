@@ -217,3 +217,20 @@ func TestSyntheticAndUnrealizableRunsAreLabelled(t *testing.T) {
 		t.Errorf("Gate = %v, %v; a declared-unrealizable run must not gate", v, err)
 	}
 }
+
+// A kernel given by path is named by its release: its heading and the setup
+// line must not repeat the release as its version.
+func TestKernelNamedByRelease(t *testing.T) {
+	const rel = "5.10.0-32-cloud-amd64"
+	r := &report.Results{Generated: testTime, Runs: []report.Run{{
+		Kernel: report.Kernel{Name: rel, Version: rel, Path: "/boot/vmlinuz-" + rel}, Topology: "smp-2", Realized: true, Accelerator: "tcg",
+	}}, Results: []result.Result{res(rel, "smp-2", "reference", "SIZE-001", result.Must, result.Pass, "")}}
+	var buf bytes.Buffer
+	if err := report.WriteMarkdown(&buf, r, report.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	md := buf.String()
+	if !strings.Contains(md, "## Kernel "+rel+"\n") || strings.Contains(md, rel+" ("+rel+")") {
+		t.Errorf("report.md names the kernel wrongly:\n%s", md)
+	}
+}

@@ -454,7 +454,11 @@ func contains(ss []string, s string) bool {
 // each loader's specs took (the sum of its results' durations), so a
 // loader's cost per VM is visible.
 func printVMTable(w io.Writer, runs []report.Run, vms []vmtest.VMResult) {
-	fmt.Fprintf(w, "%-17s %-14s %-4s %-8s %-8s %-8s %-8s %6s %6s %7s %s\n",
+	kw := 17 // catalog names fit (debian-6.12-arm64); a kernel given by path is named by its (longer) release
+	for _, run := range runs {
+		kw = max(kw, len(run.Kernel.Name))
+	}
+	fmt.Fprintf(w, "%-*s %-14s %-4s %-8s %-8s %-8s %-8s %6s %6s %7s %s\n", kw,
 		"KERNEL", "TOPOLOGY", "ACC", "POSSIBLE", "PRESENT", "ONLINE", "REALIZED", "BOOT", "AFTER", "TOTAL", "RESULTS / ERROR")
 	for i, run := range runs {
 		m := result.Masks{}
@@ -473,7 +477,7 @@ func printVMTable(w io.Writer, runs []report.Run, vms []vmtest.VMResult) {
 		if per := loaderSeconds(vms[i].Results); per != "" {
 			status += "; specs: " + per
 		}
-		fmt.Fprintf(w, "%-17s %-14s %-4s %-8s %-8s %-8s %-8v %6s %6s %7s %s\n",
+		fmt.Fprintf(w, "%-*s %-14s %-4s %-8s %-8s %-8s %-8v %6s %6s %7s %s\n", kw,
 			run.Kernel.Name, run.Topology, dash(run.Accelerator), dash(m.Possible), dash(m.Present), dash(m.Online),
 			run.Realized, secs(run.Boot), secs(after), secs(run.Duration), status)
 	}
