@@ -2,6 +2,8 @@
 // in QEMU VMs, checking results.json, the per-VM logs, and that no QEMU or
 // adapter process outlives the run. Skipped with -short, without root, QEMU
 // or the debian-6.1 kernel in the cache (`conform kernels fetch debian-6.1`).
+// memlock_test.go boots the reference loader itself as PID 1 of a 5.10 guest
+// (needs debian-5.10 fetched).
 package e2e
 
 import (

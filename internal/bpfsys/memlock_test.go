@@ -12,7 +12,7 @@ import (
 // On a kernel with memory cgroup accounting (5.11+) the probe says so and
 // RaiseMemlock leaves the limit alone. The pre-5.11 half (charged, raised to
 // unlimited, the old limit remembered) needs a 5.10 kernel: see
-// reference/memlock_vm_test.go.
+// e2e/memlock_test.go.
 func TestMemlockOnThisKernel(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("loads a BPF program: run as root")

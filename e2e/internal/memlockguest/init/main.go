@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/perfconform/perfconform/reference/internal/memlockguest"
+	"github.com/perfconform/perfconform/e2e/internal/memlockguest"
 	"github.com/perfconform/perfconform/vmtest/guest"
 )
 

@@ -1,12 +1,12 @@
 // Package memlockguest is the payload of the reference's locked-memory VM
-// test (reference/memlock_vm_test.go; the guest init is ./init). As PID 1 it
-// has the kernel's default
-// RLIMIT_MEMLOCK, which is what a root loader started by an old init or
-// systemd gets. It reports, as one result whose detail is a JSON Report:
+// test (e2e/memlock_test.go; the guest init is ./init). As PID 1 it has the
+// kernel's default RLIMIT_MEMLOCK, what a root loader started by an old init
+// or systemd gets. It reports, as one result whose detail is a JSON Report:
 // whether bpfsys says the kernel charges BPF memory to the limit; how many
 // small perf arrays it could create without raising the limit (the negative
-// control: on a charging kernel the default limit must bite); whether the
-// reference loads and reads a fixture; and the limit before and after.
+// control: on a charging kernel the default limit must bite; they stay open,
+// so the limit is used up); whether the reference then loads and reads a
+// fixture; and the limit before and after.
 package memlockguest
 
 import (
@@ -52,7 +52,12 @@ func Payload(ctx context.Context, env guest.Env, emit func(event.Event)) error {
 	var rep Report
 	rep.Charged = bpfsys.MemlockCharged()
 	rep.Before = memlockCur()
-	rep.ControlMaps, rep.ControlErr = fillWithoutRaising()
+	// The control's maps stay open through the reference's load: the
+	// user's locked memory is then used up, as when other BPF objects or
+	// perf rings of root are alive, so only a raised limit lets it load.
+	fds, controlErr := fillWithoutRaising()
+	defer closeAll(fds)
+	rep.ControlMaps, rep.ControlErr = len(fds), controlErr
 
 	paths, err := bpffixtures.WriteAll(filepath.Join(os.TempDir(), "fixtures"))
 	if err != nil {
@@ -81,22 +86,23 @@ func memlockCur() uint64 {
 }
 
 // fillWithoutRaising creates small perf arrays with the limit as it is until
-// the kernel refuses one or ControlCap exist, then closes them all.
-func fillWithoutRaising() (int, string) {
+// the kernel refuses one or ControlCap exist; the caller closes them.
+func fillWithoutRaising() ([]int, string) {
 	var fds []int
-	defer func() {
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
-	}()
 	for len(fds) < ControlCap {
 		fd, err := bpfsys.CreateMap(bpfsys.MapCreate{Type: uint32(ebpf.PerfEventArray), KeySize: 4, ValueSize: 4, MaxEntries: 4, Name: "control"})
 		if err != nil {
-			return len(fds), err.Error()
+			return fds, err.Error()
 		}
 		fds = append(fds, fd)
 	}
-	return len(fds), ""
+	return fds, ""
+}
+
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
 }
 
 func loadReference(path string) (string, []int) {
