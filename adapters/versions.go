@@ -44,7 +44,7 @@ func ciliumModfile(version string) string {
 }
 
 func ciliumAdapters() []Adapter {
-	const how = "LoadCollectionSpec + NewCollectionWithOptions (defaults; maps PinByName under the pin dir), perf.NewReader"
+	const how = "rlimit.RemoveMemlock, LoadCollectionSpec + NewCollectionWithOptions (defaults; maps PinByName under the pin dir), perf.NewReader"
 	var out []Adapter
 	for _, v := range CiliumVersions {
 		a := Adapter{
