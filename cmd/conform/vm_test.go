@@ -368,7 +368,7 @@ func TestVMRunReport(t *testing.T) {
 		}
 		vm := vmtest.VMResult{Kernel: kp, Topology: "hotplug-slots", Accelerator: "tcg", Realized: true, Masks: masks, Expected: masks}
 		run, _ := vmRunReport(vmtest.Job{Kernel: img, Topology: top}, vm, loaders, reqs)
-		if run.Kernel != (report.Kernel{Name: "5.10.0-32-cloud-amd64", Version: "5.10.0-32-cloud-amd64", Path: img}) {
+		if run.Kernel != (report.Kernel{Name: "5.10.0-32-cloud-amd64", Version: "5.10.0-32-cloud-amd64", Arch: "amd64", Path: img}) {
 			t.Errorf("kernel %+v: want it named by its release, the path kept", run.Kernel)
 		}
 		catalog, _ := vmRunReport(job, vmtest.VMResult{Kernel: k, Topology: "hotplug-slots"}, loaders, reqs)
