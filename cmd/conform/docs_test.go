@@ -73,7 +73,7 @@ func TestCheckDocFindsStaleQuotes(t *testing.T) {
 		{"flag of another command", "`conform report gate out --strict-mode`", []string{`unknown flag --strict-mode`}},
 		{"unknown topology in a flag", "`conform run --topology smp-2 --kernel debian-6.1`", []string{`--topology smp-2: not a topology or set`}},
 		{"unknown kernel in a flag", "`conform run --topology quick --kernel debian-4.19`", []string{`--kernel debian-4.19: not a kernel`, `debian-4.19: not a kernel`}},
-		{"unknown loader", "`conform run --host --loader aya`", []string{`--loader aya: not a built-in loader`}},
+		{"unknown loader", "`conform run --host --loader bcc`", []string{`--loader bcc: not a built-in loader`}},
 		{"unknown requirement flag", "`conform run --host --requirement RING-002`", []string{`--requirement RING-002`, `RING-002: not a requirement`}},
 		{"unknown requirement in prose", "a SIZE-001 failure", []string{`SIZE-001: not a requirement`}},
 		{"unknown topology in JSON", `{"topology": "hotplug-8"}`, []string{`"topology": "hotplug-8": not a topology`}},
