@@ -89,10 +89,17 @@ func runAdapters(ctx context.Context, out io.Writer, build bool, binDir string) 
 		}
 	}
 	fmt.Fprintln(tw, header+"\tDESCRIPTION")
+	// A reason is a sentence: it goes under the table as a numbered note,
+	// so the columns stay readable.
+	var notes []string
+	no := func(reason string) string {
+		notes = append(notes, reason)
+		return fmt.Sprintf("no [%d]", len(notes))
+	}
 	for _, a := range adapters.All() {
 		status := "yes"
 		if err := a.Available(); err != nil {
-			status = "no: " + trimPrefix(err.Error(), adapters.ErrUnavailable.Error()+": "+a.Name+": ")
+			status = no(a.Name + ": " + trimPrefix(err.Error(), adapters.ErrUnavailable.Error()+": "+a.Name+": "))
 		}
 		def := "-"
 		if a.Default {
@@ -102,7 +109,7 @@ func runAdapters(ctx context.Context, out io.Writer, build bool, binDir string) 
 		for _, f := range foreign {
 			st := "yes"
 			if err := a.AvailableFor(f.Name); err != nil {
-				st = "no: " + trimPrefix(err.Error(), adapters.ErrUnavailable.Error()+": "+a.Name+" on "+f.Name+": ")
+				st = no(a.Name + " in " + f.Name + " VMs: " + trimPrefix(err.Error(), adapters.ErrUnavailable.Error()+": "+a.Name+" on "+f.Name+": "))
 			}
 			row += "\t" + st
 		}
@@ -110,6 +117,9 @@ func runAdapters(ctx context.Context, out io.Writer, build bool, binDir string) 
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for i, n := range notes {
+		fmt.Fprintf(out, "[%d] %s\n", i+1, n)
 	}
 	fmt.Fprintln(out, "\n--loader takes a NAME, or the bare name in DEFAULT FOR for that version; results carry the NAME.")
 	if !build {
