@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -89,42 +88,32 @@ var topologiesVerifyCmd = &cobra.Command{
 				return err
 			}
 		}
-		exe, _ := os.Executable()
-		guestBin, err := vmtest.GuestBinary(cmd.Context(), cacheDir, exe)
+		guestBin, err := staticGuest(cmd.Context(), cacheDir, func(s string) { fmt.Fprintln(os.Stderr, s) })
 		if err != nil {
 			return err
 		}
-		var jobs []vmtest.Job
-		for _, k := range verifyFlags.kernels {
-			for _, t := range tops {
-				jobs = append(jobs, vmtest.Job{Kernel: k, Topology: t, BootUnrealizable: verifyFlags.force})
-			}
-		}
 		opts := []vmtest.Option{
-			vmtest.WithCacheDir(cacheDir), vmtest.WithGuestBinary(guestBin), vmtest.WithKeep(verifyFlags.keep),
-			vmtest.WithTimeoutScale(verifyFlags.scale),
+			vmtest.WithCacheDir(cacheDir), vmtest.WithKeep(verifyFlags.keep), vmtest.WithTimeoutScale(verifyFlags.scale),
+			vmtest.WithOutDir(verifyFlags.outDir), // "" is a new temp dir
 			vmtest.WithProgress(func(p vmtest.Progress) { fmt.Fprintln(os.Stderr, p) }),
 		}
 		if verifyFlags.parallel > 0 {
 			opts = append(opts, vmtest.WithParallel(verifyFlags.parallel))
 		}
-		if verifyFlags.outDir != "" {
-			opts = append(opts, vmtest.WithOutDir(verifyFlags.outDir))
-		}
-		res, err := vmtest.Run(cmd.Context(), jobs, opts...)
+		res, err := vmtest.VerifyTopologies(cmd.Context(), guestBin, verifyFlags.kernels, tops, verifyFlags.force, opts...)
 		if err != nil {
 			return err
 		}
 		tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "KERNEL\tTOPOLOGY\tACCEL\tPOSSIBLE\tPRESENT\tONLINE\tREALIZED\tBOOT\tTOTAL\tERROR")
 		failed := 0
-		for i, r := range res {
+		for _, r := range res {
 			errText := "-"
 			if r.Err != nil {
 				errText = firstLine(r.Err.Error())
-				if !declaredNotRealizable(jobs[i].Topology, r) {
-					failed++
-				}
+			}
+			if r.Failed {
+				failed++
 			}
 			total := time.Duration(0)
 			if !r.Started.IsZero() {
@@ -142,21 +131,6 @@ var topologiesVerifyCmd = &cobra.Command{
 		}
 		return nil
 	},
-}
-
-// declaredNotRealizable is true when r failed only because its topology is
-// declared not realizable on r's kernel (and, booted with --force, the guest
-// confirmed it): that is the expectation, not a failure.
-func declaredNotRealizable(t topology.Topology, r vmtest.VMResult) bool {
-	if _, err := t.ExpectFor(r.Kernel.Arch, r.Kernel.Release); !errors.Is(err, topology.ErrNotRealizable) {
-		return false
-	}
-	for _, broken := range []error{vmtest.ErrTimeout, vmtest.ErrNoDone, vmtest.ErrQEMU} {
-		if errors.Is(r.Err, broken) {
-			return false
-		}
-	}
-	return errors.Is(r.Err, topology.ErrNotRealizable) || errors.Is(r.Err, vmtest.ErrTopologyNotRealized)
 }
 
 func dash(s string) string {
