@@ -1,7 +1,10 @@
-// Package e2e runs the built conform binary the way users do: `conform run`
-// in QEMU VMs, checking results.json, the per-VM logs, and that no QEMU or
-// adapter process outlives the run. Skipped with -short, without root, QEMU
-// or the debian-6.1 kernel in the cache (`conform kernels fetch debian-6.1`).
+// Package e2e runs the built conform binary the way users do. On this host
+// (cli_test.go; root and a bpffs): arguments refused up front, output
+// directories never mixed, adapters that misbehave or are killed with
+// conform. In QEMU VMs (this file): `conform run`, checking results.json,
+// the per-VM logs, and that no QEMU or adapter process outlives the run.
+// Skipped with -short; the VM tests also without QEMU or the debian-6.1
+// kernel in the cache (`conform kernels fetch debian-6.1`).
 // memlock_test.go boots the reference loader itself as PID 1 of a 5.10 guest
 // (needs debian-5.10 fetched).
 package e2e
@@ -30,6 +33,9 @@ import (
 
 const testKernel = "debian-6.1"
 
+// vmLimit bounds one conform run that boots a VM.
+const vmLimit = 15 * time.Minute
+
 var (
 	buildOnce  sync.Once
 	conformBin string
@@ -39,20 +45,26 @@ var (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
+	for _, dir := range []string{buildDir, controlDir} {
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
 	}
 	os.Exit(code)
 }
 
-// conform skips unless VMs can run here and returns a static conform binary
-// (built once per test binary).
-func conform(t *testing.T) string {
+// needVMs skips unless VMs can run here.
+func needVMs(t *testing.T) {
 	t.Helper()
 	vmtesting.RequireVMs(t, testKernel)
 	if os.Geteuid() != 0 {
 		t.Skip("VM test: conform run builds and boots as root here; run as root")
 	}
+}
+
+// conform returns a static conform binary (built once per test binary).
+func conform(t *testing.T) string {
+	t.Helper()
 	buildOnce.Do(func() {
 		buildDir, buildErr = os.MkdirTemp("", "perfconform-e2e-bin-")
 		if buildErr == nil {
@@ -69,6 +81,7 @@ func conform(t *testing.T) string {
 type run struct {
 	stdout, stderr string
 	exit           int
+	took           time.Duration
 	// sawQEMU: a QEMU process of this run was found while it ran, so the
 	// leak check after it is known to see them.
 	sawQEMU bool
@@ -76,11 +89,12 @@ type run struct {
 
 // runConform runs conform with TMPDIR set to a directory of this test, so
 // every QEMU it starts has that directory on its command line (-initrd) and
-// can be told apart from other people's VMs. interrupt, if set, is called
-// with the stderr so far and returns true to send SIGINT.
-func runConform(t *testing.T, tmp string, interrupt func(stderr string) bool, args ...string) run {
+// can be told apart from other people's VMs. A run of more than limit fails
+// the test. interrupt, if set, is called with the stderr so far and returns
+// true to send SIGINT.
+func runConform(t *testing.T, tmp string, limit time.Duration, interrupt func(stderr string) bool, args ...string) run {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, conform(t), args...)
 	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
@@ -122,10 +136,13 @@ func runConform(t *testing.T, tmp string, interrupt func(stderr string) bool, ar
 			}
 		}
 	}
-	r.stdout, r.stderr = stdout.String(), stderr.String()
-	t.Logf("conform exited %d after %v; stderr:\n%s", r.exit, time.Since(start).Round(time.Millisecond), r.stderr)
+	r.stdout, r.stderr, r.took = stdout.String(), stderr.String(), time.Since(start)
+	t.Logf("conform exited %d after %v\nstdout:\n%s\nstderr:\n%s", r.exit, r.took.Round(time.Millisecond), r.stdout, r.stderr)
 	for _, p := range ourProcesses(t, tmp) {
 		t.Errorf("process survived conform run: %s", p)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("conform %q did not end within %v; stderr:\n%s", args, limit, r.stderr)
 	}
 	return r
 }
@@ -214,9 +231,10 @@ func checkReferenceMUSTs(t *testing.T, doc *report.Results, top string) {
 }
 
 func TestReferencePassesInVM(t *testing.T) {
+	needVMs(t)
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "out")
-	r := runConform(t, tmp, nil, "run", "--topology", "1cpu", "--kernel", testKernel, "-j", "1", "--out", out)
+	r := runConform(t, tmp, vmLimit, nil, "run", "--topology", "1cpu", "--kernel", testKernel, "-j", "1", "--out", out)
 	if r.exit != 0 {
 		t.Fatalf("conform run exited %d, want 0", r.exit)
 	}
@@ -245,14 +263,14 @@ func TestReferencePassesInVM(t *testing.T) {
 // (prints ready, then panics): every crash result is an ERROR carrying the
 // adapter's evidence, and the reference's results are untouched.
 func TestCrashingLoaderInVM(t *testing.T) {
-	conform(t) // skip early: the controls need not be built when VMs cannot run
+	needVMs(t) // skip early: the controls need not be built when VMs cannot run
 	tmp := t.TempDir()
 	controls, err := adapters.BuildTestdata(context.Background(), filepath.Join(tmp, "bin"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(tmp, "out")
-	r := runConform(t, tmp, nil, "run", "--topology", "sparse", "--kernel", testKernel, "-j", "1", "--out", out,
+	r := runConform(t, tmp, vmLimit, nil, "run", "--topology", "sparse", "--kernel", testKernel, "-j", "1", "--out", out,
 		"--loader", "reference", "--loader", controls["crash"])
 	if r.exit != 0 {
 		t.Errorf("conform run exited %d, want 0 (only the reference gates)", r.exit)
@@ -289,9 +307,10 @@ func TestCrashingLoaderInVM(t *testing.T) {
 // the cause conform's context carries), and the requirements the VM
 // never reported are ERROR results that gate.
 func TestInterruptWritesResults(t *testing.T) {
+	needVMs(t)
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "out")
-	r := runConform(t, tmp, func(stderr string) bool { return strings.Contains(stderr, "booting") },
+	r := runConform(t, tmp, vmLimit, func(stderr string) bool { return strings.Contains(stderr, "booting") },
 		"run", "--topology", "sparse", "--kernel", testKernel, "-j", "1", "--out", out)
 	if r.exit != 1 {
 		t.Errorf("conform run exited %d, want 1 (gated on the ERROR results)", r.exit)

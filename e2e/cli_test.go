@@ -1,10 +1,9 @@
-package main
+package e2e
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,53 +18,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/perfconform/perfconform/adapters"
-	"github.com/perfconform/perfconform/adapters/process"
 )
 
-// These tests run `conform` the way users do: this test binary re-executed
-// with cliEnv set runs main(). Host runs need root and a bpffs.
-const cliEnv = "PERFCONFORM_TEST_CLI"
-
-func TestMain(m *testing.M) {
-	if os.Getenv(cliEnv) == "1" {
-		main()
-		os.Exit(0)
-	}
-	process.MaybeRunNamespaceWrapper()
-	code := m.Run()
-	if controlDir != "" {
-		os.RemoveAll(controlDir)
-	}
-	os.Exit(code)
-}
-
-var (
-	controlsOnce sync.Once
-	controlDir   string
-	controls     map[string]string
-	controlsErr  error
-)
-
-// control returns the path of a negative-control adapter (adapters/testdata)
-// or of a built-in adapter, built once per test binary.
-func control(t *testing.T, name string) string {
-	t.Helper()
-	controlsOnce.Do(func() {
-		controlDir, controlsErr = os.MkdirTemp("", "conform-cli-test-")
-		if controlsErr != nil {
-			return
-		}
-		controls, controlsErr = adapters.BuildTestdata(context.Background(), controlDir)
-		if controlsErr == nil {
-			a, _ := adapters.Get("cilium-ebpf")
-			controls["cilium-ebpf"], controlsErr = a.Build(context.Background(), controlDir)
-		}
-	})
-	if controlsErr != nil {
-		t.Fatal(controlsErr)
-	}
-	return controls[name]
-}
+// These tests run conform on this host: they need root and a bpffs.
 
 // needHost skips unless the suite can run on this machine.
 func needHost(t *testing.T) {
@@ -82,35 +37,40 @@ func needHost(t *testing.T) {
 	}
 }
 
-type cliRun struct {
-	stdout, stderr string
-	exit           int
-	took           time.Duration
-}
+var (
+	controlsMu sync.Mutex
+	controlDir string
+	controls   map[string]string
+)
 
-// conformCLI runs conform with args; a run of more than limit fails the test.
-func conformCLI(t *testing.T, limit time.Duration, args ...string) cliRun {
+// control returns the path of a negative-control adapter (adapters/testdata)
+// or of a built-in adapter, each built once per test binary.
+func control(t *testing.T, name string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), limit)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], args...)
-	cmd.Env = append(os.Environ(), cliEnv+"=1")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	err := cmd.Run()
-	r := cliRun{stdout: stdout.String(), stderr: stderr.String(), took: time.Since(start)}
-	var ee *exec.ExitError
-	switch {
-	case ctx.Err() != nil:
-		t.Fatalf("conform %q did not end within %v; stderr:\n%s", args, limit, r.stderr)
-	case errors.As(err, &ee):
-		r.exit = ee.ExitCode()
-	case err != nil:
+	controlsMu.Lock()
+	defer controlsMu.Unlock()
+	ctx := context.Background()
+	if controls == nil {
+		dir, err := os.MkdirTemp("", "conform-cli-test-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		controlDir = dir
+		if controls, err = adapters.BuildTestdata(ctx, controlDir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p, ok := controls[name]; ok {
+		return p
+	}
+	a, err := adapters.Get(name)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("conform %s: exit %d after %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.exit, r.took.Round(time.Millisecond), r.stdout, r.stderr)
-	return r
+	if controls[name], err = a.Build(ctx, controlDir); err != nil {
+		t.Fatal(err)
+	}
+	return controls[name]
 }
 
 // copyExe copies an executable to path.
@@ -167,7 +127,7 @@ func TestResultsCarryTheDeclaredLoader(t *testing.T) {
 	aya := copyExe(t, control(t, "cilium-ebpf"), filepath.Join(dir, "target/release/perfconform-adapter"))
 	wrong := copyExe(t, control(t, "hardcode32"), filepath.Join(dir, "other/perfconform-adapter"))
 	out := filepath.Join(dir, "out")
-	r := conformCLI(t, 3*time.Minute, "run", "--host", "--loader", aya, "--loader", wrong,
+	r := runConform(t, dir, 3*time.Minute, nil, "run", "--host", "--loader", aya, "--loader", wrong,
 		"--requirement", "SIZE-KV-DEFAULT", "--gate", "cilium-ebpf", "--out", out)
 	if r.exit != 0 {
 		t.Errorf("exit %d, want 0: cilium-ebpf passes SIZE-KV-DEFAULT and is the gated loader", r.exit)
@@ -178,7 +138,7 @@ func TestResultsCarryTheDeclaredLoader(t *testing.T) {
 		t.Errorf("results by loader %v, want one each for cilium-ebpf@%s and hardcode32 (their info lines)", got, adapters.CiliumDefault)
 	}
 	// Without --gate and without the reference: the loaders that ran gate.
-	r = conformCLI(t, 3*time.Minute, "run", "--host", "--loader", aya, "--requirement", "SIZE-KV-DEFAULT")
+	r = runConform(t, dir, 3*time.Minute, nil, "run", "--host", "--loader", aya, "--requirement", "SIZE-KV-DEFAULT")
 	if r.exit != 0 || strings.Contains(r.stderr, "no results for this loader") {
 		t.Errorf("default gate without the reference: exit %d, want 0", r.exit)
 	}
@@ -208,7 +168,7 @@ func TestBadArgumentsRefusedUpFront(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-"))
-			r := conformCLI(t, time.Minute, append(tc.args, "--out", out)...)
+			r := runConform(t, dir, time.Minute, nil, append(tc.args, "--out", out)...)
 			if r.exit != 2 || !strings.Contains(r.stderr, tc.want) {
 				t.Errorf("exit %d, stderr %q: want exit 2 saying %q", r.exit, r.stderr, tc.want)
 			}
@@ -226,20 +186,21 @@ func TestBadArgumentsRefusedUpFront(t *testing.T) {
 // refused unless --force, and an unwritable --out is refused before the run.
 func TestOutIsNeverMixed(t *testing.T) {
 	needHost(t)
-	out := filepath.Join(t.TempDir(), "out")
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
 	args := []string{"run", "--host", "--requirement", "SIZE-KV-DEFAULT", "--out", out}
-	if r := conformCLI(t, 3*time.Minute, args...); r.exit != 0 {
+	if r := runConform(t, dir, 3*time.Minute, nil, args...); r.exit != 0 {
 		t.Fatalf("first run: exit %d", r.exit)
 	}
 	first, _ := os.ReadFile(filepath.Join(out, "results.json"))
-	r := conformCLI(t, 3*time.Minute, args...)
+	r := runConform(t, dir, 3*time.Minute, nil, args...)
 	if r.exit != 2 || !strings.Contains(r.stderr, "not empty") {
 		t.Errorf("second run into the same --out: exit %d, want 2 saying it is not empty", r.exit)
 	}
 	if again, _ := os.ReadFile(filepath.Join(out, "results.json")); !bytes.Equal(first, again) {
 		t.Errorf("a refused run replaced results.json")
 	}
-	if r := conformCLI(t, 3*time.Minute, append(args, "--force")...); r.exit != 0 {
+	if r := runConform(t, dir, 3*time.Minute, nil, append(args, "--force")...); r.exit != 0 {
 		t.Errorf("--force run: exit %d, want 0", r.exit)
 	}
 
@@ -248,7 +209,7 @@ func TestOutIsNeverMixed(t *testing.T) {
 		t.Skipf("cannot mount a read-only tmpfs: %v", err)
 	}
 	defer unix.Unmount(ro, 0)
-	r = conformCLI(t, time.Minute, "run", "--host", "--out", ro)
+	r = runConform(t, dir, time.Minute, nil, "run", "--host", "--out", ro)
 	if r.exit != 2 || !strings.Contains(r.stderr, "not writable") || r.stdout != "" {
 		t.Errorf("unwritable --out: exit %d, stdout %q: want exit 2 before any result", r.exit, r.stdout)
 	}
@@ -261,7 +222,7 @@ func TestAnyAdapterFileName(t *testing.T) {
 	dir := t.TempDir()
 	odd := copyExe(t, control(t, "cilium-ebpf"), filepath.Join(dir, "my adapter &|!,() x"))
 	out := filepath.Join(dir, "out")
-	r := conformCLI(t, 3*time.Minute, "run", "--host", "--loader", "reference", "--loader", odd,
+	r := runConform(t, dir, 3*time.Minute, nil, "run", "--host", "--loader", "reference", "--loader", odd,
 		"--requirement", "SIZE-KV-DEFAULT", "--out", out)
 	if r.exit != 0 {
 		t.Errorf("exit %d, want 0", r.exit)
@@ -276,7 +237,7 @@ func TestAnyAdapterFileName(t *testing.T) {
 // requirements are ERRORs at once, with the evidence.
 func TestNeverReadyFailsFast(t *testing.T) {
 	needHost(t)
-	r := conformCLI(t, 5*time.Minute, "run", "--host", "--loader", control(t, "hang"), "--timeout", "2s",
+	r := runConform(t, t.TempDir(), 5*time.Minute, nil, "run", "--host", "--loader", control(t, "hang"), "--timeout", "2s",
 		"--requirement", "SIZE-AUTO,SIZE-KV-DEFAULT,RING-KEY,RING-DELIVER")
 	if r.took > 30*time.Second {
 		t.Errorf("took %v: a never-ready adapter must cost one timeout, not one per requirement", r.took)
@@ -296,9 +257,8 @@ func TestNeverReadyFailsFast(t *testing.T) {
 func TestKilledRunIsCleanedUp(t *testing.T) {
 	needHost(t)
 	orphan := control(t, "orphan")
-	cmd := exec.Command(os.Args[0], "run", "--host", "--loader", orphan)
-	cmd.Env = append(os.Environ(), cliEnv+"=1")
-	stdout := &syncBuffer{}
+	cmd := exec.Command(conform(t), "run", "--host", "--loader", orphan)
+	stdout := &lockedBuffer{}
 	cmd.Stdout = stdout
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -313,10 +273,10 @@ func TestKilledRunIsCleanedUp(t *testing.T) {
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
-	for deadline := time.Now().Add(3 * time.Second); len(processesOf(orphan)) > 0 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(3 * time.Second); len(ourProcesses(t, filepath.Dir(orphan))) > 0 && time.Now().Before(deadline); {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if left := processesOf(orphan); len(left) > 0 {
+	if left := ourProcesses(t, filepath.Dir(orphan)); len(left) > 0 {
 		t.Errorf("adapter processes outlived the killed conform: %v", left)
 	}
 	if _, err := os.Stat(pinRoot); err != nil {
@@ -328,7 +288,7 @@ func TestKilledRunIsCleanedUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer os.Remove(live)
-	conformCLI(t, 3*time.Minute, "run", "--host", "--requirement", "SIZE-KV-DEFAULT")
+	runConform(t, t.TempDir(), 3*time.Minute, nil, "run", "--host", "--requirement", "SIZE-KV-DEFAULT")
 	if _, err := os.Stat(pinRoot); !os.IsNotExist(err) {
 		os.RemoveAll(pinRoot)
 		t.Errorf("the next run left the dead run's %s (%v)", pinRoot, err)
@@ -336,36 +296,6 @@ func TestKilledRunIsCleanedUp(t *testing.T) {
 	if _, err := os.Stat(live); err != nil {
 		t.Errorf("the next run removed a live process's pin directory %s: %v", live, err)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// processesOf lists live processes whose executable is path.
-func processesOf(path string) []string {
-	var pids []string
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
-		if err == nil && strings.TrimSuffix(exe, " (deleted)") == path {
-			pids = append(pids, e.Name())
-		}
-	}
-	return pids
 }
 
 // TestAdapterCheckSharesTheRules (item 4): adapter-check reports the same
@@ -377,7 +307,7 @@ func TestAdapterCheckSharesTheRules(t *testing.T) {
 		{"badready", "FAIL  ready", "list every perf event array"},
 		{"exit3", "FAIL  shutdown", "exit 0 promptly"},
 	} {
-		r := conformCLI(t, time.Minute, "adapter-check", control(t, tc.control))
+		r := runConform(t, t.TempDir(), time.Minute, nil, "adapter-check", control(t, tc.control))
 		if r.exit != 1 || !strings.Contains(r.stdout, tc.step) || !strings.Contains(r.stdout, tc.hint) {
 			t.Errorf("adapter-check %s: exit %d, want 1 with %q and the hint %q", tc.control, r.exit, tc.step, tc.hint)
 		}
