@@ -31,8 +31,24 @@ func BuildGuest(ctx context.Context, dir, pkg string) (string, error) {
 // the zero Arch is the host's. Binaries for another architecture are named
 // with a -<arch> suffix.
 func BuildGuestFor(ctx context.Context, dir, pkg string, a arch.Arch) (string, error) {
+	return BuildStatic(ctx, "", dir, pkg, a)
+}
+
+// BuildStatic builds the main package pkg statically (CGO_ENABLED=0) for
+// architecture a into dir, as `go build pkg` run in workDir would: "" is the
+// perfconform module (guests), another directory lets a package of another
+// module (an embedding project's adapter, "./cmd/adapter") build there. The
+// binary is named after the package's last element plus "-static" (and
+// -<arch> for another architecture).
+func BuildStatic(ctx context.Context, workDir, dir, pkg string, a arch.Arch) (string, error) {
 	if a.Name == "" {
 		a = arch.Arch{Name: runtime.GOARCH}
+	}
+	hint := "build conform with CGO_ENABLED=0 so it can be its own guest, or run inside the perfconform checkout"
+	if workDir == "" {
+		workDir = moduleDir()
+	} else {
+		hint = "the package must be a main package of the module in " + workDir
 	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {
@@ -45,19 +61,23 @@ func BuildGuestFor(ctx context.Context, dir, pkg string, a arch.Arch) (string, e
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("build guest %s: %w", pkg, err)
 	}
-	out := filepath.Join(dir, path.Base(pkg)+"-static")
+	name := path.Base(pkg)
+	if name == "." || name == ".." {
+		name = filepath.Base(filepath.Join(workDir, pkg))
+	}
+	out := filepath.Join(dir, name+"-static")
 	if a.Name != runtime.GOARCH {
 		out += "-" + a.Name
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-o", out, pkg)
-	cmd.Dir = moduleDir()
+	cmd.Dir = workDir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOARCH="+a.Name)
 	cmd.WaitDelay = 5 * time.Second
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build guest %s for %s (in %s): %w: %s (build conform with CGO_ENABLED=0 so it can be its own guest, or run inside the perfconform checkout)",
-			pkg, a.Name, cmd.Dir, err, strings.TrimSpace(string(b)))
+		return "", fmt.Errorf("build guest %s for %s (in %s): %w: %s (%s)",
+			pkg, a.Name, cmd.Dir, err, strings.TrimSpace(string(b)), hint)
 	}
 	return out, nil
 }

@@ -1,0 +1,65 @@
+package conform
+
+import (
+	"context"
+	"io"
+	"os"
+	"runtime"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/perfconform/perfconform/reference/topology"
+	"github.com/perfconform/perfconform/report"
+	"github.com/perfconform/perfconform/result"
+	"github.com/perfconform/perfconform/suite"
+)
+
+// runOnHost runs the suite on this machine, every loader once.
+func runOnHost(ctx context.Context, o *options, p Plan, specs []loaderSpec) (*report.Results, error) {
+	topo, err := topology.Read("")
+	if err != nil {
+		return nil, err
+	}
+	var uts unix.Utsname
+	unix.Uname(&uts)
+	release := unix.ByteSliceToString(uts.Release[:])
+	started := time.Now()
+	o.emit(HostStarted{Checks: len(specs) * len(requirementsOf(p.Requirements))})
+	results, err := suite.Run(ctx, suite.Config{
+		Loaders:  hostLoaders(specs, p.Timeout),
+		Focus:    p.Requirements,
+		Timeout:  p.Timeout,
+		Log:      ginkgoLog(),
+		OnCheck:  func(loader, req string) { o.emit(CheckStarted{Loader: loader, Requirement: req}) },
+		OnResult: func(r result.Result) { o.emit(ResultReady{Result: r}) },
+	})
+	o.emit(Stopped{})
+	if err != nil {
+		return nil, err
+	}
+	masks := &result.Masks{Possible: topo.Possible.String(), Present: topo.Present.String(), Online: topo.Online.String()}
+	run := report.Run{
+		Kernel: report.Kernel{Name: "host", Version: release, Arch: runtime.GOARCH}, Topology: "host", Masks: masks, Realized: true,
+		Accelerator: "host", Started: started, Duration: time.Since(started),
+	}
+	seen := map[string]bool{}
+	for i := range results {
+		r := &results[i]
+		r.Kernel, r.Topology, r.Accelerator = "host", "host", "host"
+		if !seen[r.Loader] {
+			seen[r.Loader] = true
+			run.Loaders = append(run.Loaders, report.Loader{Name: r.Loader, Version: r.LoaderVersion})
+		}
+	}
+	return &report.Results{Generated: time.Now().UTC(), Runs: []report.Run{run}, Results: results}, nil
+}
+
+// ginkgoLog is where Ginkgo's own report goes: PERFCONFORM_GINKGO_LOG=stderr
+// shows it when debugging the suite.
+func ginkgoLog() io.Writer {
+	if os.Getenv("PERFCONFORM_GINKGO_LOG") == "stderr" {
+		return os.Stderr
+	}
+	return io.Discard
+}
