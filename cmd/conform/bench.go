@@ -22,6 +22,7 @@ import (
 	"github.com/perfconform/perfconform/bench/readers"
 	"github.com/perfconform/perfconform/bench/sizing"
 	"github.com/perfconform/perfconform/bench/vmboot"
+	"github.com/perfconform/perfconform/conform"
 	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/vmtest"
 	"github.com/perfconform/perfconform/vmtest/kernel"
@@ -309,7 +310,7 @@ func runVMBench(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	guestBin, err := staticGuest(ctx, cacheDir, line)
+	guestBin, err := conform.StaticGuest(ctx, cacheDir, line)
 	if err != nil {
 		return err
 	}
@@ -317,7 +318,7 @@ func runVMBench(cmd *cobra.Command) error {
 		vmtest.WithCacheDir(cacheDir), vmtest.WithGuestBinary(guestBin),
 		vmtest.WithProgress(func(p vmtest.Progress) { line(p.String()) }),
 	}
-	suiteArgs := guestArgs{Loaders: []guestLoader{{Name: refadapter.Info.Loader}}}.encode()
+	suiteArgs := conform.GuestArgs{Loaders: []conform.GuestLoader{{Name: refadapter.Info.Loader}}}.Encode()
 	out := vmBenchOut{Machine: machineLine(), Jobs: f.parallel}
 	fmt.Fprintln(w, "machine:", out.Machine)
 	fmt.Fprintln(w, "load average at start:", loadAvg())

@@ -2,15 +2,11 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/perfconform/perfconform/reference/topology"
-	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/suite"
 )
 
@@ -52,96 +48,4 @@ func init() {
 	}
 	topoCmd.Flags().StringVar(&sysfs, "sysfs", topology.DefaultSysfsRoot, "directory holding the possible/present/online files")
 	rootCmd.AddCommand(topoCmd)
-}
-
-// printResult prints one result as a line: status, level, requirement,
-// loader, detail (with CPU and errno when the check found them).
-func printResult(out io.Writer, r result.Result) {
-	detail := r.Detail
-	if r.CPU != nil {
-		detail = fmt.Sprintf("cpu=%d %s", *r.CPU, detail)
-	}
-	if r.Errno != "" {
-		detail = fmt.Sprintf("errno=%s %s", r.Errno, detail)
-	}
-	where := r.Loader
-	if r.Kernel != "" && r.Kernel != "host" {
-		where = fmt.Sprintf("%s@%s/%s", r.Loader, r.Kernel, r.Topology)
-	}
-	fmt.Fprintf(out, "%-5s %-6s %-21s %-12s %s\n", r.Status, r.Level, r.Requirement, where, strings.ReplaceAll(detail, "\n", " "))
-}
-
-// countStatuses counts results by status for the summary line.
-func countStatuses(rs []result.Result) map[result.Status]int {
-	n := map[result.Status]int{}
-	for _, r := range rs {
-		n[r.Status]++
-	}
-	return n
-}
-
-// hostDisplay shows a host run's progress the way vmDisplay shows VMs: a
-// line when a loader starts and, for a check that runs long (an adapter
-// that does not get ready), a line every hostSlowCheck; on a terminal a
-// status line with the results so far and the running check instead.
-type hostDisplay struct {
-	*statusDisplay
-	total  int
-	done   int
-	loader string
-	check  string
-	since  time.Time
-	warned time.Duration
-}
-
-// hostSlowCheck is how long a check runs before a non-terminal display says
-// it is still running (and again every as long).
-const hostSlowCheck = 10 * time.Second
-
-func newHostDisplay(out, errw io.Writer, total int) *hostDisplay {
-	d := &hostDisplay{total: total}
-	d.statusDisplay = newStatusDisplay(out, errw, d.status, d.slowCheck)
-	return d
-}
-
-// onCheck is suite.Config.OnCheck.
-func (d *hostDisplay) onCheck(loader, requirement string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.check, d.since, d.warned = requirement, time.Now(), 0
-	if loader != d.loader {
-		d.loader = loader
-		d.line(fmt.Sprintf("%s %s: checking (%d/%d results so far)", d.elapsed(), loader, d.done, d.total))
-		return
-	}
-	d.redraw()
-}
-
-// onResult is suite.Config.OnResult.
-func (d *hostDisplay) onResult(r result.Result) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.done++
-	d.check = ""
-	d.printResult(r)
-}
-
-// slowCheck says, without a terminal, that a check is still running.
-func (d *hostDisplay) slowCheck() {
-	if d.check == "" {
-		return
-	}
-	if running := time.Since(d.since); running-d.warned >= hostSlowCheck {
-		d.warned = running.Truncate(hostSlowCheck)
-		d.line(fmt.Sprintf("%s %s %s: still running after %v", d.elapsed(), d.loader, d.check, d.warned))
-	}
-}
-
-// status is the terminal's status line.
-func (d *hostDisplay) status() string {
-	s := fmt.Sprintf("%s %d/%d results", d.elapsed(), d.done, d.total)
-	if d.check != "" {
-		s += fmt.Sprintf("; %s %s %ds", d.loader, d.check, int(time.Since(d.since).Seconds()))
-	}
-	return s
 }
