@@ -1,0 +1,85 @@
+package display
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/perfconform/perfconform/conform"
+	"github.com/perfconform/perfconform/report"
+	"github.com/perfconform/perfconform/result"
+	"github.com/perfconform/perfconform/vmtest"
+)
+
+func TestPrintVMTableShowsAfterBootAndLoaders(t *testing.T) {
+	runs := []report.Run{{Topology: "4cpu", Realized: true, Boot: 2500 * time.Millisecond, Duration: 4 * time.Second}}
+	vms := []vmtest.VMResult{{Results: []result.Result{
+		{Loader: "reference", Status: result.Pass, Duration: 300 * time.Millisecond},
+		{Loader: "libbpf", Status: result.Pass, Duration: 500 * time.Millisecond},
+		{Loader: "reference", Status: result.Fail, Duration: 400 * time.Millisecond},
+	}}}
+	var b strings.Builder
+	PrintVMTable(&b, runs, vms)
+	out := b.String()
+	for _, want := range []string{"AFTER", " 1.5s ", "specs: reference 0.7s, libbpf 0.5s"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("VM table lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestEventsAsLines: without a terminal, events render as the command line
+// prints them: results on out, progress lines on errw.
+func TestEventsAsLines(t *testing.T) {
+	var out, errw strings.Builder
+	d := New(&out, &errw)
+	pass := result.Result{Requirement: "SIZE-AUTO", Level: result.Must, Status: result.Pass, Loader: "reference", Detail: "sized\n2"}
+	cpu := 1
+	vmFail := result.Result{Requirement: "RING-KEY", Level: result.Must, Status: result.Fail, Loader: "libbpf@1.1", Kernel: "debian-6.1",
+		Topology: "1cpu", CPU: &cpu, Errno: "E2BIG", Detail: "no ring"}
+	for _, e := range []conform.Event{
+		conform.Message{Text: "building adapter libbpf@1.1 into /bin"},
+		conform.HostStarted{Checks: 2},
+		conform.CheckStarted{Loader: "reference", Requirement: "SIZE-AUTO"},
+		conform.ResultReady{Result: pass},
+		conform.CheckStarted{Loader: "reference", Requirement: "SIZE-KV-DEFAULT"},
+		conform.Stopped{},
+		conform.VMsStarted{VMs: 1},
+		conform.VMProgress{Progress: vmtest.Progress{Kernel: "debian-6.1", Topology: "1cpu", Stage: "start", Message: "qemu -smp 1\nmore"}},
+		conform.Message{Text: "debian-6.1/1cpu died before booting"},
+		conform.Stopped{},
+		conform.ResultReady{Result: vmFail},
+		conform.VMsFinished{Runs: []report.Run{{Kernel: report.Kernel{Name: "debian-6.1"}, Topology: "1cpu", Realized: true}},
+			VMs: []vmtest.VMResult{{Results: []result.Result{vmFail}}}},
+		conform.Message{Text: "results written to x"},
+	} {
+		d.Event(e)
+	}
+	d.Stop()
+	wantOut := "PASS  MUST   SIZE-AUTO             reference    sized 2\n" +
+		"FAIL  MUST   RING-KEY              libbpf@1.1@debian-6.1/1cpu errno=E2BIG cpu=1 no ring\n"
+	if out.String() != wantOut {
+		t.Errorf("out:\n%s\nwant:\n%s", out.String(), wantOut)
+	}
+	stamp := regexp.MustCompile(`\[ *[0-9]+\.[0-9]s\]`)
+	gotErr := stamp.ReplaceAllString(errw.String(), "[T]")
+	wantErr := "building adapter libbpf@1.1 into /bin\n" +
+		"[T] reference: checking (0/2 results so far)\n" +
+		"[T] debian-6.1/1cpu booting: qemu -smp 1\n" +
+		"debian-6.1/1cpu died before booting\n" +
+		"KERNEL            TOPOLOGY       ACC  POSSIBLE PRESENT  ONLINE   REALIZED   BOOT  AFTER   TOTAL RESULTS / ERROR\n" +
+		"debian-6.1        1cpu           -    -        -        -        true          -      -       - 0 pass 1 fail 0 error 0 skip; specs: libbpf@1.1 0.0s\n" +
+		"results written to x\n"
+	if gotErr != wantErr {
+		t.Errorf("errw:\n%s\nwant:\n%s", gotErr, wantErr)
+	}
+}
+
+func TestPrintSummary(t *testing.T) {
+	var b strings.Builder
+	PrintSummary(&b, []result.Result{{Status: result.Pass}, {Status: result.Fail}, {Status: result.Pass}, {Status: result.Skip}})
+	if want := "requirement results: 2 PASS, 1 FAIL, 0 ERROR, 1 SKIP\n"; b.String() != want {
+		t.Errorf("summary %q, want %q", b.String(), want)
+	}
+}

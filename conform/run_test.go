@@ -1,0 +1,272 @@
+package conform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/perfconform/perfconform/adapters/process"
+	"github.com/perfconform/perfconform/adapters/protocol"
+	"github.com/perfconform/perfconform/adapters/reference/refadapter"
+	"github.com/perfconform/perfconform/report"
+	"github.com/perfconform/perfconform/result"
+	"github.com/perfconform/perfconform/suite"
+	"github.com/perfconform/perfconform/vmtest/arch"
+)
+
+// TestMain lets this test binary be the adapters' session wrapper (the
+// process client re-executes it), as every main using process must.
+func TestMain(m *testing.M) {
+	process.MaybeRunNamespaceWrapper()
+	os.Exit(m.Run())
+}
+
+func TestParseLoader(t *testing.T) {
+	for _, tt := range []struct {
+		given string
+		kind  loaderKind
+	}{
+		{"reference", kindBuiltin},
+		{"libbpf@1.4", kindBuiltin},
+		{"cilium-ebpf", kindBuiltin},
+		{"./perfconform-adapter", kindPath},
+		{"/usr/local/bin/adapter", kindPath},
+		{"target/release/perfconform-adapter", kindPath},
+	} {
+		l := ParseLoader(tt.given)
+		if l.kind != tt.kind || l.String() != tt.given {
+			t.Errorf("ParseLoader(%q) = kind %d %q, want kind %d named as given", tt.given, l.kind, l, tt.kind)
+		}
+	}
+	if s := InProcess(refadapter.New()).String(); !strings.HasPrefix(s, "in-process ") {
+		t.Errorf("InProcess names itself %q", s)
+	}
+	if s := GoAdapter("./cmd/adapter").String(); s != "./cmd/adapter" {
+		t.Errorf("GoAdapter names itself %q", s)
+	}
+}
+
+// TestValidate: every argument check that needs no work refuses its plan,
+// and Run does nothing for a refused plan (no --out directory left behind).
+func TestValidate(t *testing.T) {
+	host := func(p Plan) Plan { p.Host = true; return p }
+	vm := func(p Plan) Plan { p.Kernels = []string{"debian-6.1"}; return p }
+	for _, tt := range []struct {
+		name string
+		plan Plan
+		want string // "" = valid
+		is   error
+	}{
+		{"host", host(Plan{}), "", nil},
+		{"vm with the default topologies", vm(Plan{}), "", nil},
+		{"in-process on the host", host(Plan{Loaders: []Loader{InProcess(refadapter.New())}}), "", nil},
+		{"nowhere", Plan{}, "say where to run", nil},
+		{"host and kernels", host(vm(Plan{})), "does not combine", nil},
+		{"topology without kernel", Plan{Topologies: []string{"1cpu"}}, "--topology needs --kernel", nil},
+		{"unknown topology", vm(Plan{Topologies: []string{"nosuch"}}), "unknown topology", nil},
+		{"unknown kernel", Plan{Kernels: []string{"nosuch"}}, "nosuch", nil},
+		{"negative -j", vm(Plan{Parallel: -1}), "-j -1", nil},
+		{"1ns timeout", host(Plan{Timeout: time.Nanosecond}), "--timeout", nil},
+		{"unknown requirement", host(Plan{Requirements: []string{"NOPE"}}), "unknown requirement", nil},
+		{"bad level", host(Plan{Gate: Gate{Level: "MAY"}}), "fail level", report.ErrGateOptions},
+		{"in-process in VMs", vm(Plan{Loaders: []Loader{InProcess(refadapter.New())}}), "host only", ErrLoader},
+		{"in-process nil", host(Plan{Loaders: []Loader{InProcess(nil)}}), "InProcess(nil)", ErrLoader},
+		{"empty name", host(Plan{Loaders: []Loader{Builtin("")}}), "without a name", ErrLoader},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.plan.Validate()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("Validate = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) || (tt.is != nil && !errors.Is(err, tt.is)) {
+				t.Fatalf("Validate = %v, want an error containing %q (is %v)", err, tt.want, tt.is)
+			}
+			p := tt.plan
+			p.OutDir = filepath.Join(t.TempDir(), "out")
+			var events []Event
+			if _, err := Run(context.Background(), p, WithEvents(func(e Event) { events = append(events, e) })); err == nil || err.Error() != tt.plan.Validate().Error() {
+				t.Errorf("Run = %v, want Validate's error", err)
+			}
+			if _, err := os.Stat(p.OutDir); !os.IsNotExist(err) || len(events) > 0 {
+				t.Errorf("a refused Run left %s (%v) or reported %d events", p.OutDir, err, len(events))
+			}
+		})
+	}
+}
+
+// infoLoader is an in-process loader that only declares itself.
+type infoLoader struct {
+	info protocol.Info
+	err  error
+}
+
+func (l *infoLoader) Info(context.Context) (protocol.Info, error) { return l.info, l.err }
+func (l *infoLoader) Load(context.Context, suite.LoadRequest) (suite.Session, error) {
+	return nil, errors.New("not a loader")
+}
+
+// TestResolveInProcess: an in-process loader is named by its Info, runs as
+// itself on the host, and is refused when its info fails or its name is
+// taken.
+func TestResolveInProcess(t *testing.T) {
+	mine := &infoLoader{info: protocol.Info{Loader: "mine", Version: "0.1", Protocol: 1}}
+	specs, err := resolveLoaderSpecs(context.Background(), []Loader{Builtin("reference"), InProcess(mine)}, t.TempDir(), time.Second, func(string) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := specNames(specs); !slices.Equal(got, []string{"reference", "mine"}) {
+		t.Errorf("names %q, want reference and mine (its Info)", got)
+	}
+	hl := hostLoaders(specs, 0)
+	if hl[1].Name != "mine" || hl[1].Loader != suite.Loader(mine) {
+		t.Errorf("host loader %+v, want the in-process loader itself", hl[1])
+	}
+	for _, tt := range []struct {
+		loaders []Loader
+		want    string
+	}{
+		{[]Loader{InProcess(&infoLoader{err: errors.New("no info today")})}, "no info today"},
+		{[]Loader{InProcess(&infoLoader{info: protocol.Info{Version: "1"}})}, "declares no loader name"},
+		{[]Loader{Builtin("reference"), InProcess(&infoLoader{info: protocol.Info{Loader: "reference"}})}, `both declare loader "reference"`},
+	} {
+		if _, err := resolveLoaderSpecs(context.Background(), tt.loaders, t.TempDir(), time.Second, func(string) {}); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("resolve %v = %v, want an error containing %q", tt.loaders, err, tt.want)
+		}
+	}
+}
+
+// TestGoAdapter: a Go adapter package is built static for the host (and
+// named by its info line), then for each guest architecture, and goes into
+// the initramfs like an adapter path.
+func TestGoAdapter(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a Go adapter for two architectures")
+	}
+	bin := t.TempDir()
+	var progress []string
+	note := func(s string) { progress = append(progress, s) }
+	specs, err := resolveLoaderSpecs(context.Background(), []Loader{GoAdapter("../adapters/testdata/sizeone")}, bin, 30*time.Second, note)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := specs[0]
+	if s.Name != "sizeone" || !strings.HasPrefix(s.Path, bin) || s.GoPkg == "" {
+		t.Fatalf("spec %+v: want sizeone built under %s", s, bin)
+	}
+	if a, err := arch.OfELF(s.Path); err != nil || a.Name != runtime.GOARCH {
+		t.Errorf("host build %s is %v (%v), want %s", s.Path, a.Name, err, runtime.GOARCH)
+	}
+	foreign := "arm64"
+	if runtime.GOARCH == "arm64" {
+		foreign = "amd64"
+	}
+	vl, err := vmLoadersOf(context.Background(), specs, []string{runtime.GOARCH, foreign}, note)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []GuestLoader{{Name: "sizeone", Path: GuestLoaderDir + "/0-sizeone-static"}}; !slices.Equal(vl.guest, want) {
+		t.Errorf("guest loaders %+v, want %+v", vl.guest, want)
+	}
+	for _, an := range []string{runtime.GOARCH, foreign} {
+		f := vl.files[an]
+		if len(f) != 1 || f[0].Guest != vl.guest[0].Path {
+			t.Fatalf("%s files %+v, want the adapter at its guest path", an, f)
+		}
+		if a, err := arch.OfELF(f[0].Host); err != nil || a.Name != an {
+			t.Errorf("%s guests get %s, an %s executable (%v)", an, f[0].Host, a.Name, err)
+		}
+	}
+	if len(progress) != 2 || !strings.Contains(progress[1], "for "+foreign+" guests") {
+		t.Errorf("progress %q: want the host build and the %s build", progress, foreign)
+	}
+	if _, err := resolveLoaderSpecs(context.Background(), []Loader{GoAdapter("./no/such/package")}, bin, time.Second, note); err == nil ||
+		!strings.Contains(err.Error(), "Go adapter ./no/such/package") {
+		t.Errorf("missing package: %v", err)
+	}
+}
+
+func TestGateError(t *testing.T) {
+	v := []report.Violation{{Loader: "a"}, {Loader: "b"}}
+	for _, tt := range []struct {
+		err  GateError
+		want string
+	}{
+		{GateError{Violations: v, Level: result.Must}, "2 gating violation(s) for every loader at level MUST"},
+		{GateError{Violations: v[:1], Loaders: []string{"libbpf", "aya"}, Level: result.Should}, "1 gating violation(s) for libbpf,aya at level SHOULD"},
+	} {
+		if got := tt.err.Error(); got != tt.want {
+			t.Errorf("Error() = %q, want %q", got, tt.want)
+		}
+	}
+}
+
+// TestRunOnHost runs a plan on this machine with an in-process loader and a
+// Go adapter that sizes perf arrays wrong (max_entries 1): the reports are
+// written, the events tell the run as it goes, and the gate names the wrong
+// loader, with the results returned beside the *GateError.
+func TestRunOnHost(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("a host run loads BPF programs: needs root")
+	}
+	if runtime.NumCPU() < 2 {
+		t.Skip("max_entries 1 is right on a 1-CPU machine")
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	var events []Event
+	p := Plan{
+		Host:         true,
+		Loaders:      []Loader{InProcess(refadapter.New()), GoAdapter("../adapters/testdata/sizeone")},
+		Requirements: []string{"SIZE-AUTO"},
+		OutDir:       out,
+		BinDir:       t.TempDir(),
+		Gate:         Gate{All: true},
+	}
+	doc, err := Run(context.Background(), p, WithEvents(func(e Event) { events = append(events, e) }))
+	var gate *GateError
+	if !errors.As(err, &gate) || doc == nil {
+		t.Fatalf("Run = %v, %v; want results and a *GateError", doc, err)
+	}
+	if len(gate.Violations) != 1 || gate.Violations[0].Loader != "sizeone" || gate.Loaders != nil || gate.Level != result.Must {
+		t.Errorf("gate %+v: want one violation, for sizeone, every loader gated at MUST", gate)
+	}
+	status := map[string]result.Status{}
+	for _, r := range doc.Results {
+		status[r.Loader] = r.Status
+	}
+	if status["reference"] != result.Pass || status["sizeone"] != result.Fail || len(doc.Results) != 2 {
+		t.Errorf("results %v, want reference PASS and sizeone FAIL", status)
+	}
+	for _, f := range runOutputFiles {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("%s not written: %v", f, err)
+		}
+	}
+	var kinds []string
+	for _, e := range events {
+		kind := fmt.Sprintf("%T", e)
+		if len(kinds) == 0 || kinds[len(kinds)-1] != kind {
+			kinds = append(kinds, kind)
+		}
+	}
+	want := []string{"conform.Message", "conform.HostStarted", "conform.CheckStarted", "conform.ResultReady",
+		"conform.CheckStarted", "conform.ResultReady", "conform.Stopped", "conform.Message"}
+	if !slices.Equal(kinds, want) {
+		t.Errorf("events %q, want %q", kinds, want)
+	}
+	if hs, ok := events[1].(HostStarted); !ok || hs.Checks != 2 {
+		t.Errorf("event %#v, want HostStarted{Checks: 2}", events[1])
+	}
+	if m, ok := events[len(events)-1].(Message); !ok || m.Text != "results written to "+out {
+		t.Errorf("last event %#v, want where the results went", events[len(events)-1])
+	}
+}
