@@ -19,6 +19,7 @@ import (
 	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/suite"
 	"github.com/perfconform/perfconform/vmtest/arch"
+	"github.com/perfconform/perfconform/vmtest/vmtesting"
 )
 
 // TestMain lets this test binary be the adapters' session wrapper (the
@@ -268,5 +269,50 @@ func TestRunOnHost(t *testing.T) {
 	}
 	if m, ok := events[len(events)-1].(Message); !ok || m.Text != "results written to "+out {
 		t.Errorf("last event %#v, want where the results went", events[len(events)-1])
+	}
+}
+
+// TestRunInVMs runs a plan in one VM from a program that is not the conform
+// command (this test binary): Run builds the guest, the Go adapter goes into
+// the initramfs built for the guest, and both loaders' results come from the
+// VM.
+func TestRunInVMs(t *testing.T) {
+	vmtesting.RequireVMs(t, "debian-6.1")
+	var events []Event
+	p := Plan{
+		Kernels:      []string{"debian-6.1"},
+		Topologies:   []string{"1cpu"},
+		Loaders:      []Loader{Builtin("reference"), GoAdapter("../adapters/testdata/sizeone")},
+		Requirements: []string{"SIZE-AUTO"},
+		Parallel:     1,
+		BinDir:       t.TempDir(),
+		OutDir:       filepath.Join(t.TempDir(), "out"),
+	}
+	doc, err := Run(context.Background(), p, WithEvents(func(e Event) { t.Logf("%T %+v", e, e); events = append(events, e) }))
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	got := map[string]string{}
+	for _, r := range doc.Results {
+		got[r.Loader] = fmt.Sprintf("%s %s/%s", r.Status, r.Kernel, r.Topology)
+	}
+	// max_entries 1 is right with one possible CPU.
+	want := map[string]string{"reference": "PASS debian-6.1/1cpu", "sizeone": "PASS debian-6.1/1cpu"}
+	if fmt.Sprint(got) != fmt.Sprint(want) || len(doc.Runs) != 1 || !doc.Runs[0].Realized {
+		t.Errorf("results %v, runs %+v: want %v from one realized VM", got, doc.Runs, want)
+	}
+	var built, started, finished bool
+	for _, e := range events {
+		switch e := e.(type) {
+		case Message:
+			built = built || strings.Contains(e.Text, "is not the conform command; building a static guest")
+		case VMsStarted:
+			started = e.VMs == 1
+		case VMsFinished:
+			finished = len(e.Runs) == 1 && len(e.VMs) == 1
+		}
+	}
+	if !built || !started || !finished {
+		t.Errorf("events: guest built %v, VMsStarted{1} %v, VMsFinished with the VM %v", built, started, finished)
 	}
 }
