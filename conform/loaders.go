@@ -168,7 +168,7 @@ func resolveLoaderSpecs(ctx context.Context, given []Loader, binDir string, info
 		default:
 			a, err := adapters.Get(l.name)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w (built-ins: %s; or give an adapter path)", spec.Given, err, AdapterNames())
+				return nil, fmt.Errorf("%s: %w (built-ins: %s; or give an adapter path)", spec.Given, err, adapterNames())
 			}
 			progress(fmt.Sprintf("building adapter %s into %s", a.Name, binDir))
 			if spec.Path, err = a.Build(ctx, binDir); err != nil {
@@ -208,9 +208,9 @@ func resolveLoaderSpecs(ctx context.Context, given []Loader, binDir string, info
 	return out, nil
 }
 
-// AdapterNames lists the built-in names a loader can be given by: each
+// adapterNames lists the built-in names a loader can be given by: each
 // adapter's full name, and the bare name of each default version.
-func AdapterNames() string {
+func adapterNames() string {
 	var names []string
 	for _, a := range adapters.All() {
 		if a.Default {

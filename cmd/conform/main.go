@@ -2,7 +2,8 @@
 // on this machine (--host) or inside QEMU VMs with named CPU topologies.
 //
 // The command is thin: each subcommand turns flags into a call of the library
-// packages (suite, vmtest, reference). Subcommands live one per file and add
+// packages (a run is package conform, printed by conform/display; suite,
+// vmtest, reference for the rest). Subcommands live one per file and add
 // themselves to rootCmd in an init function.
 package main
 
