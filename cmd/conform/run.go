@@ -98,5 +98,9 @@ func runRun(cmd *cobra.Command, p conform.Plan) error {
 	return &exitError{code: 1, msg: gate.Error()}
 }
 
-// executable is adapters.Executable for adapters.go.
-var executable = adapters.Executable
+// Shims for other subcommands' files (adapters.go, topologies.go) until
+// they call the packages directly.
+var (
+	executable  = adapters.Executable
+	staticGuest = conform.StaticGuest
+)
