@@ -247,7 +247,7 @@ func (l *Loader) Load(ctx context.Context, req suite.LoadRequest) (suite.Session
 		return nil, &Error{Adapter: l.path, Op: "load", Stderr: first.Stderr,
 			Err: fmt.Errorf("%w: not started (an earlier load of this adapter timed out: %v)", ErrNeverReady, first.Err)}
 	}
-	perfMaps, mapsErr := perfArrays(req.Object)
+	perfMaps, mapsErr := PerfArrays(req.Object)
 	pages := req.Pages
 	if pages == 0 {
 		pages = DefaultPages
@@ -614,9 +614,10 @@ func (s *session) close() error {
 	return nil
 }
 
-// perfArrays lists the perf event arrays object declares, sorted: what a
-// ready line must list.
-func perfArrays(object string) ([]string, error) {
+// PerfArrays lists the perf event arrays object declares, sorted: what a
+// ready line must list (adapters/serve announces them for loaders that do
+// not name their own).
+func PerfArrays(object string) ([]string, error) {
 	spec, err := ebpf.LoadCollectionSpec(object)
 	if err != nil {
 		return nil, err

@@ -31,8 +31,8 @@ type LoadArgs struct {
 }
 
 // LoadFunc loads args.Object, pins its maps, opens readers, calls w.Ready, and
-// streams events until ctx is done. It returns nil after a clean stop, or a
-// *StageError (see Fail) that Main reports as an error line.
+// streams events until ctx is done. It returns nil after a clean stop, a
+// *StageError (see Fail) that Main reports as an error line, or an Abort.
 type LoadFunc func(ctx context.Context, args LoadArgs, w *Writer) error
 
 // StageError is a loader failure at a protocol stage.
@@ -51,6 +51,22 @@ func Fail(stage protocol.Stage, err error) error {
 	}
 	return &StageError{Stage: stage, Err: err}
 }
+
+// Abort marks err as a failure of the adapter itself, not the loader's
+// refusal: Main prints it on stderr and exits 1 without an error line, which
+// the suite's client reports as an adapter error (an ERROR that says nothing
+// about the loader). Abort(nil) is nil.
+func Abort(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &abortError{err}
+}
+
+type abortError struct{ err error }
+
+func (e *abortError) Error() string { return e.err.Error() }
+func (e *abortError) Unwrap() error { return e.err }
 
 // Writer prints protocol events, one JSON object per line, each with a single
 // write so lines from concurrent readers never interleave.
@@ -136,6 +152,11 @@ func run(args []string, info protocol.Info, load LoadFunc, stdin io.Reader, stdo
 		err := load(ctx, la, w)
 		if err == nil {
 			return 0
+		}
+		var ae *abortError
+		if errors.As(err, &ae) {
+			fmt.Fprintln(stderr, ae.err)
+			return 1
 		}
 		var se *StageError
 		if !errors.As(err, &se) {

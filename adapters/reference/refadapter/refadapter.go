@@ -78,7 +78,7 @@ type Session struct {
 	events  chan protocol.Event
 	wg      sync.WaitGroup
 	once    sync.Once
-	Maps    []string
+	maps    []string
 	// stopFollow ends the hotplug watchers Open starts; followers waits
 	// for them.
 	stopFollow context.CancelFunc
@@ -122,7 +122,7 @@ func Open(coll *reference.Collection, pages int) (*Session, error) {
 // names) as protocol events until Close, which closes the readers and then
 // calls release (nil for nothing).
 func NewSession(names []string, readers []*perfring.Reader, release func() error) *Session {
-	s := &Session{readers: readers, release: release, events: make(chan protocol.Event, 1024), Maps: names}
+	s := &Session{readers: readers, release: release, events: make(chan protocol.Event, 1024), maps: names}
 	for i, r := range readers {
 		s.wg.Add(1)
 		go s.forward(names[i], r)
@@ -149,6 +149,10 @@ func (s *Session) forward(name string, r *perfring.Reader) {
 		s.events <- ev
 	}
 }
+
+// Maps lists the perf event arrays the session has a reader on: what
+// adapters/serve announces in the ready line.
+func (s *Session) Maps() []string { return append([]string(nil), s.maps...) }
 
 // Events implements suite.Session.
 func (s *Session) Events() <-chan protocol.Event { return s.events }
