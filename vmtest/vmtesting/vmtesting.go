@@ -5,6 +5,7 @@ package vmtesting
 
 import (
 	"os/exec"
+	"slices"
 	"testing"
 
 	"github.com/perfconform/perfconform/vmtest/arch"
@@ -13,8 +14,9 @@ import (
 )
 
 // RequireVMs skips tb unless VMs can boot here: not -short, QEMU for the
-// kernel's architecture in PATH and the named catalog kernel in the cache.
-// It returns the cache directory.
+// kernel's architecture in PATH and, for a catalog name, that kernel in the
+// cache (a bzImage path is checked by reading it). It returns the cache
+// directory.
 func RequireVMs(tb testing.TB, kernelName string) (cacheDir string) {
 	tb.Helper()
 	if testing.Short() {
@@ -34,6 +36,9 @@ func RequireVMs(tb testing.TB, kernelName string) (cacheDir string) {
 	cacheDir, err = kernel.DefaultCacheDir()
 	if err != nil {
 		tb.Skip(err)
+	}
+	if !slices.Contains(kernel.Names(), kernelName) {
+		return cacheDir // a bzImage path: ArchOf read it
 	}
 	if _, err := (&kernel.Cache{Dir: cacheDir}).Cached(kernelName); err != nil {
 		tb.Skipf("VM test: %v (run `conform kernels fetch %s`)", err, kernelName)
