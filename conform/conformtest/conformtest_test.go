@@ -1,0 +1,102 @@
+package conformtest_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/perfconform/perfconform/adapters/protocol"
+	"github.com/perfconform/perfconform/adapters/reference/refadapter"
+	"github.com/perfconform/perfconform/conform"
+	"github.com/perfconform/perfconform/conform/conformtest"
+	"github.com/perfconform/perfconform/reference"
+	"github.com/perfconform/perfconform/report"
+	"github.com/perfconform/perfconform/result"
+	"github.com/perfconform/perfconform/suite"
+)
+
+// recorder is a testing.TB that keeps Error calls instead of failing.
+type recorder struct {
+	testing.TB
+	errors []string
+}
+
+func (r *recorder) Error(args ...any) { r.errors = append(r.errors, fmt.Sprint(args...)) }
+func (r *recorder) Errorf(format string, args ...any) {
+	r.errors = append(r.errors, fmt.Sprintf(format, args...))
+}
+
+// named is a loader under another name.
+type named struct {
+	suite.Loader
+	name string
+}
+
+func (n named) Info(ctx context.Context) (protocol.Info, error) {
+	info, err := n.Loader.Info(ctx)
+	info.Loader = n.name
+	return info, err
+}
+
+// TestRunReportsViolations runs a correct and a wrong loader on the host:
+// Run must report one error per gating violation, each naming the wrong
+// loader, the requirement and where, and none for the correct one.
+func TestRunReportsViolations(t *testing.T) {
+	rec := &recorder{TB: t}
+	wrong := named{&refadapter.Loader{Options: []reference.Option{reference.WithPossibleCPUs(1)}}, "sizeone"}
+	res := conformtest.Run(rec, conform.Plan{Host: true, Loaders: []conform.Loader{
+		conform.InProcess(named{refadapter.New(), "correct"}),
+		conform.InProcess(wrong),
+	}})
+	if res == nil {
+		t.Fatal("no results")
+	}
+	var want []string
+	for _, r := range res.Results {
+		if r.Loader == "correct" && r.Level == result.Must && r.Status != result.Pass {
+			t.Errorf("correct loader: %s %s: %s", r.Requirement, r.Status, r.Detail)
+		}
+		if r.Loader == "sizeone" && r.Level == result.Must && (r.Status == result.Fail || r.Status == result.Error) {
+			want = append(want, r.Requirement)
+		}
+	}
+	if len(want) == 0 {
+		t.Fatal("the wrong loader failed no MUST requirement: this machine needs 2 or more possible CPUs for it to be wrong")
+	}
+	if len(rec.errors) != len(want) {
+		t.Errorf("%d errors, want one per violation %q:\n%s", len(rec.errors), want, strings.Join(rec.errors, "\n"))
+	}
+	for _, req := range want {
+		prefix := "sizeone MUST " + req + " on host: FAIL: "
+		if !slices.ContainsFunc(rec.errors, func(e string) bool { return strings.HasPrefix(e, prefix) }) {
+			t.Errorf("no error starts %q", prefix)
+		}
+	}
+	t.Logf("reported:\n%s", strings.Join(rec.errors, "\n"))
+}
+
+func TestViolation(t *testing.T) {
+	cpu := 3
+	for _, tc := range []struct {
+		v    report.Violation
+		want string
+	}{
+		{report.Violation{Kernel: "debian-6.1", Topology: "sparse", Loader: "goloader", Result: &result.Result{
+			Requirement: "SIZE-AUTO", Level: result.Must, Status: result.Fail, Loader: "goloader",
+			Detail: "max_entries 1, want 4", CPU: &cpu, Errno: "E2BIG"}},
+			"goloader MUST SIZE-AUTO on debian-6.1/sparse: FAIL: cpu=3 max_entries 1, want 4 (E2BIG)"},
+		{report.Violation{Kernel: "host", Topology: "host", Loader: "goloader", Result: &result.Result{
+			Requirement: "RING-DELIVER", Level: result.Must, Status: result.Error, Detail: "adapter crashed"}},
+			"goloader MUST RING-DELIVER on host: ERROR: adapter crashed"},
+		{report.Violation{Kernel: "debian-6.1", Topology: "sparse", Reason: "run error: VM did not boot"},
+			"(no loader) on debian-6.1/sparse: run error: VM did not boot"},
+		{report.Violation{Loader: "goloader", Reason: "no results for this loader"},
+			"goloader: no results for this loader"},
+	} {
+		if got := conformtest.Violation(tc.v); got != tc.want {
+			t.Errorf("Violation(%+v)\n got %q\nwant %q", tc.v, got, tc.want)
+		}
+	}
+}
