@@ -192,7 +192,7 @@ func TestRealAdapters(t *testing.T) {
 	online := onlineCPUs(t)
 	for _, a := range adapters.All() {
 		if a.Base() == "reference" {
-			continue // in-process in the suite; its adapter has its own tests
+			continue // in-process in the suite; its adapter (serve.Main(refadapter.New())) is judged against it in adapters/serve's TestSuite
 		}
 		name := a.Name
 		t.Run(name, func(t *testing.T) {
