@@ -11,11 +11,17 @@ import (
 	"github.com/perfconform/perfconform/adapters/reference/refadapter"
 	"github.com/perfconform/perfconform/conform"
 	"github.com/perfconform/perfconform/conform/conformtest"
+	"github.com/perfconform/perfconform/examples/goloader"
 	"github.com/perfconform/perfconform/reference"
 	"github.com/perfconform/perfconform/report"
 	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/suite"
 )
+
+// Host runs of adapter executables need the test binary as their session
+// wrapper (without it goloader's DEGRADE-POSSIBLE is an ERROR: "a substituted
+// possible-CPU file needs the session wrapper").
+func TestMain(m *testing.M) { conformtest.Main(m) }
 
 // recorder is a testing.TB that keeps Error calls instead of failing.
 type recorder struct {
@@ -40,14 +46,16 @@ func (n named) Info(ctx context.Context) (protocol.Info, error) {
 	return info, err
 }
 
-// TestRunReportsViolations runs a correct and a wrong loader on the host:
+// TestRunReportsViolations runs correct loaders (in-process, and a Go
+// adapter started under Main's session wrapper) and a wrong one on the host:
 // Run must report one error per gating violation, each naming the wrong
-// loader, the requirement and where, and none for the correct one.
+// loader, the requirement and where, and none for the correct ones.
 func TestRunReportsViolations(t *testing.T) {
 	rec := &recorder{TB: t}
 	wrong := named{&refadapter.Loader{Options: []reference.Option{reference.WithPossibleCPUs(1)}}, "sizeone"}
 	res := conformtest.Run(rec, conform.Plan{Host: true, Loaders: []conform.Loader{
 		conform.InProcess(named{refadapter.New(), "correct"}),
+		conform.GoAdapter("github.com/perfconform/perfconform/examples/goloader/cmd/adapter"),
 		conform.InProcess(wrong),
 	}})
 	if res == nil {
@@ -55,8 +63,8 @@ func TestRunReportsViolations(t *testing.T) {
 	}
 	var want []string
 	for _, r := range res.Results {
-		if r.Loader == "correct" && r.Level == result.Must && r.Status != result.Pass {
-			t.Errorf("correct loader: %s %s: %s", r.Requirement, r.Status, r.Detail)
+		if (r.Loader == "correct" || r.Loader == goloader.Name) && r.Level == result.Must && r.Status != result.Pass {
+			t.Errorf("%s: %s %s: %s", r.Loader, r.Requirement, r.Status, r.Detail)
 		}
 		if r.Loader == "sizeone" && r.Level == result.Must && (r.Status == result.Fail || r.Status == result.Error) {
 			want = append(want, r.Requirement)
