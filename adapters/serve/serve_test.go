@@ -59,13 +59,14 @@ var adapterLoaders = map[string]func() suite.Loader{
 }
 
 func TestMain(m *testing.M) {
-	if name, ok := strings.CutPrefix(filepath.Base(os.Args[0]), adapterPrefix); ok {
-		serve.Main(adapterLoaders[name]())
-	}
 	if os.Geteuid() == 0 {
 		// Root: adapters run under the session wrapper (this binary),
-		// as in conform, so substituted possible-CPU files work.
+		// as in conform, so substituted possible-CPU files work. First:
+		// the wrapper is started with the adapter's name as argv[0] too.
 		process.MaybeRunNamespaceWrapper()
+	}
+	if name, ok := strings.CutPrefix(filepath.Base(os.Args[0]), adapterPrefix); ok {
+		serve.Main(adapterLoaders[name]())
 	}
 	os.Exit(m.Run())
 }
@@ -318,6 +319,13 @@ func TestSuite(t *testing.T) {
 		if req.Level == result.Must && served.Status != result.Pass && served.Status != result.Skip {
 			t.Errorf("%s: the served reference is %s: %s", req.ID, served.Status, served.Detail)
 		}
+	}
+	// The bogus possible file reached the served loader (which would
+	// otherwise have sized by the real mask and passed as well).
+	if r := got["served"]["DEGRADE-POSSIBLE"]; !strings.Contains(r.Detail, "not-a-cpu-list") {
+		t.Errorf("served DEGRADE-POSSIBLE: %s %q: want the refusal of the substituted possible file", r.Status, r.Detail)
+	} else {
+		t.Logf("served DEGRADE-POSSIBLE %s: %s", r.Status, r.Detail)
 	}
 	if r := got["sizeone"]["SIZE-AUTO"]; r.Status != result.Fail {
 		t.Errorf("sizeone SIZE-AUTO = %s (%s), want FAIL: a wrong loader behind serve must be caught", r.Status, r.Detail)
