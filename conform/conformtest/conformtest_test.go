@@ -66,6 +66,9 @@ func TestRunReportsViolations(t *testing.T) {
 		if (r.Loader == "correct" || r.Loader == goloader.Name) && r.Level == result.Must && r.Status != result.Pass {
 			t.Errorf("%s: %s %s: %s", r.Loader, r.Requirement, r.Status, r.Detail)
 		}
+		if r.Loader == goloader.Name && r.Requirement == "DEGRADE-POSSIBLE" && !strings.Contains(r.Detail, "not-a-cpu-list") {
+			t.Errorf("%s DEGRADE-POSSIBLE: %q: want the refusal of the substituted possible file (through the session wrapper)", r.Loader, r.Detail)
+		}
 		if r.Loader == "sizeone" && r.Level == result.Must && (r.Status == result.Fail || r.Status == result.Error) {
 			want = append(want, r.Requirement)
 		}
