@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -173,6 +174,23 @@ func LoadBaselines(paths ...string) (map[string]Baseline, error) {
 		out[b.Loader] = b
 	}
 	return out, nil
+}
+
+// LoadCheckedBaselines is LoadBaselines followed by Baseline.Check of every
+// baseline against names, loaders in name order: problems are the deviations
+// that name a requirement, topology or kernel names does not know (each
+// wrapping ErrUnknownName). Such a deviation never matches a result, so
+// callers warn about problems or refuse them; err is a file that cannot be
+// used at all.
+func LoadCheckedBaselines(names Names, paths ...string) (baselines map[string]Baseline, problems []error, err error) {
+	bs, err := LoadBaselines(paths...)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, l := range slices.Sorted(maps.Keys(bs)) {
+		problems = append(problems, bs[l].Check(names)...)
+	}
+	return bs, problems, nil
 }
 
 // Known is a failure covered by a baseline.

@@ -253,3 +253,37 @@ func TestBaselineCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadCheckedBaselines: every baseline is checked, loaders in name order
+// whatever the order of the files; a file that cannot be used is an error,
+// not a problem.
+func TestLoadCheckedBaselines(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	libbpf := write("libbpf.json", `{"schema": 1, "loader": "libbpf", "deviations": [{"requirement": "RING-002", "reason": "r"}]}`)
+	aya := write("aya.json", `{"schema": 1, "loader": "aya", "deviations": [{"requirement": "SIZE-AUTO", "reason": "r", "kernel": "debian-4.19"}]}`)
+	names := report.Names{
+		Requirement: func(id string) bool { return id == "SIZE-AUTO" },
+		Kernel:      func(k string) bool { return k == "debian-6.1" },
+	}
+	bs, problems, err := report.LoadCheckedBaselines(names, libbpf, aya)
+	if err != nil || len(bs) != 2 || len(problems) != 2 {
+		t.Fatalf("LoadCheckedBaselines = %v, %v, %v; want both baselines and 2 problems", bs, problems, err)
+	}
+	for i, want := range []string{aya + `: deviations[0] (SIZE-AUTO) names something that does not exist: kernel "debian-4.19"`,
+		libbpf + `: deviations[0] (RING-002) names something that does not exist: requirement "RING-002"`} {
+		if !errors.Is(problems[i], report.ErrUnknownName) || !strings.Contains(problems[i].Error(), want) {
+			t.Errorf("problem %d = %v, want ErrUnknownName with %q", i, problems[i], want)
+		}
+	}
+	bad := write("bad.json", `{"schema": 1, "loader": ""}`)
+	if bs, problems, err := report.LoadCheckedBaselines(names, aya, bad); !errors.Is(err, report.ErrBaseline) || bs != nil || problems != nil {
+		t.Errorf("with an unusable file: %v, %v, %v; want ErrBaseline alone", bs, problems, err)
+	}
+}

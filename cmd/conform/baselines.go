@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/perfconform/perfconform/report"
@@ -32,31 +31,16 @@ func catalogNames() report.Names {
 	}
 }
 
-// loadBaselines loads --baseline files (report.LoadBaselines) and checks the
-// names their deviations use: a deviation naming something that does not
+// loadBaselines loads --baseline files checked against catalogNames
+// (report.LoadCheckedBaselines): a deviation naming something that does not
 // exist never matches, so it is a warning on w, or with strict an error.
 func loadBaselines(w io.Writer, paths []string, strict bool) (map[string]report.Baseline, error) {
-	bs, err := report.LoadBaselines(paths...)
-	if err != nil {
-		return nil, err
-	}
-	loaders := make([]string, 0, len(bs))
-	for l := range bs {
-		loaders = append(loaders, l)
-	}
-	sort.Strings(loaders)
-	var problems []error
-	for _, l := range loaders {
-		problems = append(problems, bs[l].Check(catalogNames())...)
-	}
-	if len(problems) == 0 {
-		return bs, nil
-	}
-	if strict {
+	bs, problems, err := report.LoadCheckedBaselines(catalogNames(), paths...)
+	if strict && len(problems) > 0 {
 		return nil, fmt.Errorf("--strict: %w", errors.Join(problems...))
 	}
 	for _, p := range problems {
 		fmt.Fprintf(w, "warning: %v (--strict refuses this)\n", p)
 	}
-	return bs, nil
+	return bs, err
 }

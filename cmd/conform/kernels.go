@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"text/tabwriter"
@@ -25,14 +24,12 @@ var kernelsFetchCmd = &cobra.Command{
 	Use:   "fetch [NAME...]",
 	Short: "Download catalog kernels into the cache (default: all fetchable ones); damaged cached images are fetched again",
 	RunE: func(cmd *cobra.Command, args []string) error {
-		cache, err := kernelCache(cmd)
+		cache, err := kernelCache()
 		if err != nil {
 			return err
 		}
 		if len(args) == 0 {
-			for _, e := range kernel.Catalog() {
-				args = append(args, e.Name)
-			}
+			args = kernel.Fetchable()
 		}
 		cache.Force = kernelsForce
 		ks, err := cache.Fetch(cmd.Context(), args...)
@@ -51,45 +48,36 @@ var kernelsListCmd = &cobra.Command{
 	Short: "Show the kernel catalog and what is in the cache",
 	Args:  cobra.NoArgs,
 	RunE: func(cmd *cobra.Command, args []string) error {
-		cache, err := kernelCache(cmd)
+		cache, err := kernelCache()
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "cache: %s\n", cache.Dir)
 		tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "NAME\tSTATUS\tRELEASE\tPACKAGE\tPATH")
-		for _, e := range kernel.Catalog() {
-			k, err := cache.Cached(e.Name)
-			if errors.Is(err, kernel.ErrDamaged) {
-				fmt.Fprintf(tw, "%s\tdamaged\t-\t-\t%v\n", e.Name, err)
-				continue
+		for _, s := range cache.List() {
+			switch k := s.Kernel; s.State {
+			case kernel.Cached:
+				fmt.Fprintf(tw, "%s\tcached\t%s\t%s %s\t%s\n", k.Name, k.Release, k.Package, k.Version, k.Path)
+			case kernel.Available:
+				fmt.Fprintf(tw, "%s\tavailable\t%s\t-\t%s\n", s.Name, k.Release, k.Path)
+			case kernel.NotFetched:
+				fmt.Fprintf(tw, "%s\tnot fetched\t-\t-\t(conform kernels fetch %s)\n", s.Name, s.Name)
+			default: // damaged, unavailable: why
+				fmt.Fprintf(tw, "%s\t%s\t-\t-\t%v\n", s.Name, s.State, s.Err)
 			}
-			if err != nil {
-				fmt.Fprintf(tw, "%s\tnot fetched\t-\t-\t(conform kernels fetch %s)\n", e.Name, e.Name)
-				continue
-			}
-			fmt.Fprintf(tw, "%s\tcached\t%s\t%s %s\t%s\n", k.Name, k.Release, k.Package, k.Version, k.Path)
-		}
-		if k, err := kernel.HostKernel(); err != nil {
-			fmt.Fprintf(tw, "%s\tunavailable\t-\t-\t%v\n", kernel.Host, err)
-		} else {
-			fmt.Fprintf(tw, "%s\tavailable\t%s\t-\t%s\n", kernel.Host, k.Release, k.Path)
 		}
 		return tw.Flush()
 	},
 }
 
 // kernelCache is the cache the --cache-dir flag names, or the default one.
-func kernelCache(cmd *cobra.Command) (*kernel.Cache, error) {
-	dir := kernelCacheDir
-	if dir == "" {
-		d, err := kernel.DefaultCacheDir()
-		if err != nil {
-			return nil, err
-		}
-		dir = d
+func kernelCache() (*kernel.Cache, error) {
+	c, err := kernel.NewCache(kernelCacheDir)
+	if c != nil {
+		c.Progress = func(msg string) { fmt.Fprintln(os.Stderr, msg) }
 	}
-	return &kernel.Cache{Dir: dir, Progress: func(msg string) { fmt.Fprintln(os.Stderr, msg) }}, nil
+	return c, err
 }
 
 func init() {

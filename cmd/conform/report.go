@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"strconv"
@@ -41,8 +40,17 @@ SOURCE_DATE_EPOCH, when set, fixes the "generated" time; otherwise it is the lat
 		if f.out == "" {
 			return fmt.Errorf("report merge: --out is required")
 		}
-		opts, err := reportOptions(cmd.ErrOrStderr(), f.impacts, f.baselines, f.strict)
-		if err != nil {
+		// The suite's impact lines, overridden by those in --impacts.
+		opts := report.Options{Impacts: suite.Impacts()}
+		if f.impacts != "" {
+			m, err := report.LoadImpacts(f.impacts)
+			if err != nil {
+				return fmt.Errorf("report merge: %w", err)
+			}
+			maps.Copy(opts.Impacts, m)
+		}
+		var err error
+		if opts.Baselines, err = loadBaselines(cmd.ErrOrStderr(), f.baselines, f.strict); err != nil {
 			return fmt.Errorf("report merge: %w", err)
 		}
 		var inputs []*report.Results
@@ -128,25 +136,6 @@ that loader do not gate. A gated loader without any results fails the gate.`,
 		}
 		return &exitError{code: 1, msg: fmt.Sprintf("gate failed: %d violations (%s at %s)", len(violations), scope, level)}
 	},
-}
-
-// reportOptions gives the reports the suite's impact lines, overridden by
-// those in the --impacts file, and the loaders' baselines.
-func reportOptions(w io.Writer, impacts string, baselines []string, strict bool) (report.Options, error) {
-	opts := report.Options{Impacts: suite.Impacts()}
-	if impacts != "" {
-		m, err := report.LoadImpacts(impacts)
-		if err != nil {
-			return opts, err
-		}
-		maps.Copy(opts.Impacts, m)
-	}
-	b, err := loadBaselines(w, baselines, strict)
-	if err != nil {
-		return opts, err
-	}
-	opts.Baselines = b
-	return opts, nil
 }
 
 func init() {

@@ -385,7 +385,7 @@ func HostKernel() (Kernel, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return Kernel{}, fmt.Errorf("%w: %w (the host kernel %s has no image in /boot here; use one of %s, or pass a bzImage path)",
-			ErrHostKernel, err, release, strings.Join(names0(), ", "))
+			ErrHostKernel, err, release, strings.Join(Fetchable(), ", "))
 	}
 	f.Close()
 	k, err := FromFile(path)
@@ -491,7 +491,7 @@ func (c *Cache) Fetch(ctx context.Context, names ...string) ([]Kernel, error) {
 			if name == Host {
 				return nil, fmt.Errorf("%w: %s is not fetched; it is read from /boot", ErrFetch, Host)
 			}
-			return nil, fmt.Errorf("%w %q (fetchable: %s)", ErrUnknown, name, strings.Join(names0(), ", "))
+			return nil, fmt.Errorf("%w %q (fetchable: %s)", ErrUnknown, name, strings.Join(Fetchable(), ", "))
 		}
 		k, err := c.Cached(name)
 		switch {
@@ -511,7 +511,9 @@ func (c *Cache) Fetch(ctx context.Context, names ...string) ([]Kernel, error) {
 	return out, nil
 }
 
-func names0() []string {
+// Fetchable returns the names of the catalog kernels Fetch can download:
+// Names without Host.
+func Fetchable() []string {
 	var out []string
 	for _, e := range catalog {
 		out = append(out, e.Name)

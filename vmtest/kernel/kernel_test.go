@@ -240,3 +240,45 @@ func TestFetchWithHostSourcesHidden(t *testing.T) {
 		}
 	}
 }
+
+// TestList: an empty cache lists every catalog kernel as not fetched, an
+// intact entry as cached, a truncated one as damaged with the reason; the
+// host kernel comes last, usable or not.
+func TestList(t *testing.T) {
+	dir := t.TempDir()
+	c, err := kernel.NewCache(dir)
+	if err != nil || c.Dir != dir {
+		t.Fatalf("NewCache(%s) = %+v, %v", dir, c, err)
+	}
+	state := func() map[string]kernel.Status {
+		m := map[string]kernel.Status{}
+		list := c.List()
+		for _, s := range list {
+			m[s.Name] = s
+		}
+		if len(list) != len(kernel.Names()) || list[len(list)-1].Name != kernel.Host {
+			t.Fatalf("List() = %+v, want every catalog kernel, then %s", list, kernel.Host)
+		}
+		return m
+	}
+	if s := state()["debian-6.1"]; s.State != kernel.NotFetched || !errors.Is(s.Err, kernel.ErrNotFetched) {
+		t.Errorf("empty cache: %+v, want not fetched", s)
+	}
+	p := fakeCacheEntry(t, dir, 8192, true)
+	if s := state()["debian-6.1"]; s.State != kernel.Cached || s.Err != nil || s.Kernel.Release != "6.1.0-99-cloud-amd64" {
+		t.Errorf("intact entry: %+v, want cached", s)
+	}
+	if err := os.Truncate(p, 3000); err != nil {
+		t.Fatal(err)
+	}
+	if s := state()["debian-6.1"]; s.State != kernel.Damaged || !errors.Is(s.Err, kernel.ErrDamaged) {
+		t.Errorf("truncated entry: %+v, want damaged", s)
+	}
+	if s := state()[kernel.Host]; (s.State == kernel.Available) != (s.Err == nil) || (s.State != kernel.Available && s.State != kernel.Unavailable) {
+		t.Errorf("host: %+v", s)
+	}
+	t.Setenv("XDG_CACHE_HOME", "/x/cache")
+	if c, err := kernel.NewCache(""); err != nil || c.Dir != "/x/cache/perfconform" {
+		t.Errorf("NewCache(\"\") = %+v, %v; want the default cache", c, err)
+	}
+}

@@ -1,0 +1,340 @@
+// Package adaptercheck walks an adapter executable through the adapter
+// protocol (docs/ADAPTERS.md) step by step — info, load + ready, maps pinned
+// by name, one sample triggered on every online CPU, clean shutdown — and says
+// for each failed step what the protocol expects. It is `conform
+// adapter-check` as a library.
+//
+// Every protocol rule is checked once, by the suite's own client
+// (adapters/process): a ready line that does not match the object, a bad
+// shutdown, garbage on stdout are that client's errors, so a check and a
+// `conform run` never disagree. This package only adds the order of the steps,
+// the fix hints, and what the suite judges elsewhere but a first check wants
+// to see (samples delivered and attributed to their CPU).
+package adaptercheck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/perfconform/perfconform/adapters/process"
+	"github.com/perfconform/perfconform/adapters/protocol"
+	bpffixtures "github.com/perfconform/perfconform/fixtures/bpf"
+	"github.com/perfconform/perfconform/reference/topology"
+	"github.com/perfconform/perfconform/suite"
+	"github.com/perfconform/perfconform/suite/trigger"
+)
+
+// Fixture is the object Check loads unless Options.Object names another: the
+// simplest fixture every loader should load, one BTF perf event array
+// "events" with 4-byte key and value and no max_entries.
+const Fixture = "perf_auto_kv"
+
+// Defaults for the Options.
+const (
+	DefaultReadyTimeout  = process.DefaultReadyTimeout
+	DefaultSampleTimeout = 10 * time.Second
+	DefaultPages         = process.DefaultPages
+)
+
+// BPFFS is where Check pins: a fresh directory under it per check.
+const BPFFS = "/sys/fs/bpf"
+
+var (
+	// ErrNotRoot: Check loads BPF programs and needs root.
+	ErrNotRoot = errors.New("adapter-check loads BPF programs and needs root")
+	// ErrNoBPFFS: there is no bpffs at BPFFS to pin under.
+	ErrNoBPFFS = errors.New("not a bpffs")
+)
+
+// Options configure Check. Zero values take the defaults.
+type Options struct {
+	Object        string        // BPF object to load instead of Fixture (must have a perf event array named events)
+	ReadyTimeout  time.Duration // how long the adapter may take to print ready
+	SampleTimeout time.Duration // how long a triggered sample may take to arrive
+	Pages         int           // --pages passed to the adapter
+	// OnStep, if set, is called with each step as soon as it is known, in
+	// order (a slow step then does not hide the ones before it).
+	OnStep func(Step)
+}
+
+// Status is a step's outcome.
+type Status string
+
+const (
+	Pass Status = "PASS"
+	Fail Status = "FAIL"
+	Note Status = "NOTE" // something worth knowing that is not a failure
+)
+
+// Step is one checked step. Name is one of "info", "load", "ready", "pin",
+// "sample" (one per online CPU) and "shutdown".
+type Step struct {
+	Name    string
+	Status  Status
+	Message string // what was seen; for a FAIL, Err's text
+	Err     error  // for a FAIL: what went wrong (errors.Is works: process.ErrReady, unix.E2BIG, ...)
+	Fix     string // for a FAIL, when known: what the protocol expects instead
+}
+
+// String is the step as `conform adapter-check` prints it: "PASS  info      ..."
+// and, for a failure with a hint, a second line "      ...  fix: ...".
+func (s Step) String() string {
+	line := fmt.Sprintf("%s  %-9s %s", s.Status, s.Name, s.Message)
+	if s.Fix != "" {
+		line += fmt.Sprintf("\n      %-9s fix: %s", "", s.Fix)
+	}
+	return line
+}
+
+// Report is every step Check took, in order.
+type Report struct {
+	Steps []Step
+}
+
+// Failed counts the failed steps.
+func (r Report) Failed() int {
+	n := 0
+	for _, s := range r.Steps {
+		if s.Status == Fail {
+			n++
+		}
+	}
+	return n
+}
+
+// String is the report as `conform adapter-check` prints its steps.
+func (r Report) String() string {
+	var b strings.Builder
+	for _, s := range r.Steps {
+		b.WriteString(s.String() + "\n")
+	}
+	return b.String()
+}
+
+// checker collects steps.
+type checker struct {
+	r      Report
+	onStep func(Step)
+}
+
+func (c *checker) add(s Step) {
+	c.r.Steps = append(c.r.Steps, s)
+	if c.onStep != nil {
+		c.onStep(s)
+	}
+}
+
+func (c *checker) pass(step, format string, args ...any) {
+	c.add(Step{Name: step, Status: Pass, Message: fmt.Sprintf(format, args...)})
+}
+
+func (c *checker) note(step, format string, args ...any) {
+	c.add(Step{Name: step, Status: Note, Message: fmt.Sprintf(format, args...)})
+}
+
+func (c *checker) fail(step string, err error, fix string) {
+	c.add(Step{Name: step, Status: Fail, Message: err.Error(), Err: err, Fix: fix})
+}
+
+// Check runs the adapter executable at path against Fixture (or o.Object)
+// through the suite's protocol client. A step the adapter fails is a FAIL step
+// in the Report, and the check stops at the first failure later steps depend
+// on; an error means the check itself could not run (path not executable,
+// not root, no bpffs, the fixture cannot be written), with the steps so far.
+// Nothing is left running or pinned when Check returns.
+func Check(ctx context.Context, path string, o Options) (Report, error) {
+	if o.ReadyTimeout == 0 {
+		o.ReadyTimeout = DefaultReadyTimeout
+	}
+	if o.SampleTimeout == 0 {
+		o.SampleTimeout = DefaultSampleTimeout
+	}
+	if o.Pages == 0 {
+		o.Pages = DefaultPages
+	}
+	c := &checker{onStep: o.OnStep}
+	err := c.run(ctx, path, o)
+	return c.r, err
+}
+
+func (c *checker) run(ctx context.Context, path string, o Options) error {
+	abs, err := process.Executable(path)
+	if err != nil {
+		return fmt.Errorf("adapter %s: %w", path, err)
+	}
+	if os.Geteuid() != 0 {
+		return ErrNotRoot
+	}
+	l := process.New(abs, process.WithReadyTimeout(o.ReadyTimeout))
+
+	// 1. info
+	info, err := l.Info(ctx)
+	if err != nil {
+		c.fail("info", err, fmt.Sprintf(`"ADAPTER info" must print exactly one JSON line such as {"loader":"aya","version":"0.13.1","protocol":%d,"capabilities":["pinning"]} and exit 0`, protocol.Version))
+		return nil
+	}
+	c.pass("info", "loader %q version %q protocol %d capabilities %v", info.Loader, info.Version, info.Protocol, info.Capabilities)
+	if !info.Has(protocol.CapPinning) {
+		c.note("info", "no %q capability declared; load must still pin every map", protocol.CapPinning)
+	}
+
+	// 2. load and ready
+	object, cleanup, err := checkObject(o.Object)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	pinDir, err := checkPinDir()
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(pinDir)
+	s, err := l.Load(ctx, suite.LoadRequest{Object: object, PinDir: pinDir, Pages: o.Pages})
+	if le := suite.AsLoadError(err); le != nil {
+		c.fail("load", err, fmt.Sprintf("the loader refused %s (one BTF perf event array \"events\", 4-byte key and value, no max_entries); if that is a loader limitation, the adapter is fine but every spec will fail", filepath.Base(object)))
+		return nil
+	}
+	if errors.Is(err, process.ErrReady) {
+		c.fail("ready", err, `list every perf event array the reader is open on, and nothing else: {"event":"ready","maps":["events"]}`)
+		return nil
+	}
+	if err != nil {
+		c.fail("load", err, `"ADAPTER load --object PATH --pin-dir DIR --pages N" must print {"event":"ready","maps":[...]} once every map is pinned and a reader is open, or {"event":"error","stage":"load"|"reader","message":...} and exit non-zero`)
+		return nil
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			s.Close()
+		}
+	}()
+	var maps []string
+	if ms, ok := s.(interface{ Maps() []string }); ok {
+		maps = ms.Maps()
+	}
+	c.pass("load", "ready, perf event arrays %v", maps)
+
+	// 3. pinned by name
+	m, err := ebpf.LoadPinnedMap(filepath.Join(pinDir, "events"), nil)
+	if err != nil {
+		c.fail("pin", fmt.Errorf("%s: %w", filepath.Join(pinDir, "events"), err), "pin every map under --pin-dir by its name (PIN_DIR/events), on bpffs, before printing ready")
+		return nil
+	}
+	defer m.Close()
+	mi, err := m.Info()
+	if err != nil {
+		return err
+	}
+	topo, err := topology.Read(topology.DefaultSysfsRoot)
+	if err != nil {
+		return err
+	}
+	c.pass("pin", "%s/events: max_entries %d (possible CPUs %s, online %s; sizing is judged by 'conform run', not here)", pinDir, mi.MaxEntries, topo.Possible, topo.Online)
+
+	// 4. samples on every online CPU
+	tr, err := trigger.New(m)
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
+	for _, cpu := range topo.Online.CPUs() {
+		if err := tr.Fire(cpu); err != nil {
+			c.fail("sample", err, fireHint(err, cpu))
+			continue
+		}
+		ev, err := awaitTriggered(ctx, s.Events(), tr, o.SampleTimeout)
+		if err != nil {
+			c.fail("sample", fmt.Errorf("CPU %d: %w", cpu, err), `forward every record as soon as it is read: {"event":"sample","map":"events","cpu":CPU,"data":"BASE64"}, one line each, flushed`)
+			continue
+		}
+		if ev.Map != "events" || ev.CPU != cpu {
+			c.fail("sample", fmt.Errorf("sample fired on CPU %d arrived as map %q CPU %d", cpu, ev.Map, ev.CPU), `"map" is the perf event array's name and "cpu" the CPU whose ring the reader took the record from`)
+			continue
+		}
+		c.pass("sample", "CPU %d: delivered, attributed to CPU %d", cpu, ev.CPU)
+	}
+
+	// 5. clean shutdown
+	start := time.Now()
+	closed = true
+	if err := s.Close(); err != nil {
+		c.fail("shutdown", err, "keep running until stdin closes or SIGTERM arrives, then exit 0 promptly (within 5s); never exit on your own")
+	} else {
+		c.pass("shutdown", "exited 0 %v after stdin closed", time.Since(start).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// fireHint explains the errno of a failed bpf_perf_event_output on cpu.
+func fireHint(err error, cpu int) string {
+	switch {
+	case errors.Is(err, unix.E2BIG):
+		return fmt.Sprintf("the perf event array has no slot for CPU %d: size it to the highest possible CPU id + 1", cpu)
+	case errors.Is(err, unix.ENOENT):
+		return fmt.Sprintf("no ring is filed at key %d: the reader must open a ring on every online CPU and store it at key = CPU id", cpu)
+	case errors.Is(err, unix.EOPNOTSUPP):
+		return fmt.Sprintf("the ring filed at key %d belongs to another CPU: store CPU c's ring at key c", cpu)
+	}
+	return ""
+}
+
+// awaitTriggered returns the first event carrying tr's sample.
+func awaitTriggered(ctx context.Context, events <-chan protocol.Event, tr *trigger.Trigger, timeout time.Duration) (protocol.Event, error) {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return ev, errors.New("the adapter's event stream ended before the sample arrived")
+			}
+			if _, ours := tr.Match(ev.Data); ours && ev.Event == protocol.EventSample {
+				return ev, nil
+			}
+		case <-timer.C:
+			return protocol.Event{}, fmt.Errorf("no sample line within %v", timeout)
+		case <-ctx.Done():
+			return protocol.Event{}, ctx.Err()
+		}
+	}
+}
+
+// checkObject returns the object to load: object, or the fixture written to
+// a temporary file.
+func checkObject(object string) (string, func(), error) {
+	if object != "" {
+		abs, err := filepath.Abs(object)
+		return abs, func() {}, err
+	}
+	b, err := bpffixtures.Bytes(Fixture)
+	if err != nil {
+		return "", nil, err
+	}
+	dir, err := os.MkdirTemp("", "conform-adapter-check")
+	if err != nil {
+		return "", nil, err
+	}
+	path := filepath.Join(dir, Fixture+".o")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return path, func() { os.RemoveAll(dir) }, nil
+}
+
+// checkPinDir makes a fresh directory on the bpffs at BPFFS.
+func checkPinDir() (string, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(BPFFS, &st); err != nil || st.Type != unix.BPF_FS_MAGIC {
+		return "", fmt.Errorf("%s is %w: mount -t bpf bpf %s", BPFFS, ErrNoBPFFS, BPFFS)
+	}
+	return os.MkdirTemp(BPFFS, "conform-adapter-check-")
+}
