@@ -24,6 +24,7 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/perfconform/perfconform/adapters"
 	"github.com/perfconform/perfconform/adapters/process"
 	"github.com/perfconform/perfconform/adapters/protocol"
 	bpffixtures "github.com/perfconform/perfconform/fixtures/bpf"
@@ -166,7 +167,7 @@ func Check(ctx context.Context, path string, o Options) (Report, error) {
 }
 
 func (c *checker) run(ctx context.Context, path string, o Options) error {
-	abs, err := process.Executable(path)
+	abs, err := adapters.Executable(path)
 	if err != nil {
 		return fmt.Errorf("adapter %s: %w", path, err)
 	}
