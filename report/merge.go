@@ -22,6 +22,22 @@ type Conflict struct {
 
 func (c Conflict) key() cellKey { return cellKey{c.Kernel, c.Topology, c.Loader, c.Requirement} }
 
+// MergeDirs reads the results of each path (ReadDir: the --out directory of
+// a conform run, or a results.json file) and merges them (Merge). An input
+// that cannot be read is an error naming it, and nothing is merged.
+func MergeDirs(paths ...string) (*Results, []Conflict, error) {
+	var inputs []*Results
+	for _, p := range paths {
+		r, err := ReadDir(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		inputs = append(inputs, r)
+	}
+	merged, conflicts := Merge(inputs...)
+	return merged, conflicts, nil
+}
+
 // Merge combines the results of several jobs or machines into one document.
 //
 // Each cell (kernel, topology, loader, requirement) appears once in the

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -149,4 +150,28 @@ func encode(t *testing.T, r *report.Results) string {
 		t.Fatal(err)
 	}
 	return buf.String()
+}
+
+// TestMergeDirs: the results of run directories and results.json files
+// merge as Merge merges them; a path without results is an error naming it.
+func TestMergeDirs(t *testing.T) {
+	s1, s2 := shard("debian-6.1"), shard("debian-6.12")
+	d1, d2 := t.TempDir(), t.TempDir()
+	if err := report.WriteAll(d1, s1, report.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := report.WriteAll(d2, s2, report.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	merged, conflicts, err := report.MergeDirs(d1, filepath.Join(d2, report.ResultsFile))
+	if err != nil || len(conflicts) != 0 {
+		t.Fatalf("MergeDirs = %v, %v", conflicts, err)
+	}
+	if want, _ := report.Merge(s1, s2); encode(t, merged) != encode(t, want) {
+		t.Error("MergeDirs differs from Merge of the same results")
+	}
+	empty := t.TempDir()
+	if _, _, err := report.MergeDirs(d1, empty); err == nil || !strings.Contains(err.Error(), empty) {
+		t.Errorf("MergeDirs with an empty directory: %v, want an error naming it", err)
+	}
 }

@@ -53,15 +53,10 @@ SOURCE_DATE_EPOCH, when set, fixes the "generated" time; otherwise it is the lat
 		if opts.Baselines, err = loadBaselines(cmd.ErrOrStderr(), f.baselines, f.strict); err != nil {
 			return fmt.Errorf("report merge: %w", err)
 		}
-		var inputs []*report.Results
-		for _, dir := range args {
-			r, err := report.ReadDir(dir)
-			if err != nil {
-				return fmt.Errorf("report merge: %w", err)
-			}
-			inputs = append(inputs, r)
+		merged, conflicts, err := report.MergeDirs(args...)
+		if err != nil {
+			return fmt.Errorf("report merge: %w", err)
 		}
-		merged, conflicts := report.Merge(inputs...)
 		if epoch := os.Getenv("SOURCE_DATE_EPOCH"); epoch != "" {
 			sec, err := strconv.ParseInt(epoch, 10, 64)
 			if err != nil {
@@ -76,7 +71,7 @@ SOURCE_DATE_EPOCH, when set, fixes the "generated" time; otherwise it is the lat
 			fmt.Fprintf(cmd.ErrOrStderr(), "conflict: %s/%s/%s %s: inputs disagree, kept %s\n", c.Kernel, c.Topology, c.Loader, c.Requirement, c.Kept)
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "merged %d inputs: %d results from %d runs, %d conflicts -> %s\n",
-			len(inputs), len(merged.Results), len(merged.Runs), len(conflicts), f.out)
+			len(args), len(merged.Results), len(merged.Runs), len(conflicts), f.out)
 		return nil
 	},
 }
