@@ -11,7 +11,6 @@ import (
 
 	"github.com/perfconform/perfconform/vmtest"
 	"github.com/perfconform/perfconform/vmtest/kernel"
-	"github.com/perfconform/perfconform/vmtest/qemu"
 	"github.com/perfconform/perfconform/vmtest/topology"
 )
 
@@ -32,30 +31,8 @@ on every architecture (amd64, arm64).`,
 		if err != nil {
 			return err
 		}
-		w := cmd.OutOrStdout()
 		for _, t := range tops {
-			fmt.Fprintf(w, "%s: %s\n", t.Name, t.Description)
-			fmt.Fprintf(w, "  qemu:    -smp %s -m %d\n", t.SMP(), qemu.MemoryFor(t.SMP()))
-			if len(t.KernelArgs) > 0 {
-				fmt.Fprintf(w, "  kernel:  %s\n", strings.Join(t.KernelArgs, " "))
-			}
-			if len(t.Offline) > 0 {
-				fmt.Fprintf(w, "  guest:   offline CPUs %s\n", intList(t.Offline))
-			}
-			if t.PossibleOverride != "" {
-				fmt.Fprintf(w, "  guest:   bind-mount %q over possible (synthetic)\n", t.PossibleOverride)
-			}
-			for _, e := range t.Expect {
-				on := "≥" + e.Series + ":"
-				if e.Arch != "" {
-					on = e.Arch + " ≥" + e.Series + ":"
-				}
-				if e.NotRealizable != "" {
-					fmt.Fprintf(w, "  %-7s  not realizable: %s\n", on, e.NotRealizable)
-					continue
-				}
-				fmt.Fprintf(w, "  %-7s  possible %s  present %s  online %s\n", on, e.Masks.Possible, e.Masks.Present, e.Masks.Online)
-			}
+			fmt.Fprint(cmd.OutOrStdout(), t.Describe())
 		}
 		return nil
 	},
@@ -143,14 +120,6 @@ func dash(s string) string {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
-}
-
-func intList(xs []int) string {
-	parts := make([]string, len(xs))
-	for i, x := range xs {
-		parts[i] = fmt.Sprint(x)
-	}
-	return strings.Join(parts, ",")
 }
 
 func init() {

@@ -316,3 +316,38 @@ func Resolve(names ...string) ([]Topology, error) {
 	}
 	return out, nil
 }
+
+// Describe is the topology as `conform topologies` lists it: its name and
+// description, then its QEMU -smp and memory, kernel arguments, what the
+// guest does, and the masks expected on each kernel series (or why it cannot
+// be realized there), one line each.
+func (t Topology) Describe() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s\n", t.Name, t.Description)
+	fmt.Fprintf(&b, "  qemu:    -smp %s -m %d\n", t.SMP(), qemu.MemoryFor(t.SMP()))
+	if len(t.KernelArgs) > 0 {
+		fmt.Fprintf(&b, "  kernel:  %s\n", strings.Join(t.KernelArgs, " "))
+	}
+	if len(t.Offline) > 0 {
+		cpus := make([]string, len(t.Offline))
+		for i, c := range t.Offline {
+			cpus[i] = fmt.Sprint(c)
+		}
+		fmt.Fprintf(&b, "  guest:   offline CPUs %s\n", strings.Join(cpus, ","))
+	}
+	if t.PossibleOverride != "" {
+		fmt.Fprintf(&b, "  guest:   bind-mount %q over possible (synthetic)\n", t.PossibleOverride)
+	}
+	for _, e := range t.Expect {
+		on := "≥" + e.Series + ":"
+		if e.Arch != "" {
+			on = e.Arch + " ≥" + e.Series + ":"
+		}
+		if e.NotRealizable != "" {
+			fmt.Fprintf(&b, "  %-7s  not realizable: %s\n", on, e.NotRealizable)
+			continue
+		}
+		fmt.Fprintf(&b, "  %-7s  possible %s  present %s  online %s\n", on, e.Masks.Possible, e.Masks.Present, e.Masks.Online)
+	}
+	return b.String()
+}

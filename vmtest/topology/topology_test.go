@@ -177,3 +177,25 @@ func ExampleTopology_ExpectFor() {
 	// 6.1: 2,maxcpus=8 0-7 0-1
 	// 6.12 not realizable: true
 }
+
+// TestDescribe: the listing names what a reader needs to reproduce a
+// topology by hand: -smp and memory, kernel arguments, the CPUs the guest
+// takes offline, and each series' expectation or why it is not realizable.
+func TestDescribe(t *testing.T) {
+	for name, want := range map[string][]string{
+		"sparse":        {"sparse: ", "  qemu:    -smp 4 -m 320\n", "  guest:   offline CPUs 1\n", "  ≥5.10:   possible 0-3  present 0-3  online 0,2-3\n"},
+		"boot-maxcpus":  {"  kernel:  maxcpus=2\n", "possible 0-3  present 0-3  online 0-1"},
+		"hotplug-slots": {"  ≥6.12:   not realizable: ", "  arm64 ≥6.1:  not realizable: "},
+	} {
+		tops, err := topology.Resolve(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := tops[0].Describe()
+		for _, w := range want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s: Describe() =\n%s\nlacks %q", name, got, w)
+			}
+		}
+	}
+}
