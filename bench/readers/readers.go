@@ -46,6 +46,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strings"
@@ -58,6 +59,7 @@ import (
 	"github.com/cilium/ebpf/perf"
 	"golang.org/x/sys/unix"
 
+	"github.com/perfconform/perfconform/bench/libbpfdrv"
 	"github.com/perfconform/perfconform/reference/perfring"
 	"github.com/perfconform/perfconform/reference/topology"
 )
@@ -109,12 +111,16 @@ type Config struct {
 	RateDuration time.Duration
 	// NoDrain skips the drain mode (reader alone on pre-filled rings).
 	NoDrain bool
-	// LibbpfDriver is the driver's path (libbpfdrv.Build); required when
-	// Readers includes Libbpf.
+	// LibbpfDriver is the driver's path (libbpfdrv.Build); when Readers
+	// include Libbpf or LibbpfCopy and it is empty, Run builds one into a
+	// temporary directory and removes it at the end.
 	LibbpfDriver string
 	// BPFFS is where the libbpf driver's map is pinned; default /sys/fs/bpf.
-	BPFFS    string
-	Progress func(string)
+	BPFFS string
+	// CPUProfile, when set, receives a Go CPU profile of the whole run
+	// (producers included; it samples but does not change what is timed).
+	CPUProfile string
+	Progress   func(string)
 }
 
 // Result is one (reader, size, mode) figure.
@@ -205,9 +211,27 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		if r != Reference && r != ReferenceFunc && r != Cilium && r != ReferenceWatermark && !isLibbpf(r) {
 			return nil, fmt.Errorf("reader bench: unknown reader %q (want %s, %s, %s, %s, %s or %s)", r, Reference, ReferenceFunc, Cilium, Libbpf, LibbpfCopy, ReferenceWatermark)
 		}
-		if isLibbpf(r) && cfg.LibbpfDriver == "" {
-			return nil, errors.New("reader bench: libbpf needs Config.LibbpfDriver (libbpfdrv.Build)")
+	}
+	if cfg.LibbpfDriver == "" && slices.ContainsFunc(cfg.Readers, isLibbpf) {
+		dir, err := os.MkdirTemp("", "perfconform-bench-")
+		if err != nil {
+			return nil, fmt.Errorf("reader bench: %w", err)
 		}
+		defer os.RemoveAll(dir)
+		if cfg.LibbpfDriver, err = libbpfdrv.Build(ctx, dir); err != nil {
+			return nil, fmt.Errorf("reader bench: %w", err)
+		}
+	}
+	if cfg.CPUProfile != "" {
+		pf, err := os.Create(cfg.CPUProfile)
+		if err != nil {
+			return nil, fmt.Errorf("reader bench: %w", err)
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return nil, fmt.Errorf("reader bench: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	online, err := topology.ReadOnline("")
 	if err != nil {

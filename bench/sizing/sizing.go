@@ -10,9 +10,11 @@ package sizing
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
+	"text/tabwriter"
 	"time"
 	"unsafe"
 
@@ -21,6 +23,15 @@ import (
 
 	"github.com/perfconform/perfconform/reference"
 	"github.com/perfconform/perfconform/reference/topology"
+)
+
+// Names of the whole-load figures (fmt formats of the number of perf
+// arrays): WriteTable subtracts the second of each pair from the first.
+const (
+	refDetect   = "reference: load %d perf arrays, detect (sysfs)"
+	refTold     = "reference: load %d perf arrays, WithPossibleCPUs (no detection)"
+	ciliumFixup = "cilium/ebpf: load %d perf arrays, max_entries 0 (fixup)"
+	ciliumSet   = "cilium/ebpf: load %d perf arrays, max_entries set (no fixup)"
 )
 
 // Figure is one measured operation.
@@ -160,10 +171,10 @@ func Run() (Results, error) {
 			name string
 			fn   func() error
 		}{
-			{fmt.Sprintf("reference: load %d perf arrays, detect (sysfs)", n), refLoad(sp)},
-			{fmt.Sprintf("reference: load %d perf arrays, WithPossibleCPUs (no detection)", n), refLoad(sp, reference.WithPossibleCPUs(possibleN))},
-			{fmt.Sprintf("cilium/ebpf: load %d perf arrays, max_entries 0 (fixup)", n), ciliumLoad(sp)},
-			{fmt.Sprintf("cilium/ebpf: load %d perf arrays, max_entries set (no fixup)", n), ciliumLoad(fixed)},
+			{fmt.Sprintf(refDetect, n), refLoad(sp)},
+			{fmt.Sprintf(refTold, n), refLoad(sp, reference.WithPossibleCPUs(possibleN))},
+			{fmt.Sprintf(ciliumFixup, n), ciliumLoad(sp)},
+			{fmt.Sprintf(ciliumSet, n), ciliumLoad(fixed)},
 		} {
 			if err := add(s.name, s.fn); err != nil {
 				return res, err
@@ -233,4 +244,33 @@ func Run() (Results, error) {
 		return res, err
 	}
 	return res, nil
+}
+
+// WriteTable prints the results as `conform bench sizing` reports them: each
+// figure per operation, what sizing adds to a load of 1 and 4 perf arrays
+// (the difference between loads with and without it), and the opens of the
+// possible-CPU file.
+func (r Results) WriteTable(w io.Writer) {
+	fmt.Fprintf(w, "cilium/ebpf PossibleCPU, first call in the process: %v\n", r.CiliumFirstCall)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "operation\tper op\tallocs/op\tN")
+	for _, f := range r.Figures {
+		fmt.Fprintf(tw, "%s\t%.1fµs\t%d\t%d\n", f.Name, float64(f.PerOp)/1e3, f.AllocsPerOp, f.N)
+	}
+	tw.Flush()
+	byName := map[string]time.Duration{}
+	for _, f := range r.Figures {
+		byName[f.Name] = f.PerOp
+	}
+	for _, n := range []int{1, 4} {
+		d := byName[fmt.Sprintf(refDetect, n)] -
+			byName[fmt.Sprintf(refTold, n)]
+		c := byName[fmt.Sprintf(ciliumFixup, n)] -
+			byName[fmt.Sprintf(ciliumSet, n)]
+		fmt.Fprintf(w, "added by sizing, %d perf arrays: reference %.1fµs, cilium/ebpf %.1fµs (load difference; noise is a few µs)\n",
+			n, float64(d)/1e3, float64(c)/1e3)
+	}
+	for _, c := range r.Counts {
+		fmt.Fprintf(w, "opens of %s: %d over %d loads of %d perf arrays (%s)\n", c.File, c.Opens, c.Loads, c.PerfMaps, c.Name)
+	}
 }
