@@ -221,11 +221,11 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		case Boot:
 			err = runBoots(ctx, cfg, res)
 		}
+		if cfg.Out != nil {
+			res.writePart(cfg.Out, part) // what it measured, also when it failed
+		}
 		if err != nil {
 			return res, fmt.Errorf("vm bench, part %s: %w", part, err)
-		}
-		if cfg.Out != nil {
-			res.writePart(cfg.Out, part)
 		}
 	}
 	return res, nil
