@@ -144,14 +144,32 @@ type Results struct {
 // ErrConfig is wrapped by every refusal of a Config, before anything boots.
 var ErrConfig = errors.New("vm bench")
 
-func (c *Config) defaults() error {
-	if len(c.Parts) == 0 {
-		c.Parts = Parts
-	}
+// Validate checks what needs no work: the parts, the CPU counts and the
+// numbers. Run validates too; a caller that prepares payloads (building
+// adapters) checks first.
+func (c Config) Validate() error {
 	for _, p := range c.Parts {
 		if !slices.Contains(Parts, p) {
 			return fmt.Errorf("%w: unknown part %q (want %s)", ErrConfig, p, strings.Join(Parts, ", "))
 		}
+	}
+	for _, n := range c.SMP {
+		if n < 1 {
+			return fmt.Errorf("%w: -smp %d: want at least one CPU", ErrConfig, n)
+		}
+	}
+	if c.Parallel < 0 || c.Rounds < 0 || c.Reps < 0 {
+		return fmt.Errorf("%w: -j %d, rounds %d, reps %d: want positive numbers", ErrConfig, c.Parallel, c.Rounds, c.Reps)
+	}
+	return nil
+}
+
+func (c *Config) defaults() error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	if len(c.Parts) == 0 {
+		c.Parts = Parts
 	}
 	if len(c.Kernels) == 0 {
 		c.Kernels = DefaultKernels
@@ -162,16 +180,8 @@ func (c *Config) defaults() error {
 	if len(c.Matrix) == 0 {
 		c.Matrix = DefaultMatrix
 	}
-	for _, n := range c.SMP {
-		if n < 1 {
-			return fmt.Errorf("%w: -smp %d: want at least one CPU", ErrConfig, n)
-		}
-	}
 	if c.Parallel == 0 {
 		c.Parallel = DefaultParallel
-	}
-	if c.Parallel < 0 || c.Rounds < 0 || c.Reps < 0 {
-		return fmt.Errorf("%w: -j %d, rounds %d, reps %d: want positive numbers", ErrConfig, c.Parallel, c.Rounds, c.Reps)
 	}
 	if c.Rounds == 0 {
 		c.Rounds = 1

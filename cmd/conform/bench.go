@@ -81,6 +81,9 @@ var benchVMCmd = &cobra.Command{
 		f := benchVMFlags
 		ctx, w := cmd.Context(), cmd.OutOrStdout()
 		line := func(s string) { fmt.Fprintln(cmd.ErrOrStderr(), "bench:", s) }
+		if err := f.cfg.Validate(); err != nil {
+			return err
+		}
 		cacheDir, err := kernel.DefaultCacheDir()
 		if err != nil {
 			return err
