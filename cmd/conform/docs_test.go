@@ -8,6 +8,7 @@ import (
 
 	"github.com/perfconform/perfconform/adapters"
 	"github.com/perfconform/perfconform/adapters/reference/refadapter"
+	"github.com/perfconform/perfconform/conform"
 	"github.com/perfconform/perfconform/internal/docscheck"
 	"github.com/perfconform/perfconform/suite"
 	"github.com/perfconform/perfconform/vmtest/kernel"
@@ -67,7 +68,7 @@ func TestRunHelpSaysTopologyDefault(t *testing.T) {
 	if fl == nil {
 		t.Fatal("run has no --topology")
 	}
-	if want := "default " + defaultTopologySet; !strings.Contains(fl.Usage, want) {
+	if want := "default " + conform.DefaultTopologySet; !strings.Contains(fl.Usage, want) {
 		t.Errorf("--topology help %q does not say %q", fl.Usage, want)
 	}
 }

@@ -9,16 +9,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/perfconform/perfconform/adapters"
 	"github.com/perfconform/perfconform/adapters/process"
 	"github.com/perfconform/perfconform/conform"
 	"github.com/perfconform/perfconform/conform/display"
 	"github.com/perfconform/perfconform/report"
 	"github.com/perfconform/perfconform/suite"
 )
-
-// defaultTopologySet is what a VM run boots without --topology.
-const defaultTopologySet = conform.DefaultTopologySet
 
 func init() {
 	var (
@@ -57,7 +53,7 @@ covers every version of that loader in the run.`,
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&p.Host, "host", false, "run on this machine instead of in VMs")
-	fl.StringSliceVar(&p.Topologies, "topology", nil, "topologies or sets to run in VMs (default "+defaultTopologySet+" when --kernel is given; see 'conform topologies')")
+	fl.StringSliceVar(&p.Topologies, "topology", nil, "topologies or sets to run in VMs (default "+conform.DefaultTopologySet+" when --kernel is given; see 'conform topologies')")
 	fl.StringSliceVar(&p.Kernels, "kernel", nil, "kernels to boot: catalog names or image paths (see 'conform kernels list')")
 	fl.StringArrayVar(&loaders, "loader", nil, "loader to check: built-in name or adapter path (repeatable; default reference)")
 	fl.IntVarP(&p.Parallel, "jobs", "j", 0, "VMs to run at once (default: number of host cores)")
@@ -97,10 +93,3 @@ func runRun(cmd *cobra.Command, p conform.Plan) error {
 	}
 	return &exitError{code: 1, msg: gate.Error()}
 }
-
-// Shims for other subcommands' files (adapters.go, topologies.go) until
-// they call the packages directly.
-var (
-	executable  = adapters.Executable
-	staticGuest = conform.StaticGuest
-)

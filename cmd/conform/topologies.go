@@ -9,6 +9,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/perfconform/perfconform/conform"
+	"github.com/perfconform/perfconform/conform/display"
+
 	"github.com/perfconform/perfconform/vmtest"
 	"github.com/perfconform/perfconform/vmtest/kernel"
 	"github.com/perfconform/perfconform/vmtest/topology"
@@ -65,7 +68,7 @@ var topologiesVerifyCmd = &cobra.Command{
 				return err
 			}
 		}
-		guestBin, err := staticGuest(cmd.Context(), cacheDir, func(s string) { fmt.Fprintln(os.Stderr, s) })
+		guestBin, err := conform.StaticGuest(cmd.Context(), cacheDir, func(s string) { fmt.Fprintln(os.Stderr, s) })
 		if err != nil {
 			return err
 		}
@@ -87,7 +90,7 @@ var topologiesVerifyCmd = &cobra.Command{
 		for _, r := range res {
 			errText := "-"
 			if r.Err != nil {
-				errText = firstLine(r.Err.Error())
+				errText = display.FirstLine(r.Err.Error())
 			}
 			if r.Failed {
 				failed++
@@ -97,7 +100,7 @@ var topologiesVerifyCmd = &cobra.Command{
 				total = r.Ended.Sub(r.Started)
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%v\t%v\t%v\t%s\n", r.Kernel.Release, r.Topology, r.Accelerator,
-				dash(r.Masks.Possible), dash(r.Masks.Present), dash(r.Masks.Online), r.Realized,
+				display.Dash(r.Masks.Possible), display.Dash(r.Masks.Present), display.Dash(r.Masks.Online), r.Realized,
 				r.BootTime().Round(100*time.Millisecond), total.Round(100*time.Millisecond), errText)
 		}
 		if err := tw.Flush(); err != nil {
@@ -108,18 +111,6 @@ var topologiesVerifyCmd = &cobra.Command{
 		}
 		return nil
 	},
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
 }
 
 func init() {
