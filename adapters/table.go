@@ -1,7 +1,10 @@
 package adapters
 
 import (
+	"fmt"
+	"io"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/perfconform/perfconform/vmtest/arch"
 )
@@ -72,4 +75,44 @@ func place(a Adapter, archName string, err error) Place {
 	}
 	p.Note = where + ": " + strings.TrimPrefix(why, ErrUnavailable.Error()+": "+a.Name+": ")
 	return p
+}
+
+// WriteText writes t as `conform adapters` shows it: a table with one
+// column per place, a reason an adapter cannot run somewhere as a numbered
+// note under it (so the columns stay readable however long the reason),
+// and how --loader names the adapters.
+func (t Table) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	header := "NAME\tDEFAULT FOR\tRUNS HERE"
+	for _, a := range t.VMArchs {
+		header += "\tIN " + strings.ToUpper(a) + " VMS"
+	}
+	fmt.Fprintln(tw, header+"\tDESCRIPTION")
+	var notes []string
+	cell := func(p Place) string {
+		if p.Available() {
+			return "\tyes"
+		}
+		notes = append(notes, p.Note)
+		return fmt.Sprintf("\tno [%d]", len(notes))
+	}
+	for _, r := range t.Rows {
+		def := "-"
+		if r.DefaultFor != "" {
+			def = r.DefaultFor
+		}
+		row := r.Name + "\t" + def + cell(r.Here)
+		for _, p := range r.VMs {
+			row += cell(p)
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", row, r.Description)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for i, n := range notes {
+		fmt.Fprintf(w, "[%d] %s\n", i+1, n)
+	}
+	_, err := fmt.Fprintln(w, "\n--loader takes a NAME, or the bare name in DEFAULT FOR for that version; results carry the NAME.")
+	return err
 }

@@ -3,6 +3,7 @@ package adapters
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -48,6 +49,40 @@ func TestPlaceNotes(t *testing.T) {
 	} {
 		if got := place(a, tc.arch, tc.err).Note; got != tc.want {
 			t.Errorf("place(%q, %v).Note = %q, want %q", tc.arch, tc.err, got, tc.want)
+		}
+	}
+}
+
+// TestAdaptersTableKeepsReasonsOutOfColumns: `conform adapters` puts every
+// reason a loader cannot run under the table as a numbered note, so the
+// columns stay readable however long the reason. Checked on this machine's
+// table and on one made by hand, where some places are unavailable whatever
+// this machine can build.
+func TestAdaptersTableKeepsReasonsOutOfColumns(t *testing.T) {
+	long := fmt.Errorf("%w: aya on arm64: %s", ErrUnavailable, strings.Repeat("a long reason ", 12))
+	made := Table{VMArchs: []string{"arm64", "riscv64"}, Rows: []Row{
+		{Adapter: Adapter{Name: "reference", Description: "the reference"}, Here: place(Adapter{Name: "reference"}, "", nil),
+			VMs: []Place{place(Adapter{Name: "reference"}, "arm64", nil), place(Adapter{Name: "reference"}, "riscv64", nil)}},
+		{Adapter: Adapter{Name: "aya", Description: "aya"}, DefaultFor: "aya",
+			Here: place(Adapter{Name: "aya"}, "", fmt.Errorf("%w: aya: no cargo", ErrUnavailable)),
+			VMs:  []Place{place(Adapter{Name: "aya"}, "arm64", long), place(Adapter{Name: "aya"}, "riscv64", nil)}},
+	}}
+	for name, tbl := range map[string]Table{"Availability": Availability(), "made": made} {
+		var out strings.Builder
+		if err := tbl.WriteText(&out); err != nil {
+			t.Fatal(err)
+		}
+		text := out.String()
+		if strings.Contains(text, "\tno: ") || strings.Contains(text, " no: ") {
+			t.Errorf("%s: a reason is inside the table:\n%s", name, text)
+		}
+		for _, m := range regexp.MustCompile(`no \[(\d+)\]`).FindAllStringSubmatch(text, -1) {
+			if !strings.Contains(text, "\n["+m[1]+"] ") {
+				t.Errorf("%s: cell %q has no note [%s]:\n%s", name, m[0], m[1], text)
+			}
+		}
+		if name == "made" && (!strings.Contains(text, "\n[1] aya: no cargo\n") || !strings.Contains(text, "\n[2] aya in arm64 VMs: a long reason")) {
+			t.Errorf("made: notes [1] and [2] missing:\n%s", text)
 		}
 	}
 }

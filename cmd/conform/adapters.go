@@ -6,9 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -68,43 +66,12 @@ Needs root and a bpffs at /sys/fs/bpf. Exit status 1 if any step failed.`,
 	rootCmd.AddCommand(checkCmd)
 }
 
-// runAdapters prints adapters.Availability as a table, a reason why an
-// adapter cannot run as a numbered note under it, so the columns stay
-// readable; with build it builds them.
+// runAdapters prints adapters.Availability (Table.WriteText); with build it
+// builds them.
 func runAdapters(ctx context.Context, out io.Writer, build bool, binDir string) error {
-	t := adapters.Availability()
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	header := "NAME\tDEFAULT FOR\tRUNS HERE"
-	for _, a := range t.VMArchs {
-		header += "\tIN " + strings.ToUpper(a) + " VMS"
-	}
-	fmt.Fprintln(tw, header+"\tDESCRIPTION")
-	var notes []string
-	cell := func(p adapters.Place) string {
-		if p.Available() {
-			return "\tyes"
-		}
-		notes = append(notes, p.Note)
-		return fmt.Sprintf("\tno [%d]", len(notes))
-	}
-	for _, r := range t.Rows {
-		def := "-"
-		if r.DefaultFor != "" {
-			def = r.DefaultFor
-		}
-		row := r.Name + "\t" + def + cell(r.Here)
-		for _, p := range r.VMs {
-			row += cell(p)
-		}
-		fmt.Fprintf(tw, "%s\t%s\n", row, r.Description)
-	}
-	if err := tw.Flush(); err != nil {
+	if err := adapters.Availability().WriteText(out); err != nil {
 		return err
 	}
-	for i, n := range notes {
-		fmt.Fprintf(out, "[%d] %s\n", i+1, n)
-	}
-	fmt.Fprintln(out, "\n--loader takes a NAME, or the bare name in DEFAULT FOR for that version; results carry the NAME.")
 	if !build {
 		fmt.Fprintf(out, "Build them with: conform adapters --build --bin-dir %s\n", binDir)
 		return nil
