@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -53,21 +52,7 @@ var kernelsListCmd = &cobra.Command{
 			return err
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "cache: %s\n", cache.Dir)
-		tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tSTATUS\tRELEASE\tPACKAGE\tPATH")
-		for _, s := range cache.List() {
-			switch k := s.Kernel; s.State {
-			case kernel.Cached:
-				fmt.Fprintf(tw, "%s\tcached\t%s\t%s %s\t%s\n", k.Name, k.Release, k.Package, k.Version, k.Path)
-			case kernel.Available:
-				fmt.Fprintf(tw, "%s\tavailable\t%s\t-\t%s\n", s.Name, k.Release, k.Path)
-			case kernel.NotFetched:
-				fmt.Fprintf(tw, "%s\tnot fetched\t-\t-\t(conform kernels fetch %s)\n", s.Name, s.Name)
-			default: // damaged, unavailable: why
-				fmt.Fprintf(tw, "%s\t%s\t-\t-\t%v\n", s.Name, s.State, s.Err)
-			}
-		}
-		return tw.Flush()
+		return kernel.WriteList(cmd.OutOrStdout(), cache.List())
 	},
 }
 

@@ -1,6 +1,11 @@
 package kernel
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"io"
+	"text/tabwriter"
+)
 
 // State is what a cache holds for one kernel name (Cache.List).
 type State string
@@ -55,4 +60,25 @@ func (c *Cache) List() []Status {
 		s.State = Unavailable
 	}
 	return append(out, s)
+}
+
+// WriteList writes list (Cache.List) as `conform kernels list` shows it: one
+// row per kernel with its state, and what it is (release, package, image)
+// when usable, how to fetch it when not fetched, or why not otherwise.
+func WriteList(w io.Writer, list []Status) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATUS\tRELEASE\tPACKAGE\tPATH")
+	for _, s := range list {
+		switch k := s.Kernel; s.State {
+		case Cached:
+			fmt.Fprintf(tw, "%s\tcached\t%s\t%s %s\t%s\n", k.Name, k.Release, k.Package, k.Version, k.Path)
+		case Available:
+			fmt.Fprintf(tw, "%s\tavailable\t%s\t-\t%s\n", s.Name, k.Release, k.Path)
+		case NotFetched:
+			fmt.Fprintf(tw, "%s\tnot fetched\t-\t-\t(conform kernels fetch %s)\n", s.Name, s.Name)
+		default: // damaged, unavailable: why
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t%v\n", s.Name, s.State, s.Err)
+		}
+	}
+	return tw.Flush()
 }
