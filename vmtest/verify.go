@@ -3,6 +3,10 @@ package vmtest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
 
 	"github.com/perfconform/perfconform/vmtest/topology"
 )
@@ -61,4 +65,36 @@ func unexpected(t topology.Topology, r VMResult) bool {
 		}
 	}
 	return !errors.Is(r.Err, ErrNotRealizable) && !errors.Is(r.Err, ErrTopologyNotRealized)
+}
+
+// WriteVerifyTable writes res (VerifyTopologies) as `conform topologies
+// verify` shows it: one row per VM with the masks the guest read, whether
+// they matched, its boot and total time and the first line of its error.
+// failed counts the verdicts that failed (TopologyVerdict.Failed).
+func WriteVerifyTable(w io.Writer, res []TopologyVerdict) (failed int, err error) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KERNEL\tTOPOLOGY\tACCEL\tPOSSIBLE\tPRESENT\tONLINE\tREALIZED\tBOOT\tTOTAL\tERROR")
+	dash := func(s string) string {
+		if s == "" {
+			return "-"
+		}
+		return s
+	}
+	for _, r := range res {
+		errText := "-"
+		if r.Err != nil {
+			errText = firstLine(r.Err.Error())
+		}
+		if r.Failed {
+			failed++
+		}
+		total := time.Duration(0)
+		if !r.Started.IsZero() {
+			total = r.Ended.Sub(r.Started)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%v\t%v\t%v\t%s\n", r.Kernel.Release, r.Topology, r.Accelerator,
+			dash(r.Masks.Possible), dash(r.Masks.Present), dash(r.Masks.Online), r.Realized,
+			r.BootTime().Round(100*time.Millisecond), total.Round(100*time.Millisecond), errText)
+	}
+	return failed, tw.Flush()
 }

@@ -4,14 +4,10 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/perfconform/perfconform/conform"
-	"github.com/perfconform/perfconform/conform/display"
-
 	"github.com/perfconform/perfconform/vmtest"
 	"github.com/perfconform/perfconform/vmtest/kernel"
 	"github.com/perfconform/perfconform/vmtest/topology"
@@ -84,26 +80,8 @@ var topologiesVerifyCmd = &cobra.Command{
 		if err != nil {
 			return err
 		}
-		tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "KERNEL\tTOPOLOGY\tACCEL\tPOSSIBLE\tPRESENT\tONLINE\tREALIZED\tBOOT\tTOTAL\tERROR")
-		failed := 0
-		for _, r := range res {
-			errText := "-"
-			if r.Err != nil {
-				errText = display.FirstLine(r.Err.Error())
-			}
-			if r.Failed {
-				failed++
-			}
-			total := time.Duration(0)
-			if !r.Started.IsZero() {
-				total = r.Ended.Sub(r.Started)
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%v\t%v\t%v\t%s\n", r.Kernel.Release, r.Topology, r.Accelerator,
-				display.Dash(r.Masks.Possible), display.Dash(r.Masks.Present), display.Dash(r.Masks.Online), r.Realized,
-				r.BootTime().Round(100*time.Millisecond), total.Round(100*time.Millisecond), errText)
-		}
-		if err := tw.Flush(); err != nil {
+		failed, err := vmtest.WriteVerifyTable(cmd.OutOrStdout(), res)
+		if err != nil {
 			return err
 		}
 		if failed > 0 {
