@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"strconv"
+	"time"
 )
 
 // WriteAll writes results.json, junit.xml, report.md and report.html into
@@ -35,6 +38,43 @@ func WriteAll(dir string, r *Results, opts Options) error {
 		}
 	}
 	return nil
+}
+
+// MergeInto merges the results of dirs (MergeDirs) and writes every report
+// of them into out (WriteAll), as `conform report merge` does.
+// impactsFile, unless "", is a LoadImpacts file whose lines replace those
+// of opts.Impacts for the same requirements (opts.Impacts itself is not
+// changed). epoch, unless "", is SOURCE_DATE_EPOCH: the seconds since 1970
+// that fix the merged results' Generated time, which is otherwise the
+// latest input's. Nothing is written when an input, the impacts file or
+// the epoch is bad.
+func MergeInto(out string, opts Options, impactsFile, epoch string, dirs ...string) (*Results, []Conflict, error) {
+	if impactsFile != "" {
+		m, err := LoadImpacts(impactsFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		opts.Impacts = maps.Clone(opts.Impacts)
+		if opts.Impacts == nil {
+			opts.Impacts = map[string]string{}
+		}
+		maps.Copy(opts.Impacts, m)
+	}
+	merged, conflicts, err := MergeDirs(dirs...)
+	if err != nil {
+		return nil, nil, err
+	}
+	if epoch != "" {
+		sec, err := strconv.ParseInt(epoch, 10, 64)
+		if err != nil {
+			return nil, nil, fmt.Errorf("SOURCE_DATE_EPOCH=%q: %w", epoch, err)
+		}
+		merged.Generated = time.Unix(sec, 0).UTC()
+	}
+	if err := WriteAll(out, merged, opts); err != nil {
+		return nil, nil, err
+	}
+	return merged, conflicts, nil
 }
 
 // LoadImpacts reads a JSON object mapping requirement IDs to one line on what

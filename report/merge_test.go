@@ -2,6 +2,7 @@ package report_test
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -173,5 +174,80 @@ func TestMergeDirs(t *testing.T) {
 	empty := t.TempDir()
 	if _, _, err := report.MergeDirs(d1, empty); err == nil || !strings.Contains(err.Error(), empty) {
 		t.Errorf("MergeDirs with an empty directory: %v, want an error naming it", err)
+	}
+}
+
+// TestMergeInto: `conform report merge` in one call. The impacts file
+// replaces the caller's line for its requirements, without changing the
+// caller's map; SOURCE_DATE_EPOCH fixes Generated; a bad
+// impacts file, input or epoch is an error naming it and writes nothing.
+func TestMergeInto(t *testing.T) {
+	s1, s2 := shard("debian-6.1"), shard("debian-6.12")
+	d1, d2 := t.TempDir(), t.TempDir()
+	for d, s := range map[string]*report.Results{d1: s1, d2: s2} {
+		if err := report.WriteAll(d, s, report.Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	impacts := filepath.Join(t.TempDir(), "impacts.json")
+	if err := os.WriteFile(impacts, []byte(`{"RING-002": "the file's line"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	suiteLines := map[string]string{"RING-002": "the suite's line", "LEGACY-003": "the suite's other line"}
+	opts := report.Options{Impacts: suiteLines}
+
+	out := filepath.Join(t.TempDir(), "merged")
+	merged, conflicts, err := report.MergeInto(out, opts, impacts, "86400", d1, d2)
+	if err != nil || len(conflicts) != 0 {
+		t.Fatalf("MergeInto = %v, %v", conflicts, err)
+	}
+	if !merged.Generated.Equal(time.Unix(86400, 0)) || merged.Generated.Location() != time.UTC {
+		t.Errorf("Generated = %v, want 1970-01-02 UTC from the epoch", merged.Generated)
+	}
+	want, _ := report.Merge(s1, s2)
+	want.Generated = merged.Generated
+	written, err := report.ReadDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if encode(t, written) != encode(t, want) {
+		t.Error("MergeInto wrote other results than Merge of its inputs")
+	}
+	md, err := os.ReadFile(filepath.Join(out, report.MarkdownFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(md), "the file's line") || strings.Contains(string(md), "the suite's line") {
+		t.Errorf("report.md does not carry the impacts file's line for RING-002:\n%s", md)
+	}
+	if suiteLines["RING-002"] != "the suite's line" || len(suiteLines) != 2 {
+		t.Errorf("MergeInto changed the caller's impacts: %v", suiteLines)
+	}
+	for _, f := range []string{report.ResultsFile, report.JUnitFile, report.HTMLFile} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Error(err)
+		}
+	}
+
+	if merged, _, err := report.MergeInto(t.TempDir(), opts, "", "", d1, d2); err != nil || !merged.Generated.Equal(testTime) {
+		t.Errorf("without an epoch: Generated %v, %v; want the inputs' %v", merged.Generated, err, testTime)
+	}
+	empty := t.TempDir()
+	for _, tc := range []struct {
+		name, impacts, epoch string
+		dirs                 []string
+		wantErr              string
+	}{
+		{"bad epoch", "", "yesterday", []string{d1}, `SOURCE_DATE_EPOCH="yesterday"`},
+		{"missing impacts", filepath.Join(empty, "none.json"), "", []string{d1}, "none.json"},
+		{"input without results", "", "", []string{d1, empty}, empty},
+	} {
+		dir := filepath.Join(t.TempDir(), "out")
+		if _, _, err := report.MergeInto(dir, opts, tc.impacts, tc.epoch, tc.dirs...); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("%s: %v, want an error naming %q", tc.name, err, tc.wantErr)
+		}
+		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: %s written anyway (%v)", tc.name, dir, err)
+		}
 	}
 }

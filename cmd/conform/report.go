@@ -2,11 +2,8 @@ package main
 
 import (
 	"fmt"
-	"maps"
 	"os"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -40,31 +37,14 @@ SOURCE_DATE_EPOCH, when set, fixes the "generated" time; otherwise it is the lat
 		if f.out == "" {
 			return fmt.Errorf("report merge: --out is required")
 		}
-		// The suite's impact lines, overridden by those in --impacts.
-		opts := report.Options{Impacts: suite.Impacts()}
-		if f.impacts != "" {
-			m, err := report.LoadImpacts(f.impacts)
-			if err != nil {
-				return fmt.Errorf("report merge: %w", err)
-			}
-			maps.Copy(opts.Impacts, m)
-		}
-		var err error
-		if opts.Baselines, err = loadBaselines(cmd.ErrOrStderr(), f.baselines, f.strict); err != nil {
-			return fmt.Errorf("report merge: %w", err)
-		}
-		merged, conflicts, err := report.MergeDirs(args...)
+		baselines, err := loadBaselines(cmd.ErrOrStderr(), f.baselines, f.strict)
 		if err != nil {
 			return fmt.Errorf("report merge: %w", err)
 		}
-		if epoch := os.Getenv("SOURCE_DATE_EPOCH"); epoch != "" {
-			sec, err := strconv.ParseInt(epoch, 10, 64)
-			if err != nil {
-				return fmt.Errorf("report merge: SOURCE_DATE_EPOCH=%q: %w", epoch, err)
-			}
-			merged.Generated = time.Unix(sec, 0).UTC()
-		}
-		if err := report.WriteAll(f.out, merged, opts); err != nil {
+		// The suite's impact lines, overridden by those in --impacts.
+		opts := report.Options{Impacts: suite.Impacts(), Baselines: baselines}
+		merged, conflicts, err := report.MergeInto(f.out, opts, f.impacts, os.Getenv("SOURCE_DATE_EPOCH"), args...)
+		if err != nil {
 			return fmt.Errorf("report merge: %w", err)
 		}
 		for _, c := range conflicts {
