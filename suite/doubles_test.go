@@ -51,6 +51,8 @@ type faulty struct {
 	neverLost bool
 	// inventLost reports one lost record before every sample.
 	inventLost bool
+	// doubleLost reports every lost count twice.
+	doubleLost bool
 	// bytesOnly reports samples and lost counts without their CPU
 	// (protocol.CPUUnknown), like readers that hand over bare bytes.
 	bytesOnly bool
@@ -178,7 +180,7 @@ func (f *faulty) Load(ctx context.Context, req suite.LoadRequest) (suite.Session
 // rewrite returns what the double does to the reader's events, nil for
 // nothing.
 func (f *faulty) rewrite() func(protocol.Event) []protocol.Event {
-	if f.labelOffset == 0 && !f.neverLost && !f.inventLost && !f.bytesOnly {
+	if f.labelOffset == 0 && !f.neverLost && !f.inventLost && !f.doubleLost && !f.bytesOnly {
 		return nil
 	}
 	return func(ev protocol.Event) []protocol.Event {
@@ -190,6 +192,9 @@ func (f *faulty) rewrite() func(protocol.Event) []protocol.Event {
 			out = append(out, protocol.Event{Event: protocol.EventLost, Map: ev.Map, CPU: ev.CPU, Lost: 1})
 		}
 		out = append(out, ev)
+		if ev.Event == protocol.EventLost && f.doubleLost {
+			out = append(out, ev)
+		}
 		for i := range out {
 			if out[i].Event != protocol.EventSample && out[i].Event != protocol.EventLost {
 				continue

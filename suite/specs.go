@@ -51,6 +51,7 @@ func registerLoader(env *environment, rec *recorder, nl NamedLoader, info protoc
 	// Container bodies run later, when RunSpecs builds the tree.
 	rec.hasSpecs = rec.hasSpecs || len(reqs) > 0
 	masks := &result.Masks{Possible: env.topo.Possible.String(), Present: env.topo.Present.String(), Online: env.topo.Online.String()}
+	shared := &perLoader{}
 	// No label is derived from the loader's name: Ginkgo refuses labels
 	// with characters such as &|!,()/ and would abort the whole run.
 	ginkgo.Describe(nl.Name, ginkgo.Ordered, ginkgo.ContinueOnFailure, func() {
@@ -64,7 +65,7 @@ func registerLoader(env *environment, rec *recorder, nl NamedLoader, info protoc
 					Requirement: req.ID, Level: req.Level, Loader: nl.Name,
 					LoaderVersion: info.Version, Masks: masks,
 				})
-				c := &check{ctx: ctx, env: env, loader: nl.Loader, info: info, req: req, p: p}
+				c := &check{ctx: ctx, env: env, loader: nl.Loader, info: info, req: req, p: p, shared: shared}
 				// Sessions are closed before the body returns, while ctx
 				// (which Ginkgo cancels then) is live: how an adapter stops
 				// is part of the result (sessionClosed).
@@ -86,6 +87,14 @@ type check struct {
 	loads  []*loaded // sessions this check opened, for adapterEnded
 	// pages, when not 0, replaces Config.Pages for this check's loads.
 	pages int
+	// shared is what the checks of this loader share in this run.
+	shared *perLoader
+}
+
+// perLoader is what one loader's checks share within a run: experiments
+// that several requirements judge, done once (see lossExperiment).
+type perLoader struct {
+	loss *lossShare
 }
 
 // failf records a loader failure with its evidence and ends the spec. When

@@ -36,19 +36,26 @@ func (l *loaded) note(ev protocol.Event) {
 
 // drain reads the session's events for d, noting lost counts and errors.
 // Samples are discarded: nothing the suite waits for is outstanding.
-func (c *check) drain(l *loaded, d time.Duration) {
+func (c *check) drain(l *loaded, d time.Duration) { c.drainUntil(l, d, nil) }
+
+// drainUntil is drain that stops early once enough (when not nil) says what
+// was noted is all the caller waits for; it reports whether it did.
+func (c *check) drainUntil(l *loaded, d time.Duration, enough func() bool) bool {
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	for {
+		if enough != nil && enough() {
+			return true
+		}
 		select {
 		case ev, ok := <-l.sess.Events():
 			if !ok {
 				l.eventsClosed = true
-				return // the caller asks readerFailure why
+				return false // the caller asks readerFailure why
 			}
 			l.note(ev)
 		case <-timer.C:
-			return
+			return false
 		case <-c.ctx.Done():
 			c.errorf("interrupted while reading the session: %v", c.ctx.Err())
 		}
@@ -220,8 +227,10 @@ type lossPhase struct {
 	lost      []protocol.Event
 }
 
-func (p lossPhase) total() (n uint64) {
-	for _, ev := range p.lost {
+func (p lossPhase) total() uint64 { return lostTotal(p.lost) }
+
+func lostTotal(lost []protocol.Event) (n uint64) {
+	for _, ev := range lost {
 		n += ev.Lost
 	}
 	return n
@@ -250,15 +259,45 @@ type lossRun struct {
 	phases   []lossPhase
 }
 
+// lossShare is a completed loss experiment and where it ran, for the other
+// loss requirement of the same loader (see lossExperiment).
+type lossShare struct {
+	run lossRun
+	l   *loaded  // its session: closed when the check that ran it ended
+	p   *pending // that check's result: how the session closed
+}
+
+// lossExperiment is provokeLoss done once per loader and run: RING-LOST and
+// RING-LOST-CPU judge the same experiment, and the second of them to run
+// takes the first one's. Only a completed experiment is taken over: where
+// provokeLoss ended its check (a FAIL or ERROR on the way, an interruption),
+// nothing is kept and the next check runs it afresh, so its result is the
+// one it would have alone. The taken-over session comes along, closed: a
+// FAIL judged from it still becomes an ERROR when its adapter died
+// (adapterEnded reads a closed session's final state), and a session that
+// did not close cleanly makes both results ERRORs (recorder.finish).
+func (c *check) lossExperiment() lossRun {
+	if s := c.shared.loss; s != nil {
+		c.loads = append(c.loads, s.l)
+		if c.p.closeErr == nil {
+			c.p.closeErr = s.p.closeErr
+		}
+		return s.run
+	}
+	run, l := c.provokeLoss()
+	c.shared.loss = &lossShare{run: run, l: l, p: c.p}
+	return run
+}
+
 // provokeLoss loads perf_auto_kv with one-page rings; writes a sample on
 // every ring CPU (any lost count reported now is invented: the kernel
 // dropped nothing); then on the lowest and the highest CPU that delivered
 // writes samples too large for the ring
 // (the kernel refuses them with -ENOSPC and counts them lost) followed by one
 // that fits, which the kernel writes after a PERF_RECORD_LOST carrying the
-// count. What the reader reported up to that sample, and for a short grace
-// after it, is the phase's evidence.
-func (c *check) provokeLoss() lossRun {
+// count. What the reader reported up to that sample, and after it (see
+// drainLoss), is the phase's evidence.
+func (c *check) provokeLoss() (lossRun, *loaded) {
 	c.pages = 1
 	l := c.mustLoad("perf_auto_kv")
 	m, _ := c.kernelMap(l, "events")
@@ -286,6 +325,8 @@ func (c *check) provokeLoss() lossRun {
 	if len(targets) == 0 {
 		c.failf(nil, "", "no ring CPU delivers a sample, so no lost count can reach the user (see RING-DELIVER): %s", strings.Join(all, "; "))
 	}
+	// Nothing was dropped, so nothing is expected now: only the whole grace
+	// shows that a reader sending counts on another channel invents none.
 	c.drain(l, c.grace())
 	run.invented, l.lost = l.lost, nil
 	if len(targets) > 2 {
@@ -300,11 +341,12 @@ func (c *check) provokeLoss() lossRun {
 			c.errorf("CPU %d: the kernel took all %d samples of %d bytes: the loader's ring is larger than the one page asked for and than %d KiB, so no loss could be provoked",
 				cpu, trigger.FloodWrites, trigger.FloodSize, trigger.FloodWrites*trigger.FloodSize/1024)
 		}
+		fired := time.Now()
 		o := c.fireWith(l, "events", trig, []int{cpu})[0]
 		if o.errno != 0 {
 			c.failf(&cpu, errnoName(o.errno), "after the flood on CPU %d: %s", cpu, o)
 		}
-		c.drain(l, c.grace())
+		c.drainLoss(l, refused, o.delivered, fired)
 		run.phases = append(run.phases, lossPhase{cpu: cpu, refused: refused, delivered: o.delivered, lost: l.lost})
 		l.lost = nil
 	}
@@ -312,14 +354,37 @@ func (c *check) provokeLoss() lossRun {
 		cpu, errno := evidenceIn(msg)
 		c.failf(cpu, errno, "the reader failed while records were lost: %s", msg)
 	}
-	return run
+	return run, l
+}
+
+// drainLoss ends a flood phase whose sample was written at fired. While the
+// outcome is open it reads for the whole grace, as before any other verdict:
+// the sample did not arrive, or the lost counts reported so far add up to
+// less than the kernel refused (a reader may send them on another channel
+// than its samples, and later). Once the evidence is complete — the sample
+// delivered and at least the refused count reported — only more loss can
+// still arrive, which a correct reader never reports: the suite reads on for
+// a tail as long again as the evidence took to come (a second report of the
+// same loss, on the way the first or the sample took, takes about as long),
+// at least a tenth of the grace and at most the grace, and stops.
+func (c *check) drainLoss(l *loaded, refused int, delivered bool, fired time.Time) {
+	grace := c.grace()
+	complete := func() bool { return lostTotal(l.lost) >= uint64(refused) }
+	if !delivered {
+		c.drain(l, grace)
+		return
+	}
+	if !c.drainUntil(l, grace, complete) {
+		return // the whole grace went by with the outcome open
+	}
+	c.drain(l, min(grace, max(time.Since(fired), grace/10)))
 }
 
 // checkRingLost: records the kernel dropped reach the user as a lost count
 // (with or without a CPU), and a reader never reports loss the kernel did
 // not have.
 func checkRingLost(c *check) {
-	run := c.provokeLoss()
+	run := c.lossExperiment()
 	if len(run.invented) > 0 {
 		ev := run.invented[0]
 		var cpu *int
@@ -346,7 +411,7 @@ func checkRingLost(c *check) {
 // of that CPU's ring); unlike a sample's CPU, which a program can put into
 // the sample itself, it cannot be recovered once a reader drops it.
 func checkRingLostCPU(c *check) {
-	run := c.provokeLoss()
+	run := c.lossExperiment()
 	var notes []string
 	for _, p := range run.phases {
 		var right, unknown uint64
