@@ -149,10 +149,23 @@ type endedSession interface{ Ended() error }
 // adapterEnded reports why one of this check's adapter sessions ended on its
 // own. A crash shortly after "ready" takes a moment to show, and a verdict
 // wrongly blamed on a loader is worse than a second's wait, so it watches
-// the sessions still open for up to a second before answering. Sessions the
-// check closed itself are looked at once: Close returns only after the
-// adapter exited, so what they say is final (and waiting on them alone cost
-// every such failing check a second, e.g. COMPAT-RELOAD for bpftool).
+// the sessions still open until a second after the newest of them became
+// ready (adapterCrashWindow), and at least one more poll: a check that
+// judges right after a load waits out the window, one that judges later
+// (after waiting for samples, most FAILs) has already waited it and only
+// looks again. A death the check's own waits could have missed is still
+// seen: missing evidence is judged only after a wait of at least 200 ms,
+// longer than an exited adapter takes to be reaped. Sessions the check
+// closed itself are looked at once: Close returns only after the adapter
+// exited, so what they say is final.
+// adapterCrashWindow is how long after "ready" a session is watched for a
+// crash before a verdict against its loader stands; adapterCrashPoll is how
+// often it is looked at.
+const (
+	adapterCrashWindow = time.Second
+	adapterCrashPoll   = 100 * time.Millisecond
+)
+
 func (c *check) adapterEnded() error {
 	var watched []endedSession
 	for _, l := range c.loads {
@@ -171,7 +184,13 @@ func (c *check) adapterEnded() error {
 	if len(watched) == 0 {
 		return nil
 	}
-	for deadline := time.Now().Add(time.Second); ; time.Sleep(100 * time.Millisecond) {
+	deadline := time.Now().Add(adapterCrashPoll)
+	for _, l := range c.loads {
+		if _, ok := l.sess.(endedSession); ok && !l.closed && l.readyAt.Add(adapterCrashWindow).After(deadline) {
+			deadline = l.readyAt.Add(adapterCrashWindow)
+		}
+	}
+	for ; ; time.Sleep(adapterCrashPoll) {
 		for _, es := range watched {
 			if err := es.Ended(); err != nil {
 				return err
@@ -211,6 +230,8 @@ type loaded struct {
 	readerErr string
 	// eventsClosed: the session's event channel was seen closed.
 	eventsClosed bool
+	// readyAt is when the loader said the load was ready (Load returned).
+	readyAt time.Time
 }
 
 // load asks the loader to load a fixture. A refusal by the loader comes back
@@ -247,7 +268,7 @@ func (c *check) load(fixture, pinDir, possibleFile string) (*loaded, *LoadError)
 		}
 		c.errorf("loader did not complete the load of %s: %v", fixture, err)
 	}
-	l := &loaded{fixture: fixture, pinDir: pinDir, sess: sess, onClose: c.sessionClosed}
+	l := &loaded{fixture: fixture, pinDir: pinDir, sess: sess, onClose: c.sessionClosed, readyAt: time.Now()}
 	c.loads = append(c.loads, l)
 	ginkgo.DeferCleanup(func() { l.close() })
 	return l, nil
