@@ -19,6 +19,10 @@ import (
 // `guest` command is the default guest init.
 const ConformPackage = "github.com/perfconform/perfconform/cmd/conform"
 
+// NSWrapPackage is the dedicated session wrapper (package nswrap) that every
+// VM image carries next to /init.
+const NSWrapPackage = "github.com/perfconform/perfconform/cmd/perfconform-nswrap"
+
 // BuildGuest builds pkg as a static binary (CGO_ENABLED=0) for the host's
 // architecture into dir and returns its path. It must run inside the
 // perfconform module (a test, or a checkout); go's build cache makes an

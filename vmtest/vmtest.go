@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/perfconform/perfconform/adapters/process/nswrap"
 	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/vmtest/arch"
 	"github.com/perfconform/perfconform/vmtest/guest"
@@ -385,6 +386,14 @@ func (o *options) prepareArch(ctx context.Context, a arch.Arch, kernels map[stri
 		}
 	}
 	files := append(append([]initramfs.File{}, o.files...), o.archFiles[a.Name]...)
+	// The dedicated session wrapper next to /init (package nswrap): each
+	// adapter start then pays for a small program's start, not conform's.
+	// Without it (no module to build it in) adapters start through /init.
+	if wrap, err := BuildGuestFor(ctx, filepath.Join(o.cacheDir, "guest"), NSWrapPackage, a); err != nil {
+		report(Progress{Stage: "image", Message: fmt.Sprintf("%s: no dedicated session wrapper, adapters start through /init: %v", a.Name, err)})
+	} else {
+		files = append(files, initramfs.File{Host: wrap, Guest: "/" + nswrap.ExecutableName})
+	}
 	img, err := initramfs.Build(initramfs.Spec{Init: bin, Files: files}, filepath.Join(o.cacheDir, "initramfs"))
 	if err != nil {
 		return g, fmt.Errorf("%s guests: %w", a.Name, err)

@@ -4,20 +4,23 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
+	"strings"
 	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/perfconform/perfconform/adapters/process/nswrap"
 	"github.com/perfconform/perfconform/internal/bpfsys"
 )
 
-// The wrapper gives the adapter the RLIMIT_MEMLOCK it is told (the limit this
-// process had before raising it): /bin/cat, started through this test binary
-// as the wrapper (TestMain calls MaybeRunNamespaceWrapper), prints its own
-// limits.
-func TestWrapperSetsMemlock(t *testing.T) {
+// wrappers are the two executables that serve as the session wrapper: this
+// test binary re-executed (TestMain calls MaybeRunNamespaceWrapper) and the
+// dedicated cmd/perfconform-nswrap, built here.
+func wrappers(t *testing.T) map[string]string {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("the session wrapper needs root (PID and mount namespaces)")
 	}
@@ -25,6 +28,35 @@ func TestWrapperSetsMemlock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = "/usr/local/go/bin/go"
+	}
+	dedicated := filepath.Join(t.TempDir(), nswrap.ExecutableName)
+	build := exec.Command(goBin, "build", "-o", dedicated, "github.com/perfconform/perfconform/cmd/perfconform-nswrap")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the dedicated wrapper: %v\n%s", err, out)
+	}
+	return map[string]string{"self": self, "dedicated": dedicated}
+}
+
+// wrapped runs argv (argv[0] an absolute path) through wrapper with the
+// wrapper variables in env, as the process client does.
+func wrapped(wrapper string, env []string, argv ...string) *exec.Cmd {
+	cmd := exec.Command(wrapper, argv[1:]...)
+	cmd.Args[0] = argv[0]
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS}
+	cmd.Env = append(append(os.Environ(), nswrap.EnvExec+"="+argv[0]), env...)
+	return cmd
+}
+
+// Both wrappers give the adapter the RLIMIT_MEMLOCK they are told (the limit
+// this process had before raising it; /bin/cat prints its own limits), run
+// it as the child of PID 1 of a fresh PID namespace with a /proc of its own,
+// and pass its exit status and stderr through; a malformed limit stops the
+// wrapper with its own status, not an exec.
+func TestWrapper(t *testing.T) {
 	var ours unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_MEMLOCK, &ours); err != nil {
 		t.Fatal(err)
@@ -34,30 +66,81 @@ func TestWrapperSetsMemlock(t *testing.T) {
 	if ours.Cur < want.Cur {
 		want.Cur = ours.Cur
 	}
-	cmd := exec.Command(self, "/proc/self/limits")
-	cmd.Args[0] = "/bin/cat"
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS}
-	cmd.Env = append(os.Environ(), envWrapExec+"=/bin/cat", envWrapMemlock+"="+formatRlimit(want))
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("wrapper: %v\n%s", err, out)
-	}
-	m := regexp.MustCompile(`Max locked memory\s+(\S+)\s+(\S+)`).FindSubmatch(out)
-	if m == nil {
-		t.Fatalf("no locked memory line in\n%s", out)
-	}
-	if got := string(m[1]) + ":" + string(m[2]); got != formatRlimit(want) {
-		t.Errorf("adapter's RLIMIT_MEMLOCK %s, want %s", got, formatRlimit(want))
-	}
+	for name, wrapper := range wrappers(t) {
+		t.Run(name, func(t *testing.T) {
+			out, err := wrapped(wrapper, []string{nswrap.EnvMemlock + "=" + nswrap.FormatRlimit(want)}, "/bin/cat", "/proc/self/limits").CombinedOutput()
+			if err != nil {
+				t.Fatalf("wrapper: %v\n%s", err, out)
+			}
+			m := regexp.MustCompile(`Max locked memory\s+(\S+)\s+(\S+)`).FindSubmatch(out)
+			if m == nil {
+				t.Fatalf("no locked memory line in\n%s", out)
+			}
+			if got := string(m[1]) + ":" + string(m[2]); got != nswrap.FormatRlimit(want) {
+				t.Errorf("adapter's RLIMIT_MEMLOCK %s, want %s", got, nswrap.FormatRlimit(want))
+			}
 
-	// A malformed limit stops the wrapper with its own status, not an exec.
-	bad := exec.Command(self)
-	bad.Args[0] = "/bin/cat"
-	bad.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS}
-	bad.Env = append(os.Environ(), envWrapExec+"=/bin/cat", envWrapMemlock+"=lots")
-	var ee *exec.ExitError
-	if err := bad.Run(); !errors.As(err, &ee) || ee.ExitCode() != wrapExitMemlock {
-		t.Errorf("malformed limit: %v, want exit status %d", err, wrapExitMemlock)
+			var stderr strings.Builder
+			sh := wrapped(wrapper, nil, "/bin/sh", "-c", "readlink /proc/1/exe; echo oops >&2; exit 7")
+			sh.Stderr = &stderr
+			out, err = sh.Output()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 7 {
+				t.Errorf("exit 7 through the wrapper: %v", err)
+			}
+			// PID 1 of the shell's namespace, seen in its own /proc,
+			// is the wrapper.
+			if got := strings.TrimSpace(string(out)); got != wrapper {
+				t.Errorf("PID 1 seen by the adapter = %q, want the wrapper %s", got, wrapper)
+			}
+			if stderr.String() != "oops\n" {
+				t.Errorf("adapter stderr through the wrapper = %q, want %q", stderr.String(), "oops\n")
+			}
+
+			if err := wrapped(wrapper, []string{nswrap.EnvMemlock + "=lots"}, "/bin/cat").Run(); !errors.As(err, &ee) || ee.ExitCode() != nswrap.ExitMemlock {
+				t.Errorf("malformed limit: %v, want exit status %d", err, nswrap.ExitMemlock)
+			}
+		})
+	}
+}
+
+// The client takes the dedicated wrapper only when an executable file of
+// that name lies next to its own executable.
+func TestWrapperNextTo(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		make func(t *testing.T, path string)
+		want bool // the dedicated one
+	}{
+		{"absent", func(*testing.T, string) {}, false},
+		{"executable", func(t *testing.T, p string) { mustWrite(t, p, 0o755) }, true},
+		{"not executable", func(t *testing.T, p string) { mustWrite(t, p, 0o644) }, false},
+		{"a directory", func(t *testing.T, p string) {
+			if err := os.Mkdir(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			self := filepath.Join(dir, "conform")
+			dedicated := filepath.Join(dir, nswrap.ExecutableName)
+			tc.make(t, dedicated)
+			want := self
+			if tc.want {
+				want = dedicated
+			}
+			if got := wrapperNextTo(self); got != want {
+				t.Errorf("wrapperNextTo(%s) = %s, want %s", self, got, want)
+			}
+		})
+	}
+}
+
+func mustWrite(t *testing.T, path string, mode os.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte("#!/bin/sh\n"), mode); err != nil {
+		t.Fatal(err)
 	}
 }
 

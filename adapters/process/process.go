@@ -30,6 +30,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/perfconform/perfconform/adapters/process/nswrap"
 	"github.com/perfconform/perfconform/adapters/protocol"
 	"github.com/perfconform/perfconform/suite"
 )
@@ -116,7 +117,7 @@ func (l *Loader) adapterErr(op string, stderr *tail, err error) *Error {
 
 // command prepares `ADAPTER args...` in its own process group, under the
 // session wrapper when this executable can serve as one (see
-// MaybeRunNamespaceWrapper): then everything the adapter starts dies with it.
+// MaybeRunNamespaceWrapper; the wrapper is wrapperExecutable): then everything the adapter starts dies with it.
 // With possible set the wrapper also bind-mounts that file over
 // PossibleCPUsPath for the adapter.
 func (l *Loader) command(possible string, args ...string) (*exec.Cmd, error) {
@@ -129,12 +130,12 @@ func (l *Loader) command(possible string, args ...string) (*exec.Cmd, error) {
 	}
 	memlock := memlockEnv()
 	if wrapperAvailable.Load() {
-		self, err := os.Executable()
+		wrapper, err := wrapperExecutable()
 		if err != nil {
 			return nil, fmt.Errorf("session wrapper: %w", err)
 		}
-		cmd.Path = self
-		cmd.Env = append(os.Environ(), envWrapExec+"="+l.path, envWrapPossible+"="+possible)
+		cmd.Path = wrapper
+		cmd.Env = append(os.Environ(), nswrap.EnvExec+"="+l.path, nswrap.EnvPossible+"="+possible)
 		if memlock != "" {
 			cmd.Env = append(cmd.Env, memlock)
 		}
