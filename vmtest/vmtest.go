@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/perfconform/perfconform/adapters/process/nswrap"
+	"github.com/perfconform/perfconform/internal/nswrap"
 	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/vmtest/arch"
 	"github.com/perfconform/perfconform/vmtest/guest"

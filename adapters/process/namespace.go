@@ -6,8 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/perfconform/perfconform/adapters/process/nswrap"
 	"github.com/perfconform/perfconform/internal/bpfsys"
+	"github.com/perfconform/perfconform/internal/nswrap"
 )
 
 // PossibleCPUsPath is the file a process loader sees replaced when a

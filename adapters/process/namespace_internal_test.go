@@ -12,8 +12,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/perfconform/perfconform/adapters/process/nswrap"
 	"github.com/perfconform/perfconform/internal/bpfsys"
+	"github.com/perfconform/perfconform/internal/nswrap"
 )
 
 // wrappers are the two executables that serve as the session wrapper: this

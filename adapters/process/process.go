@@ -30,8 +30,8 @@ import (
 
 	"github.com/cilium/ebpf"
 
-	"github.com/perfconform/perfconform/adapters/process/nswrap"
 	"github.com/perfconform/perfconform/adapters/protocol"
+	"github.com/perfconform/perfconform/internal/nswrap"
 	"github.com/perfconform/perfconform/suite"
 )
 

@@ -4,6 +4,6 @@
 // the whole conform binary's. Not meant to be run by hand.
 package main
 
-import "github.com/perfconform/perfconform/adapters/process/nswrap"
+import "github.com/perfconform/perfconform/internal/nswrap"
 
 func main() { nswrap.Main() }
