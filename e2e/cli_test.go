@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/perfconform/perfconform/adapters"
+	"github.com/perfconform/perfconform/internal/bpfsys/bpfsystest"
 )
 
 // These tests run conform on this host: they need root and a bpffs.
@@ -28,13 +29,7 @@ func needHost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs conform on the host: skipped with -short")
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("conform run --host needs root")
-	}
-	var st unix.Statfs_t
-	if err := unix.Statfs("/sys/fs/bpf", &st); err != nil || st.Type != unix.BPF_FS_MAGIC {
-		t.Skip("no bpffs at /sys/fs/bpf")
-	}
+	bpfsystest.RequireBPF(t, "conform run --host loads BPF programs")
 }
 
 var (

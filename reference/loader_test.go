@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
-	"golang.org/x/sys/unix"
 
 	bpffixtures "github.com/perfconform/perfconform/fixtures/bpf"
 	"github.com/perfconform/perfconform/internal/bpfsys"
@@ -175,11 +174,10 @@ func TestBadPerfArrayIsRefusedByName(t *testing.T) {
 
 func bpffsDir(t *testing.T) string {
 	t.Helper()
-	var st unix.Statfs_t
-	if err := unix.Statfs("/sys/fs/bpf", &st); err != nil || st.Type != unix.BPF_FS_MAGIC {
-		t.Skip("bpffs is not mounted at /sys/fs/bpf")
+	if err := bpfsys.CheckBPFFS(bpfsys.BPFFSRoot); err != nil {
+		t.Skip(err)
 	}
-	dir, err := os.MkdirTemp("/sys/fs/bpf", "reftest")
+	dir, err := os.MkdirTemp(bpfsys.BPFFSRoot, "reftest")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -271,12 +271,8 @@ func removeStalePinDirs(root string) {
 
 // checkBPFFS makes sure dir is on a bpffs mount, so pins can be created.
 func checkBPFFS(dir string) error {
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		return fmt.Errorf("%w: bpffs: %s: %w (mount it with: mount -t bpf bpf /sys/fs/bpf)", ErrEnvironment, dir, err)
-	}
-	if st.Type != unix.BPF_FS_MAGIC {
-		return fmt.Errorf("%w: %s is not a bpffs mount (mount it with: mount -t bpf bpf /sys/fs/bpf)", ErrEnvironment, dir)
+	if err := bpfsys.CheckBPFFS(dir); err != nil {
+		return fmt.Errorf("%w: %w", ErrEnvironment, err)
 	}
 	return nil
 }

@@ -13,11 +13,11 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	"golang.org/x/sys/unix"
 
 	"github.com/perfconform/perfconform/adapters"
 	"github.com/perfconform/perfconform/adapters/process"
 	"github.com/perfconform/perfconform/adapters/reference/refadapter"
+	"github.com/perfconform/perfconform/internal/bpfsys/bpfsystest"
 	"github.com/perfconform/perfconform/reference/topology"
 	"github.com/perfconform/perfconform/reference/topology/topologytest"
 	"github.com/perfconform/perfconform/result"
@@ -185,13 +185,7 @@ func runScenario(name, out string) int {
 // loader and requirement.
 func runChild(t *testing.T, name string) map[string]map[string]result.Result {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("the suite loads BPF programs: run as root")
-	}
-	var st unix.Statfs_t
-	if err := unix.Statfs("/sys/fs/bpf", &st); err != nil || st.Type != unix.BPF_FS_MAGIC {
-		t.Skip("bpffs is not mounted at /sys/fs/bpf")
-	}
+	bpfsystest.RequireBPF(t, "the suite loads BPF programs")
 	out := filepath.Join(t.TempDir(), "results.json")
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), scenarioEnv+"="+name, outEnv+"="+out)

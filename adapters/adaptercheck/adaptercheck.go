@@ -28,6 +28,7 @@ import (
 	"github.com/perfconform/perfconform/adapters/process"
 	"github.com/perfconform/perfconform/adapters/protocol"
 	bpffixtures "github.com/perfconform/perfconform/fixtures/bpf"
+	"github.com/perfconform/perfconform/internal/bpfsys"
 	"github.com/perfconform/perfconform/reference/topology"
 	"github.com/perfconform/perfconform/suite"
 	"github.com/perfconform/perfconform/suite/trigger"
@@ -333,9 +334,8 @@ func checkObject(object string) (string, func(), error) {
 
 // checkPinDir makes a fresh directory on the bpffs at BPFFS.
 func checkPinDir() (string, error) {
-	var st unix.Statfs_t
-	if err := unix.Statfs(BPFFS, &st); err != nil || st.Type != unix.BPF_FS_MAGIC {
-		return "", fmt.Errorf("%s is %w: mount -t bpf bpf %s", BPFFS, ErrNoBPFFS, BPFFS)
+	if err := bpfsys.CheckBPFFS(BPFFS); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrNoBPFFS, err)
 	}
 	return os.MkdirTemp(BPFFS, "conform-adapter-check-")
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/perfconform/perfconform/adapters"
 	"github.com/perfconform/perfconform/adapters/adaptercheck"
 	"github.com/perfconform/perfconform/adapters/process"
+	"github.com/perfconform/perfconform/internal/bpfsys/bpfsystest"
 	"github.com/perfconform/perfconform/reference/topology"
 )
 
@@ -27,13 +28,7 @@ func TestMain(m *testing.M) {
 // needRoot skips unless Check can load BPF programs and pin here.
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("adapter-check loads BPF programs: run as root")
-	}
-	var st unix.Statfs_t
-	if err := unix.Statfs(adaptercheck.BPFFS, &st); err != nil || st.Type != unix.BPF_FS_MAGIC {
-		t.Skip("bpffs is not mounted at /sys/fs/bpf")
-	}
+	bpfsystest.RequireBPF(t, "adapter-check loads BPF programs")
 }
 
 var (

@@ -11,12 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/perfconform/perfconform/adapters/process"
 	"github.com/perfconform/perfconform/adapters/protocol"
 	"github.com/perfconform/perfconform/adapters/reference/refadapter"
 	"github.com/perfconform/perfconform/adapters/serve"
+	"github.com/perfconform/perfconform/internal/bpfsys/bpfsystest"
 	"github.com/perfconform/perfconform/reference"
 	"github.com/perfconform/perfconform/reference/topology"
 	"github.com/perfconform/perfconform/result"
@@ -280,13 +279,7 @@ func TestInfoFailure(t *testing.T) {
 // possible-CPU file reaches the served loader through the client's mount
 // namespace, serve passes none), and the wrong loader must FAIL.
 func TestSuite(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the suite loads BPF programs: run as root")
-	}
-	var st unix.Statfs_t
-	if err := unix.Statfs("/sys/fs/bpf", &st); err != nil || st.Type != unix.BPF_FS_MAGIC {
-		t.Skip("bpffs is not mounted at /sys/fs/bpf")
-	}
+	bpfsystest.RequireBPF(t, "the suite loads BPF programs")
 	possible, err := topology.ReadPossible("")
 	if err != nil {
 		t.Fatal(err)

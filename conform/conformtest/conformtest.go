@@ -37,11 +37,10 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/perfconform/perfconform/adapters/process"
 	"github.com/perfconform/perfconform/conform"
 	"github.com/perfconform/perfconform/conform/display"
+	"github.com/perfconform/perfconform/internal/bpfsys/bpfsystest"
 	"github.com/perfconform/perfconform/report"
 	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/vmtest/vmtesting"
@@ -132,13 +131,7 @@ func Violation(v report.Violation) string {
 
 func requireHost(tb testing.TB) {
 	tb.Helper()
-	if os.Geteuid() != 0 {
-		tb.Skip("conformtest: a host run loads BPF programs: run the test as root")
-	}
-	var st unix.Statfs_t
-	if err := unix.Statfs("/sys/fs/bpf", &st); err != nil || st.Type != unix.BPF_FS_MAGIC {
-		tb.Skip("conformtest: a host run needs bpffs at /sys/fs/bpf (mount -t bpf bpf /sys/fs/bpf)")
-	}
+	bpfsystest.RequireBPF(tb, "conformtest: a host run loads BPF programs and pins maps")
 }
 
 func summary(res *report.Results) string {
