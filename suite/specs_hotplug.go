@@ -136,13 +136,17 @@ func checkHotplugOffline(c *check) {
 		before, victim, topology.CPUSetOf(rest...), c.comeback(l, m, victim))
 }
 
+// comebackWait bounds comeback's writes: five of the 100ms polls of the one
+// reader known to file a new ring for a returning CPU (the reference's
+// FollowCPUs, reference.HotplugPollInterval). Every other reader pays all of
+// it for a note that is not judged, so it is not a grace (1s under TCG).
+const comebackWait = 500 * time.Millisecond
+
 // comeback brings cpu back online and says what became of its output, for
 // the record (not judged: a CPU that comes back is RING-HOTPLUG-ONLINE's
 // kind of event): a ring filed before the CPU went offline does not work
-// again unless the reader files a new one. It writes there for up to one
-// grace (1s under TCG's 20s timeout), against the 100ms poll interval of the
-// one reader known to file a new ring (the reference's FollowCPUs): the note
-// is not judged, so the readers that never file one should not pay more.
+// again unless the reader files a new one. It writes there for up to
+// comebackWait (or a grace, where that is shorter).
 func (c *check) comeback(l *loaded, m *ebpf.Map, cpu int) string {
 	if err := c.setOnline(cpu, true); err != nil {
 		c.errorf("%v", err)
@@ -150,7 +154,7 @@ func (c *check) comeback(l *loaded, m *ebpf.Map, cpu int) string {
 	trig := c.newTrigger("events", m)
 	defer trig.Close()
 	var o cpuOutcome
-	wait := c.grace()
+	wait := min(c.grace(), comebackWait)
 	for deadline := time.Now().Add(wait); ; time.Sleep(50 * time.Millisecond) {
 		if o = c.fireWith(l, "events", trig, []int{cpu})[0]; o.errno == 0 || time.Now().After(deadline) {
 			break
