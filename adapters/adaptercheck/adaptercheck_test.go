@@ -118,6 +118,8 @@ func TestCheckSharesTheRules(t *testing.T) {
 		{"garbage", "load", process.ErrAdapter, "must print {\"event\":\"ready\""},
 		{"badversion", "info", process.ErrProtocolVersion, "exactly one JSON line"},
 		{"sizeone", "sample", unix.E2BIG, "size it to the highest possible CPU id + 1"},
+		{"crash", "running", process.ErrAdapter, "never exit on your own"},
+		{"earlyexit", "running", process.ErrAdapter, "never exit on your own"},
 	} {
 		t.Run(tc.control, func(t *testing.T) {
 			var seen []adaptercheck.Step
