@@ -247,6 +247,15 @@ func TestRunOnHost(t *testing.T) {
 	if status["reference"] != result.Pass || status["sizeone"] != result.Fail || len(doc.Results) != 2 {
 		t.Errorf("results %v, want reference PASS and sizeone FAIL", status)
 	}
+	// The run lists its loaders in the plan's order whatever order Ginkgo
+	// ran them in (it shuffles them).
+	var listed []string
+	for _, l := range doc.Runs[0].Loaders {
+		listed = append(listed, l.Name)
+	}
+	if !slices.Equal(listed, []string{"reference", "sizeone"}) {
+		t.Errorf("run loaders %v, want the plan's order [reference sizeone]", listed)
+	}
 	for _, f := range runOutputFiles {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Errorf("%s not written: %v", f, err)
