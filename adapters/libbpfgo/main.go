@@ -105,7 +105,12 @@ func load(ctx context.Context, args adapterkit.LoadArgs, w *adapterkit.Writer) e
 	if err != nil {
 		return adapterkit.Fail(protocol.StageLoad, logs.wrap(fmt.Errorf("open %s: %w", args.Object, err)))
 	}
-	defer m.Close()
+	exiting := false // the session ended: see its end below
+	defer func() {
+		if !exiting {
+			m.Close()
+		}
+	}()
 
 	// libbpf's pin-by-path: a compatible map already pinned there is
 	// reused, anything else is pinned by BPFLoadObject (the COMPAT
@@ -153,13 +158,9 @@ func load(ctx context.Context, args adapterkit.LoadArgs, w *adapterkit.Writer) e
 		return err
 	}
 
-	// Start's goroutine polls until Stop, which closes both channels once
-	// the poller has returned; the forwarders end with them.
-	var wg sync.WaitGroup
+	// Start's goroutine polls; the forwarders run until the process exits.
 	for _, r := range readers {
-		wg.Add(1)
 		go func() {
-			defer wg.Done()
 			events, lost := r.events, r.lost
 			for events != nil || lost != nil {
 				select {
@@ -180,9 +181,16 @@ func load(ctx context.Context, args adapterkit.LoadArgs, w *adapterkit.Writer) e
 		}()
 	}
 	<-ctx.Done()
-	for _, r := range readers {
-		r.pb.Stop()
-	}
-	wg.Wait()
+	// The session is over and the adapter exits (adapterkit.Main) without
+	// stopping libbpfgo's readers or closing the module: PerfBuffer.Stop
+	// waits for its poller, which sits in perf_buffer__poll with libbpfgo's
+	// fixed 300ms timeout, so every session's end took up to 300ms, a third
+	// of this adapter's time in a VM (docs/PERFORMANCE.md). Exiting frees
+	// what Stop and Close would (the kernel closes the perf events, maps and
+	// programs with the process; the pins stay either way), and records
+	// still in libbpfgo's channels are dropped as Stop drops them. Sealing
+	// the writer lets a line being forwarded finish and no other start.
+	exiting = true
+	w.Seal()
 	return nil
 }

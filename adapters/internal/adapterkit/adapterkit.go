@@ -93,6 +93,12 @@ func (w *Writer) Emit(ev protocol.Event) error {
 	return w.err
 }
 
+// Seal lets a line being written finish and no other start: Emit blocks from
+// then on. For an adapter that ends its session by exiting without stopping
+// its reader goroutines (they may still be forwarding a record), so that its
+// output ends with a whole line. Only for a process about to exit.
+func (w *Writer) Seal() { w.mu.Lock() }
+
 // Ready announces that every map is pinned and a reader is open on each of
 // perfMaps.
 func (w *Writer) Ready(perfMaps []string) error {
