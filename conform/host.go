@@ -43,21 +43,14 @@ func runOnHost(ctx context.Context, o *options, p Plan, specs []loaderSpec) (*re
 		Kernel: report.Kernel{Name: "host", Version: release, Arch: runtime.GOARCH}, Topology: "host", Masks: masks, Realized: true,
 		Accelerator: "host", Started: started, Duration: time.Since(started),
 	}
-	versions := map[string]string{}
 	for i := range results {
-		r := &results[i]
-		r.Kernel, r.Topology, r.Accelerator = "host", "host", "host"
-		if versions[r.Loader] == "" {
-			versions[r.Loader] = r.LoaderVersion
-		}
+		results[i].Kernel, results[i].Topology, results[i].Accelerator = "host", "host", "host"
 	}
-	// In the plan's order, as a VM run lists them: Ginkgo shuffles the
-	// loaders' containers, so the order results came in differs between runs.
-	for _, l := range specs {
-		if _, ran := versions[l.Name]; ran {
-			run.Loaders = append(run.Loaders, report.Loader{Name: l.Name, Version: versions[l.Name]})
-		}
+	names := make([]string, len(specs))
+	for i, l := range specs {
+		names[i] = l.Name
 	}
+	run.Loaders = runLoaders(names, results)
 	return &report.Results{Generated: time.Now().UTC(), Runs: []report.Run{run}, Results: results}, nil
 }
 

@@ -371,14 +371,14 @@ func vmRunReport(job vmtest.Job, vm vmtest.VMResult, loaders []GuestLoader, reqs
 	if !vm.Started.IsZero() && !vm.Ended.IsZero() {
 		run.Duration = vm.Ended.Sub(vm.Started)
 	}
-	versions := map[string]string{}
-	for _, r := range vm.Results {
-		if r.LoaderVersion != "" && versions[r.Loader] == "" {
-			versions[r.Loader] = r.LoaderVersion
-		}
+	names := make([]string, len(loaders))
+	for i, l := range loaders {
+		names[i] = l.Name
 	}
-	for _, l := range loaders {
-		run.Loaders = append(run.Loaders, report.Loader{Name: l.Name, Version: versions[l.Name]})
+	run.Loaders = runLoaders(names, vm.Results)
+	versions := map[string]string{}
+	for _, l := range run.Loaders {
+		versions[l.Name] = l.Version
 	}
 	results := append([]result.Result(nil), vm.Results...)
 	if vm.Err == nil {
@@ -457,4 +457,22 @@ func loaderNames(ls []GuestLoader) string {
 		names = append(names, l.Name)
 	}
 	return strings.Join(names, ", ")
+}
+
+// runLoaders lists a run's loaders in the plan's order (names), each with the
+// version its results carry. The plan's order, not the results': Ginkgo
+// shuffles the loaders' containers, so results come in a different order in
+// every run.
+func runLoaders(names []string, results []result.Result) []report.Loader {
+	versions := map[string]string{}
+	for _, r := range results {
+		if r.LoaderVersion != "" && versions[r.Loader] == "" {
+			versions[r.Loader] = r.LoaderVersion
+		}
+	}
+	out := make([]report.Loader, 0, len(names))
+	for _, n := range names {
+		out = append(out, report.Loader{Name: n, Version: versions[n]})
+	}
+	return out
 }

@@ -150,7 +150,7 @@ type endedSession interface{ Ended() error }
 // own. A crash shortly after "ready" takes a moment to show, and a verdict
 // wrongly blamed on a loader is worse than a second's wait, so it watches
 // the sessions still open until a second after the newest of them became
-// ready (adapterCrashWindow), and at least one more poll: a check that
+// ready (AdapterCrashWindow), and at least one more poll: a check that
 // judges right after a load waits out the window, one that judges later
 // (after waiting for samples, most FAILs) has already waited it and only
 // looks again. A death the check's own waits could have missed is still
@@ -158,16 +158,37 @@ type endedSession interface{ Ended() error }
 // longer than an exited adapter takes to be reaped. Sessions the check
 // closed itself are looked at once: Close returns only after the adapter
 // exited, so what they say is final.
-// adapterCrashWindow is how long after "ready" a session is watched for a
+// AdapterCrashWindow is how long after "ready" a session is watched for a
 // crash before a verdict against its loader stands; adapterCrashPoll is how
 // often it is looked at.
 const (
-	adapterCrashWindow = time.Second
+	AdapterCrashWindow = time.Second
 	adapterCrashPoll   = 100 * time.Millisecond
 )
 
+// SessionEnded reports why one of sessions ended on its own (Ended, with the
+// adapter's stderr), looking at them every 100ms until deadline and at least
+// once; nil if none did. Sessions that cannot end on their own (in-process
+// loaders) are skipped. The suite asks it before a verdict against a loader,
+// adapters/adaptercheck before a failed step.
+func SessionEnded(sessions []Session, deadline time.Time) error {
+	for ; ; time.Sleep(adapterCrashPoll) {
+		for _, s := range sessions {
+			if es, ok := s.(endedSession); ok {
+				if err := es.Ended(); err != nil {
+					return err
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return nil
+		}
+	}
+}
+
 func (c *check) adapterEnded() error {
-	var watched []endedSession
+	var watched []Session
+	deadline := time.Now().Add(adapterCrashPoll)
 	for _, l := range c.loads {
 		es, ok := l.sess.(endedSession)
 		if !ok {
@@ -179,27 +200,15 @@ func (c *check) adapterEnded() error {
 			}
 			continue
 		}
-		watched = append(watched, es)
+		watched = append(watched, l.sess)
+		if l.readyAt.Add(AdapterCrashWindow).After(deadline) {
+			deadline = l.readyAt.Add(AdapterCrashWindow)
+		}
 	}
 	if len(watched) == 0 {
 		return nil
 	}
-	deadline := time.Now().Add(adapterCrashPoll)
-	for _, l := range c.loads {
-		if _, ok := l.sess.(endedSession); ok && !l.closed && l.readyAt.Add(adapterCrashWindow).After(deadline) {
-			deadline = l.readyAt.Add(adapterCrashWindow)
-		}
-	}
-	for ; ; time.Sleep(adapterCrashPoll) {
-		for _, es := range watched {
-			if err := es.Ended(); err != nil {
-				return err
-			}
-		}
-		if time.Now().After(deadline) {
-			return nil
-		}
-	}
+	return SessionEnded(watched, deadline)
 }
 
 // passf records the detail of a pass.

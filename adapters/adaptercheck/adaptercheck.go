@@ -283,30 +283,17 @@ func (c *checker) run(ctx context.Context, path string, o Options) error {
 	return nil
 }
 
-// crashWindow is how long after "ready" a failing step waits to see whether
-// the adapter died (a crash right after ready takes a moment to show), as the
-// suite does before it blames a loader (suite's adapterCrashWindow).
-const crashWindow = time.Second
-
 // endedOnItsOwn reports, as a FAIL step "running", an adapter that exited by
 // itself after ready (a crash, an early exit), with its exit status and
 // stderr: the root cause of a missing pin or sample, which is then not
-// reported (it says nothing about an adapter that was no longer there).
+// reported (it says nothing about an adapter that was no longer there). It
+// watches the session as the suite does before it blames a loader.
 func (c *checker) endedOnItsOwn(s suite.Session, readyAt time.Time) bool {
-	es, ok := s.(interface{ Ended() error })
-	if !ok {
-		return false
+	err := suite.SessionEnded([]suite.Session{s}, readyAt.Add(suite.AdapterCrashWindow))
+	if err != nil {
+		c.fail("running", err, "keep running with the reader open until stdin closes or SIGTERM arrives; never exit on your own (the adapter's stderr above says why it ended)")
 	}
-	for {
-		if err := es.Ended(); err != nil {
-			c.fail("running", err, "keep running with the reader open until stdin closes or SIGTERM arrives; never exit on your own (the adapter's stderr above says why it ended)")
-			return true
-		}
-		if time.Since(readyAt) > crashWindow {
-			return false
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return err != nil
 }
 
 // fireHint explains the errno of a failed bpf_perf_event_output on cpu.
