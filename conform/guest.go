@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,6 +31,10 @@ type GuestArgs struct {
 	Loaders []GuestLoader
 	Focus   []string
 	Timeout time.Duration // 0: TCGSampleTimeout or KVMSampleTimeout
+	// Serial and LoadersAtOnce are Plan's: how the guest's suite schedules
+	// the loaders (suite.Config.Serial, suite.Config.Parallel).
+	Serial        bool
+	LoadersAtOnce int
 }
 
 // Per-sample and info waits in a VM when --timeout is not given (adapters
@@ -41,7 +46,8 @@ const (
 )
 
 // Encode renders a as guest arguments: --loader reference,
-// --loader NAME=PATH, --requirement ID, --timeout D.
+// --loader NAME=PATH, --requirement ID, --timeout D, --serial,
+// --loaders-at-once N.
 func (a GuestArgs) Encode() []string {
 	var out []string
 	for _, l := range a.Loaders {
@@ -56,6 +62,12 @@ func (a GuestArgs) Encode() []string {
 	}
 	if a.Timeout > 0 {
 		out = append(out, "--timeout", a.Timeout.String())
+	}
+	if a.Serial {
+		out = append(out, "--serial")
+	}
+	if a.LoadersAtOnce > 0 {
+		out = append(out, "--loaders-at-once", strconv.Itoa(a.LoadersAtOnce))
 	}
 	return out
 }
@@ -74,6 +86,8 @@ func ParseGuestArgs(args []string) (GuestArgs, error) {
 	fs.Var(&loaders, "loader", "")
 	fs.Var(&focus, "requirement", "")
 	fs.DurationVar(&a.Timeout, "timeout", 0, "")
+	fs.BoolVar(&a.Serial, "serial", false, "")
+	fs.IntVar(&a.LoadersAtOnce, "loaders-at-once", 0, "")
 	if err := fs.Parse(args); err != nil {
 		return a, fmt.Errorf("guest args %q: %w", args, err)
 	}
@@ -152,10 +166,12 @@ func runGuestSuite(ctx context.Context, env guest.Env, args GuestArgs, emit func
 	}
 	emit(event.Log("conform guest: suite with %d loader(s), %v per sample or load", len(loaders), timeout))
 	_, err := suite.Run(ctx, suite.Config{
-		Loaders: loaders,
-		Focus:   args.Focus,
-		Timeout: timeout,
-		Hotplug: true, // a throwaway VM: the RING-HOTPLUG checks may offline its CPUs
+		Loaders:  loaders,
+		Focus:    args.Focus,
+		Timeout:  timeout,
+		Serial:   args.Serial,
+		Parallel: args.LoadersAtOnce,
+		Hotplug:  true, // a throwaway VM: the RING-HOTPLUG checks may offline its CPUs
 		OnResult: func(r result.Result) {
 			r.Kernel, r.Topology, r.Accelerator = env.Kernel, env.Topology.Name, env.Accelerator
 			if r.Masks == nil {

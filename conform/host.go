@@ -30,6 +30,8 @@ func runOnHost(ctx context.Context, o *options, p Plan, specs []loaderSpec) (*re
 		Loaders:  hostLoaders(specs, p.Timeout),
 		Focus:    p.Requirements,
 		Timeout:  p.Timeout,
+		Serial:   p.Serial,
+		Parallel: p.LoadersAtOnce,
 		Log:      ginkgoLog(),
 		OnCheck:  func(loader, req string) { o.emit(CheckStarted{Loader: loader, Requirement: req}) },
 		OnResult: func(r result.Result) { o.emit(ResultReady{Result: r}) },

@@ -24,18 +24,24 @@ const DefaultTopologySet = "quick"
 // field (--loader, --out, --timeout, ...), which is what most plans come
 // from.
 type Plan struct {
-	Loaders      []Loader      // default: the reference
-	Host         bool          // run on this machine; otherwise every Kernels × Topologies VM
-	Kernels      []string      // catalog names or bzImage paths
-	Topologies   []string      // names or sets; default DefaultTopologySet
-	Requirements []string      // only these IDs; nil = all
-	Parallel     int           // VMs at once; 0 = runtime.NumCPU()
-	Timeout      time.Duration // bound on every wait for a loader; 0 = defaults
-	OutDir       string        // results.json, junit.xml, report.md, report.html (+ VM logs); must be new or empty
-	Force        bool          // let OutDir hold an earlier run's output (replaced when the run starts)
-	KeepVMs      bool          // keep each VM's temporary directory
-	BinDir       string        // where built-in and Go adapters are built; "" = adapters.DefaultBinDir()
-	Gate         Gate
+	Loaders      []Loader // default: the reference
+	Host         bool     // run on this machine; otherwise every Kernels × Topologies VM
+	Kernels      []string // catalog names or bzImage paths
+	Topologies   []string // names or sets; default DefaultTopologySet
+	Requirements []string // only these IDs; nil = all
+	Parallel     int      // VMs at once; 0 = runtime.NumCPU()
+	// LoadersAtOnce bounds the loaders that run side by side in each VM (or
+	// on the host); 0 = all of them. Serial runs them one after another,
+	// each requirement on loads of its own (the schedule the side-by-side
+	// one is proven against: suite.Config.Serial).
+	LoadersAtOnce int
+	Serial        bool
+	Timeout       time.Duration // bound on every wait for a loader; 0 = defaults
+	OutDir        string        // results.json, junit.xml, report.md, report.html (+ VM logs); must be new or empty
+	Force         bool          // let OutDir hold an earlier run's output (replaced when the run starts)
+	KeepVMs       bool          // keep each VM's temporary directory
+	BinDir        string        // where built-in and Go adapters are built; "" = adapters.DefaultBinDir()
+	Gate          Gate
 }
 
 // Gate says which results fail a run (report.Gate).
@@ -111,6 +117,12 @@ func (p Plan) Validate() error {
 	}
 	if err := suite.CheckTimeout(p.Timeout); p.Timeout != 0 && err != nil {
 		return fmt.Errorf("--timeout: %w", err)
+	}
+	if p.LoadersAtOnce < 0 {
+		return fmt.Errorf("--loaders-at-once %d: want a positive number of loaders (0: all of them)", p.LoadersAtOnce)
+	}
+	if p.Serial && p.LoadersAtOnce > 0 {
+		return fmt.Errorf("--serial runs one loader at a time; it does not combine with --loaders-at-once")
 	}
 	for _, id := range p.Requirements {
 		if _, ok := suite.RequirementByID(id); !ok {

@@ -188,7 +188,7 @@ func runInVMs(ctx context.Context, o *options, p Plan, plan vmPlan, specs []load
 		}
 	}
 
-	ga := GuestArgs{Loaders: loaders.guest, Focus: p.Requirements, Timeout: p.Timeout}
+	ga := GuestArgs{Loaders: loaders.guest, Focus: p.Requirements, Timeout: p.Timeout, Serial: p.Serial, LoadersAtOnce: p.LoadersAtOnce}
 	var jobs []vmtest.Job
 	for _, k := range kernels {
 		for _, t := range tops {
