@@ -45,9 +45,23 @@ type Gate struct {
 	// loader of the run. "all" alone is the same as All.
 	Loaders     []string
 	All         bool         // every loader
-	Level       result.Level // lowest level whose FAIL gates; "" = result.Must
+	Level       result.Level // lowest level whose FAIL gates: MUST or SHOULD in any case; "" = result.Must
 	AllowErrors bool         // ERROR results and run errors do not gate
 	Baselines   map[string]report.Baseline
+}
+
+// level is g.Level normalised as report.Gate wants it: MUST or SHOULD in
+// upper case, whatever case the plan gave ("must" is what --fail-level
+// takes), MUST when empty.
+func (g Gate) level() (result.Level, error) {
+	if g.Level == "" {
+		return result.Must, nil
+	}
+	l, err := report.ParseLevel(string(g.Level))
+	if err != nil {
+		return "", fmt.Errorf("--fail-level: %w", err)
+	}
+	return l, nil
 }
 
 // GateError is Run's error when gated results fail; the results were
@@ -99,8 +113,7 @@ func (o *options) message(text string) { o.emit(Message{Text: text}) }
 // timeout, requirement IDs, topologies, kernels, -j, loaders a VM can run,
 // the gate level. Run calls it first and does nothing when it fails.
 func (p Plan) Validate() error {
-	if p.Gate.Level != "" && p.Gate.Level != result.Must && p.Gate.Level != result.Should {
-		_, err := report.ParseLevel(string(p.Gate.Level))
+	if _, err := p.Gate.level(); err != nil {
 		return err
 	}
 	if !p.Host && len(p.Topologies) == 0 && len(p.Kernels) == 0 {
@@ -146,9 +159,7 @@ func Run(ctx context.Context, p Plan, opts ...Option) (*report.Results, error) {
 	if len(p.Loaders) == 0 {
 		p.Loaders = []Loader{Builtin(referenceName)}
 	}
-	if p.Gate.Level == "" {
-		p.Gate.Level = result.Must
-	}
+	p.Gate.Level, _ = p.Gate.level() // checked by Validate
 	var vp vmPlan
 	if p.Host {
 		if os.Geteuid() != 0 {

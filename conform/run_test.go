@@ -77,6 +77,13 @@ func TestValidate(t *testing.T) {
 		{"1ns timeout", host(Plan{Timeout: time.Nanosecond}), "--timeout", nil},
 		{"unknown requirement", host(Plan{Requirements: []string{"NOPE"}}), "unknown requirement", nil},
 		{"bad level", host(Plan{Gate: Gate{Level: "MAY"}}), "fail level", report.ErrGateOptions},
+		{"lower-case level", host(Plan{Gate: Gate{Level: "must"}}), "", nil},
+		{"mixed-case level", host(Plan{Gate: Gate{Level: "Should"}}), "", nil},
+		// A valid level in any case is one check among the others, not
+		// the end of the checks.
+		{"lower-case level, unknown requirement", host(Plan{Gate: Gate{Level: "must"}, Requirements: []string{"NOPE"}}), "unknown requirement", nil},
+		{"lower-case level, nowhere to run", Plan{Gate: Gate{Level: "should"}}, "say where to run", nil},
+		{"lower-case level, in-process in VMs", vm(Plan{Gate: Gate{Level: "must"}, Loaders: []Loader{InProcess(refadapter.New())}}), "host only", ErrLoader},
 		{"in-process in VMs", vm(Plan{Loaders: []Loader{InProcess(refadapter.New())}}), "host only", ErrLoader},
 		{"in-process nil", host(Plan{Loaders: []Loader{InProcess(nil)}}), "InProcess(nil)", ErrLoader},
 		{"empty name", host(Plan{Loaders: []Loader{Builtin("")}}), "without a name", ErrLoader},
@@ -230,7 +237,7 @@ func TestRunOnHost(t *testing.T) {
 		Requirements: []string{"SIZE-AUTO"},
 		OutDir:       out,
 		BinDir:       t.TempDir(),
-		Gate:         Gate{All: true},
+		Gate:         Gate{All: true, Level: "must"}, // any case, as on the command line
 	}
 	doc, err := Run(context.Background(), p, WithEvents(func(e Event) { events = append(events, e) }))
 	var gate *GateError
