@@ -41,8 +41,9 @@ type Plan struct {
 // Gate says which results fail a run (report.Gate).
 type Gate struct {
 	// Loaders are the gated loaders (a bare name: every version of it);
-	// nil is the default rule: the reference when it runs, otherwise every
-	// loader of the run. "all" alone is the same as All.
+	// nil, "all" alone and All are every loader of the run, the reference
+	// included when it runs beside others. To gate only the reference
+	// (its MUSTs as a check of the suite and the machine), name it.
 	Loaders     []string
 	All         bool         // every loader
 	Level       result.Level // lowest level whose FAIL gates: MUST or SHOULD in any case; "" = result.Must
@@ -195,7 +196,7 @@ func Run(ctx context.Context, p Plan, opts ...Option) (*report.Results, error) {
 	if p.Gate.All {
 		gate = append([]string{"all"}, gate...)
 	}
-	gated, err := checkGate(gate, gate != nil, specNames(specs))
+	gated, err := checkGate(gate, specNames(specs))
 	if err != nil {
 		return nil, err
 	}
@@ -231,16 +232,12 @@ func Run(ctx context.Context, p Plan, opts ...Option) (*report.Results, error) {
 }
 
 // checkGate returns the loaders gate names (nil: every loader), refusing a
-// name that is not a loader of this run. Without a gate (given false) it
-// gates the reference when the reference runs (the other loaders' failures
-// are findings) and otherwise every loader of the run.
-func checkGate(gate []string, given bool, names []string) ([]string, error) {
-	if !given {
-		if slices.Contains(names, referenceName) {
-			return []string{referenceName}, nil
-		}
-		return nil, nil
-	}
+// name that is not a loader of this run. No gate, like "all", is every
+// loader of the run: the loaders the user brought, the reference too when it
+// is there for comparison (it passes its MUSTs, and a reference that does not
+// is worth a failed run), so adding the reference never takes the gate from
+// the loader under test.
+func checkGate(gate []string, names []string) ([]string, error) {
 	if len(gate) == 0 || slices.Contains(gate, "all") {
 		if len(gate) > 1 {
 			return nil, fmt.Errorf("--gate all gates every loader; it does not combine with %q", gate)

@@ -218,10 +218,12 @@ func TestGateError(t *testing.T) {
 	}
 }
 
-// TestRunOnHost runs a plan on this machine with an in-process loader and a
-// Go adapter that sizes perf arrays wrong (max_entries 1): the reports are
-// written, the events tell the run as it goes, and the gate names the wrong
-// loader, with the results returned beside the *GateError.
+// TestRunOnHost runs a plan on this machine with the reference in-process
+// and a Go adapter that sizes perf arrays wrong (max_entries 1): the reports
+// are written, the events tell the run as it goes, and the default gate
+// (every loader of the run: the reference beside a loader does not take its
+// gate) names the wrong loader, with the results returned beside the
+// *GateError.
 func TestRunOnHost(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("a host run loads BPF programs: needs root")
@@ -237,7 +239,7 @@ func TestRunOnHost(t *testing.T) {
 		Requirements: []string{"SIZE-AUTO"},
 		OutDir:       out,
 		BinDir:       t.TempDir(),
-		Gate:         Gate{All: true, Level: "must"}, // any case, as on the command line
+		Gate:         Gate{Level: "must"}, // any case, as on the command line
 	}
 	doc, err := Run(context.Background(), p, WithEvents(func(e Event) { events = append(events, e) }))
 	var gate *GateError
