@@ -220,7 +220,8 @@ func Run(ctx context.Context, p Plan, opts ...Option) (*report.Results, error) {
 		}
 		o.message(fmt.Sprintf("results written to %s", p.OutDir))
 	}
-	opt := report.GateOptions{FailLevel: p.Gate.Level, AllowErrors: p.Gate.AllowErrors, Baselines: p.Gate.Baselines, Loaders: gated}
+	opt := report.GateOptions{FailLevel: p.Gate.Level, AllowErrors: p.Gate.AllowErrors, Baselines: p.Gate.Baselines, Loaders: gated,
+		KnownRequirement: Names().Requirement}
 	violations, err := report.Gate(doc, opt)
 	if err != nil {
 		return doc, err
