@@ -180,34 +180,37 @@ func TestResolveLoaders(t *testing.T) {
 func TestCheckGate(t *testing.T) {
 	for _, tt := range []struct {
 		gate  []string
-		given bool
 		names []string
 		want  []string
 		err   string
 	}{
-		{nil, false, []string{"reference", "cilium-ebpf"}, []string{"reference"}, ""},
-		{nil, false, []string{"cilium-ebpf"}, nil, ""},
-		{nil, false, []string{"libbpf", "aya"}, nil, ""},
-		{[]string{"all"}, true, []string{"libbpf"}, nil, ""},
-		{[]string{"aya"}, true, []string{"libbpf", "aya"}, []string{"aya"}, ""},
-		{[]string{"reference"}, true, []string{"cilium-ebpf"}, nil, `no loader of this run is called "reference"`},
-		{[]string{"foo"}, true, []string{"reference"}, nil, `no loader of this run is called "foo"`},
-		{[]string{"all", "aya"}, true, []string{"aya"}, nil, "does not combine"},
+		// No gate: every loader of the run, the reference too when the
+		// user brought it for comparison (issue 24: it must not take the
+		// gate from the loader under test).
+		{nil, []string{"reference", "cilium-ebpf"}, nil, ""},
+		{nil, []string{"cilium-ebpf"}, nil, ""},
+		{nil, []string{"libbpf", "aya"}, nil, ""},
+		{[]string{"all"}, []string{"libbpf"}, nil, ""},
+		{[]string{"reference"}, []string{"reference", "cilium-ebpf"}, []string{"reference"}, ""},
+		{[]string{"aya"}, []string{"libbpf", "aya"}, []string{"aya"}, ""},
+		{[]string{"reference"}, []string{"cilium-ebpf"}, nil, `no loader of this run is called "reference"`},
+		{[]string{"foo"}, []string{"reference"}, nil, `no loader of this run is called "foo"`},
+		{[]string{"all", "aya"}, []string{"aya"}, nil, "does not combine"},
 		// A bare name covers every version of a loader, a full one that version.
-		{[]string{"libbpf"}, true, []string{"libbpf@1.1", "libbpf@1.4"}, []string{"libbpf"}, ""},
-		{[]string{"libbpf@1.4"}, true, []string{"libbpf@1.1", "libbpf@1.4"}, []string{"libbpf@1.4"}, ""},
-		{[]string{"libbpf@1.5"}, true, []string{"libbpf@1.1", "libbpf@1.4"}, nil, `no loader of this run is called "libbpf@1.5"`},
-		{[]string{"libbpf"}, true, []string{"libbpfgo@v0.8.0"}, nil, `no loader of this run is called "libbpf"`},
+		{[]string{"libbpf"}, []string{"libbpf@1.1", "libbpf@1.4"}, []string{"libbpf"}, ""},
+		{[]string{"libbpf@1.4"}, []string{"libbpf@1.1", "libbpf@1.4"}, []string{"libbpf@1.4"}, ""},
+		{[]string{"libbpf@1.5"}, []string{"libbpf@1.1", "libbpf@1.4"}, nil, `no loader of this run is called "libbpf@1.5"`},
+		{[]string{"libbpf"}, []string{"libbpfgo@v0.8.0"}, nil, `no loader of this run is called "libbpf"`},
 	} {
-		got, err := checkGate(tt.gate, tt.given, tt.names)
+		got, err := checkGate(tt.gate, tt.names)
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Errorf("checkGate(%q, %v, %q) = %v, want an error containing %q", tt.gate, tt.given, tt.names, err, tt.err)
+				t.Errorf("checkGate(%q, %q) = %v, want an error containing %q", tt.gate, tt.names, err, tt.err)
 			}
 			continue
 		}
 		if err != nil || !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("checkGate(%q, %v, %q) = %q, %v; want %q", tt.gate, tt.given, tt.names, got, err, tt.want)
+			t.Errorf("checkGate(%q, %q) = %q, %v; want %q", tt.gate, tt.names, got, err, tt.want)
 		}
 	}
 }

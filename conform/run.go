@@ -47,13 +47,28 @@ type Plan struct {
 // Gate says which results fail a run (report.Gate).
 type Gate struct {
 	// Loaders are the gated loaders (a bare name: every version of it);
-	// nil is the default rule: the reference when it runs, otherwise every
-	// loader of the run. "all" alone is the same as All.
+	// nil, "all" alone and All are every loader of the run, the reference
+	// included when it runs beside others. To gate only the reference
+	// (its MUSTs as a check of the suite and the machine), name it.
 	Loaders     []string
 	All         bool         // every loader
-	Level       result.Level // lowest level whose FAIL gates; "" = result.Must
+	Level       result.Level // lowest level whose FAIL gates: MUST or SHOULD in any case; "" = result.Must
 	AllowErrors bool         // ERROR results and run errors do not gate
 	Baselines   map[string]report.Baseline
+}
+
+// level is g.Level normalised as report.Gate wants it: MUST or SHOULD in
+// upper case, whatever case the plan gave ("must" is what --fail-level
+// takes), MUST when empty.
+func (g Gate) level() (result.Level, error) {
+	if g.Level == "" {
+		return result.Must, nil
+	}
+	l, err := report.ParseLevel(string(g.Level))
+	if err != nil {
+		return "", fmt.Errorf("--fail-level: %w", err)
+	}
+	return l, nil
 }
 
 // GateError is Run's error when gated results fail; the results were
@@ -105,8 +120,7 @@ func (o *options) message(text string) { o.emit(Message{Text: text}) }
 // timeout, requirement IDs, topologies, kernels, -j, loaders a VM can run,
 // the gate level. Run calls it first and does nothing when it fails.
 func (p Plan) Validate() error {
-	if p.Gate.Level != "" && p.Gate.Level != result.Must && p.Gate.Level != result.Should {
-		_, err := report.ParseLevel(string(p.Gate.Level))
+	if _, err := p.Gate.level(); err != nil {
 		return err
 	}
 	if !p.Host && len(p.Topologies) == 0 && len(p.Kernels) == 0 {
@@ -158,9 +172,7 @@ func Run(ctx context.Context, p Plan, opts ...Option) (*report.Results, error) {
 	if len(p.Loaders) == 0 {
 		p.Loaders = []Loader{Builtin(referenceName)}
 	}
-	if p.Gate.Level == "" {
-		p.Gate.Level = result.Must
-	}
+	p.Gate.Level, _ = p.Gate.level() // checked by Validate
 	var vp vmPlan
 	if p.Host {
 		if os.Geteuid() != 0 {
@@ -196,7 +208,7 @@ func Run(ctx context.Context, p Plan, opts ...Option) (*report.Results, error) {
 	if p.Gate.All {
 		gate = append([]string{"all"}, gate...)
 	}
-	gated, err := checkGate(gate, gate != nil, specNames(specs))
+	gated, err := checkGate(gate, specNames(specs))
 	if err != nil {
 		return nil, err
 	}
@@ -220,7 +232,8 @@ func Run(ctx context.Context, p Plan, opts ...Option) (*report.Results, error) {
 		}
 		o.message(fmt.Sprintf("results written to %s", p.OutDir))
 	}
-	opt := report.GateOptions{FailLevel: p.Gate.Level, AllowErrors: p.Gate.AllowErrors, Baselines: p.Gate.Baselines, Loaders: gated}
+	opt := report.GateOptions{FailLevel: p.Gate.Level, AllowErrors: p.Gate.AllowErrors, Baselines: p.Gate.Baselines, Loaders: gated,
+		KnownRequirement: Names().Requirement}
 	violations, err := report.Gate(doc, opt)
 	if err != nil {
 		return doc, err
@@ -232,16 +245,12 @@ func Run(ctx context.Context, p Plan, opts ...Option) (*report.Results, error) {
 }
 
 // checkGate returns the loaders gate names (nil: every loader), refusing a
-// name that is not a loader of this run. Without a gate (given false) it
-// gates the reference when the reference runs (the other loaders' failures
-// are findings) and otherwise every loader of the run.
-func checkGate(gate []string, given bool, names []string) ([]string, error) {
-	if !given {
-		if slices.Contains(names, referenceName) {
-			return []string{referenceName}, nil
-		}
-		return nil, nil
-	}
+// name that is not a loader of this run. No gate, like "all", is every
+// loader of the run: the loaders the user brought, the reference too when it
+// is there for comparison (it passes its MUSTs, and a reference that does not
+// is worth a failed run), so adding the reference never takes the gate from
+// the loader under test.
+func checkGate(gate []string, names []string) ([]string, error) {
 	if len(gate) == 0 || slices.Contains(gate, "all") {
 		if len(gate) > 1 {
 			return nil, fmt.Errorf("--gate all gates every loader; it does not combine with %q", gate)

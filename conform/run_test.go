@@ -77,6 +77,13 @@ func TestValidate(t *testing.T) {
 		{"1ns timeout", host(Plan{Timeout: time.Nanosecond}), "--timeout", nil},
 		{"unknown requirement", host(Plan{Requirements: []string{"NOPE"}}), "unknown requirement", nil},
 		{"bad level", host(Plan{Gate: Gate{Level: "MAY"}}), "fail level", report.ErrGateOptions},
+		{"lower-case level", host(Plan{Gate: Gate{Level: "must"}}), "", nil},
+		{"mixed-case level", host(Plan{Gate: Gate{Level: "Should"}}), "", nil},
+		// A valid level in any case is one check among the others, not
+		// the end of the checks.
+		{"lower-case level, unknown requirement", host(Plan{Gate: Gate{Level: "must"}, Requirements: []string{"NOPE"}}), "unknown requirement", nil},
+		{"lower-case level, nowhere to run", Plan{Gate: Gate{Level: "should"}}, "say where to run", nil},
+		{"lower-case level, in-process in VMs", vm(Plan{Gate: Gate{Level: "must"}, Loaders: []Loader{InProcess(refadapter.New())}}), "host only", ErrLoader},
 		{"in-process in VMs", vm(Plan{Loaders: []Loader{InProcess(refadapter.New())}}), "host only", ErrLoader},
 		{"in-process nil", host(Plan{Loaders: []Loader{InProcess(nil)}}), "InProcess(nil)", ErrLoader},
 		{"empty name", host(Plan{Loaders: []Loader{Builtin("")}}), "without a name", ErrLoader},
@@ -211,10 +218,12 @@ func TestGateError(t *testing.T) {
 	}
 }
 
-// TestRunOnHost runs a plan on this machine with an in-process loader and a
-// Go adapter that sizes perf arrays wrong (max_entries 1): the reports are
-// written, the events tell the run as it goes, and the gate names the wrong
-// loader, with the results returned beside the *GateError.
+// TestRunOnHost runs a plan on this machine with the reference in-process
+// and a Go adapter that sizes perf arrays wrong (max_entries 1): the reports
+// are written, the events tell the run as it goes, and the default gate
+// (every loader of the run: the reference beside a loader does not take its
+// gate) names the wrong loader, with the results returned beside the
+// *GateError.
 func TestRunOnHost(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("a host run loads BPF programs: needs root")
@@ -230,7 +239,7 @@ func TestRunOnHost(t *testing.T) {
 		Requirements: []string{"SIZE-AUTO"},
 		OutDir:       out,
 		BinDir:       t.TempDir(),
-		Gate:         Gate{All: true},
+		Gate:         Gate{Level: "must"}, // any case, as on the command line
 	}
 	doc, err := Run(context.Background(), p, WithEvents(func(e Event) { events = append(events, e) }))
 	var gate *GateError

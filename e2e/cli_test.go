@@ -139,6 +139,36 @@ func TestResultsCarryTheDeclaredLoader(t *testing.T) {
 	}
 }
 
+// TestDefaultGateIsEveryLoader (issue 24, item 1): without --gate a run
+// gates every loader it ran, so the reference brought for comparison does
+// not take the gate from a wrong loader beside it; --gate reference gates
+// the reference alone, as scripts/test.sh asks for it.
+func TestDefaultGateIsEveryLoader(t *testing.T) {
+	needHost(t)
+	wrong := control(t, "hardcode32")
+	for _, tc := range []struct {
+		name string
+		gate []string
+		exit int
+	}{
+		{"default", nil, 1},
+		{"all", []string{"--gate", "all"}, 1},
+		{"the wrong loader", []string{"--gate", "hardcode32"}, 1},
+		{"the reference", []string{"--gate", "reference"}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"run", "--host", "--loader", "reference", "--loader", wrong, "--requirement", "SIZE-AUTO"}, tc.gate...)
+			r := runConform(t, t.TempDir(), 3*time.Minute, nil, args...)
+			if r.exit != tc.exit {
+				t.Errorf("exit %d, want %d; stderr:\n%s", r.exit, tc.exit, r.stderr)
+			}
+			if violation := "gate: host/host/hardcode32: MUST SIZE-AUTO failed"; (tc.exit == 1) != strings.Contains(r.stderr, violation) {
+				t.Errorf("stderr %q: want %q exactly when the wrong loader gates", r.stderr, violation)
+			}
+		})
+	}
+}
+
 // TestBadArgumentsRefusedUpFront (items 3, 5, 8, 12): a --gate naming no
 // loader of the run, a nonsense --timeout, a non-executable --loader and an
 // unknown topology are refused before anything runs, leaving no --out.

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,13 +18,177 @@ import (
 	"github.com/perfconform/perfconform/adapters"
 	"github.com/perfconform/perfconform/adapters/adaptercheck"
 	"github.com/perfconform/perfconform/adapters/process"
+	"github.com/perfconform/perfconform/adapters/protocol"
+	"github.com/perfconform/perfconform/adapters/reference/refadapter"
+	"github.com/perfconform/perfconform/adapters/serve"
 	"github.com/perfconform/perfconform/internal/bpfsys/bpfsystest"
 	"github.com/perfconform/perfconform/reference/topology"
+	"github.com/perfconform/perfconform/result"
+	"github.com/perfconform/perfconform/suite"
 )
+
+// testAdapterEnv, when set, makes this test binary an adapter (TestMain):
+// the reference loader behind serve.Main, with its samples changed as the
+// value (a relabel mode) says.
+const testAdapterEnv = "PERFCONFORM_ADAPTERCHECK_TEST_ADAPTER"
+
+// modeByName as testAdapterEnv's value takes the mode from the executable's
+// file name (a copy of this test binary), so that one suite run can hold
+// several modes.
+const modeByName = "by-name"
 
 func TestMain(m *testing.M) {
 	process.MaybeRunNamespaceWrapper()
+	if mode := os.Getenv(testAdapterEnv); mode != "" {
+		if mode == modeByName {
+			exe, _ := os.Executable()
+			mode = filepath.Base(exe)
+		}
+		serve.Main(relabel{Loader: refadapter.New(), mode: mode})
+	}
 	os.Exit(m.Run())
+}
+
+// relabel is the reference loader with its samples changed by mode:
+//   - "cpuunknown": every sample says "cpu": -1, declaring protocol 1.1 (as
+//     libbpfgo's adapter does);
+//   - "cpuunknown-1.0": the same without declaring 1.1;
+//   - "wrongcpu": every sample names the next CPU;
+//   - "late": the first sample from CPU 0 is held back until the next
+//     sample arrives, then both go out (a reader that is slow on one CPU).
+type relabel struct {
+	suite.Loader
+	mode string
+}
+
+func (l relabel) Info(ctx context.Context) (protocol.Info, error) {
+	info, err := l.Loader.Info(ctx)
+	info.Loader = l.mode
+	if l.mode == "cpuunknown" {
+		info.Minor = protocol.MinorCPUUnknownSamples
+	}
+	return info, err
+}
+
+func (l relabel) Load(ctx context.Context, req suite.LoadRequest) (suite.Session, error) {
+	s, err := l.Loader.Load(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	out := &relabelled{Session: s, events: make(chan protocol.Event)}
+	go func() {
+		defer close(out.events)
+		var held *protocol.Event
+		for ev := range s.Events() {
+			if ev.Event == protocol.EventSample {
+				switch l.mode {
+				case "cpuunknown", "cpuunknown-1.0":
+					ev.CPU = protocol.CPUUnknown
+				case "wrongcpu":
+					ev.CPU++
+				case "late":
+					if held == nil && ev.CPU == 0 {
+						held = &ev
+						continue
+					}
+					if held != nil && held.Event != "" {
+						out.events <- *held
+						held.Event = "" // sent; hold no other
+					}
+				}
+			}
+			out.events <- ev
+		}
+	}()
+	return out, nil
+}
+
+type relabelled struct {
+	suite.Session
+	events chan protocol.Event
+}
+
+func (s *relabelled) Events() <-chan protocol.Event { return s.events }
+func (s *relabelled) Maps() []string                { return s.Session.(interface{ Maps() []string }).Maps() }
+
+// TestCheckJudgesSamplesAsRunDoes (issue 24, item 2): what adapter-check
+// says about the CPU a sample is attributed to agrees with conform run. A
+// protocol 1.1 adapter's "cpu": -1 is a NOTE, not a FAIL (run SKIPs
+// RING-ATTRIBUTE for it); the same from a 1.0 adapter is the process
+// client's adapter error; a wrong CPU still FAILs. A sample that arrives
+// late is not credited to (or blamed on) the next CPU's step.
+func TestCheckJudgesSamplesAsRunDoes(t *testing.T) {
+	needRoot(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo, err := topology.Read("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	online := topo.Online.CPUs()
+	for _, tc := range []struct {
+		mode string
+		// want is the sample steps in order, "STATUS CPU" for each online
+		// CPU (%[1]d: the CPU, %[2]d: the next one).
+		want   []string
+		failed int
+		is     string // every failed step's error contains it
+		twoCPU bool   // needs two online CPUs
+	}{
+		{mode: "cpuunknown", want: []string{"NOTE  sample    CPU %[1]d: delivered without a CPU (cpu -1, allowed by protocol 1.1); 'conform run' SKIPs RING-ATTRIBUTE for this reader"}},
+		{mode: "cpuunknown-1.0", failed: 1, is: `which protocol 1.0 does not allow (declare "protocol_minor": 1)`},
+		{mode: "wrongcpu", want: []string{"FAIL  sample    sample fired on CPU %[1]d arrived as map \"events\" CPU %[2]d"}, failed: len(online), is: "arrived as"},
+		{mode: "late", twoCPU: true, failed: 1, is: "no sample line within"},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			if tc.twoCPU && len(online) < 2 {
+				t.Skip("needs two online CPUs")
+			}
+			t.Setenv(testAdapterEnv, tc.mode)
+			r, err := adaptercheck.Check(context.Background(), self, adaptercheck.Options{ReadyTimeout: 10 * time.Second, SampleTimeout: 2 * time.Second})
+			t.Logf("\n%s", r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Failed() != tc.failed {
+				t.Errorf("%d failed steps, want %d", r.Failed(), tc.failed)
+			}
+			for _, s := range r.Steps {
+				if s.Status == adaptercheck.Fail && !strings.Contains(s.Message, tc.is) {
+					t.Errorf("failed step %s: %q, want %q", s.Name, s.Message, tc.is)
+				}
+			}
+			var samples []string
+			for _, s := range r.Steps {
+				if s.Name == "sample" {
+					samples = append(samples, strings.TrimSpace(strings.SplitN(s.String(), "\n", 2)[0]))
+				}
+			}
+			var want []string
+			for _, w := range tc.want {
+				for _, cpu := range online {
+					want = append(want, fmt.Sprintf(w, cpu, cpu+1))
+				}
+			}
+			if tc.mode == "late" {
+				want = []string{
+					fmt.Sprintf("FAIL  sample    CPU %d: no sample line within 2s", online[0]),
+					fmt.Sprintf("NOTE  sample    CPU %d: its sample arrived late, during the step of CPU %d (not counted for it)", online[0], online[1]),
+					fmt.Sprintf("PASS  sample    CPU %d: delivered, attributed to CPU %d", online[1], online[1]),
+				}
+				for _, cpu := range online[2:] {
+					want = append(want, fmt.Sprintf("PASS  sample    CPU %d: delivered, attributed to CPU %d", cpu, cpu))
+				}
+			}
+			if tc.want != nil || tc.mode == "late" {
+				if strings.Join(samples, "\n") != strings.Join(want, "\n") {
+					t.Errorf("sample steps:\n%s\nwant:\n%s", strings.Join(samples, "\n"), strings.Join(want, "\n"))
+				}
+			}
+		})
+	}
 }
 
 // needRoot skips unless Check can load BPF programs and pin here.
@@ -180,6 +346,61 @@ func TestStepString(t *testing.T) {
 	} {
 		if got := tc.step.String(); got != tc.want {
 			t.Errorf("%+v prints as %q, want %q", tc.step, got, tc.want)
+		}
+	}
+}
+
+// TestCheckAndRunAgree (issue 24, item 2): for the same adapter,
+// adapter-check and the suite give the same judgement of the CPU its
+// samples name: a protocol 1.1 reader without CPUs is a NOTE in the check
+// and a SKIP of RING-ATTRIBUTE in the run; a reader naming the wrong CPU
+// FAILs both.
+func TestCheckAndRunAgree(t *testing.T) {
+	needRoot(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(testAdapterEnv, modeByName)
+	dir := t.TempDir()
+	want := map[string]struct {
+		check adaptercheck.Status
+		run   result.Status
+	}{
+		"cpuunknown": {adaptercheck.Note, result.Skip},
+		"wrongcpu":   {adaptercheck.Fail, result.Fail},
+	}
+	var loaders []suite.NamedLoader
+	for _, mode := range slices.Sorted(maps.Keys(want)) {
+		path := filepath.Join(dir, mode)
+		if err := os.WriteFile(path, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		loaders = append(loaders, suite.NamedLoader{Name: mode, Loader: process.New(path)})
+		r, err := adaptercheck.Check(context.Background(), path, adaptercheck.Options{SampleTimeout: 2 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range r.Steps {
+			if s.Name == "sample" && s.Status != want[mode].check {
+				t.Errorf("adapter-check %s: %s, want every sample step %s", mode, s, want[mode].check)
+			}
+		}
+	}
+	results, err := suite.Run(context.Background(), suite.Config{Loaders: loaders, Focus: []string{"RING-ATTRIBUTE"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != len(want) {
+		t.Fatalf("%d results, want one per loader: %+v", len(results), results)
+	}
+	for _, r := range results {
+		if r.Status != want[r.Loader].run {
+			t.Errorf("conform run %s: RING-ATTRIBUTE %s (%s), want %s", r.Loader, r.Status, r.Detail, want[r.Loader].run)
 		}
 	}
 }

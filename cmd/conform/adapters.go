@@ -40,8 +40,10 @@ needs inside a VM.`,
 		Short: "Check that an adapter executable speaks the adapter protocol",
 		Long: `Run a third-party adapter executable against the simplest fixture (` + adaptercheck.Fixture + `)
 and check, step by step: its info line, load + ready, maps pinned by name, one
-sample triggered on every online CPU delivered and attributed to that CPU, and a
-clean exit once stdin closes. Each failed step says what the protocol expects.
+sample triggered on every online CPU delivered and attributed to that CPU (a
+protocol 1.1 adapter's "cpu": -1 is a NOTE, as run SKIPs RING-ATTRIBUTE for
+it), and a clean exit once stdin closes. Each failed step says what the
+protocol expects.
 Needs root and a bpffs at /sys/fs/bpf. Exit status 1 if any step failed.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/perfconform/perfconform/conform"
 	"github.com/perfconform/perfconform/report"
 	"github.com/perfconform/perfconform/suite"
 )
@@ -69,9 +70,11 @@ var reportGateCmd = &cobra.Command{
 	Short: "Exit 1 if the results in DIR fail the gate",
 	Long: `gate reads DIR/results.json (or a results.json file) and exits 1 when a FAIL at or above
 --fail-level, an ERROR at those levels or a run error (unless --allow-errors) is found for the
-gated loaders (--loader, repeatable; default every loader; a bare name such as libbpf gates every
-version of it, libbpf@1.4 that version only). Failures a --baseline file lists for
-that loader do not gate. A gated loader without any results fails the gate.`,
+gated loaders (--loader, repeatable; default every loader, in the results or listed by a run; a
+bare name such as libbpf gates every version of it, libbpf@1.4 that version only). Failures a
+--baseline file lists for that loader do not gate. A gated loader without any results, or
+listed by a run without results there, fails the gate. Results with a requirement this suite
+does not have, or two results for one cell, are refused (exit status 2).`,
 	Args: cobra.ExactArgs(1),
 	RunE: func(cmd *cobra.Command, args []string) error {
 		f := reportGateFlags
@@ -89,6 +92,7 @@ that loader do not gate. A gated loader without any results fails the gate.`,
 		}
 		violations, err := report.Gate(r, report.GateOptions{
 			FailLevel: level, Loaders: f.loaders, AllowErrors: f.allowErrors, Baselines: baselines,
+			KnownRequirement: conform.Names().Requirement,
 		})
 		if err != nil {
 			return fmt.Errorf("report gate: %w", err)

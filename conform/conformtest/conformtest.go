@@ -49,9 +49,11 @@ import (
 // Run runs p as part of tb and returns its results. It skips tb when the
 // plan cannot run here (see the package documentation), logs the run as the
 // conform command shows it (one line per result, progress, the VM table),
-// and reports every gating violation (p.Gate; by default the plan's loaders'
-// MUST requirements, since the reference is not among them) as one tb.Error
-// naming the loader, requirement, kernel and topology and the detail. Any
+// and reports every gating violation (p.Gate; by default the MUST
+// requirements of every loader of the plan, so a reference added for
+// comparison is gated beside the loader under test, never instead of it) as
+// one tb.Error naming the loader, requirement, kernel and topology and the
+// detail. Any
 // other failure of the run is fatal. Without p.OutDir the reports go to a
 // temporary directory of tb.
 func Run(tb testing.TB, p conform.Plan, opts ...conform.Option) *report.Results {

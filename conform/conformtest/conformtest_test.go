@@ -46,15 +46,17 @@ func (n named) Info(ctx context.Context) (protocol.Info, error) {
 	return info, err
 }
 
-// TestRunReportsViolations runs correct loaders (in-process, and a Go
-// adapter started under Main's session wrapper) and a wrong one on the host:
-// Run must report one error per gating violation, each naming the wrong
-// loader, the requirement and where, and none for the correct ones.
+// TestRunReportsViolations runs correct loaders (the reference in-process,
+// brought for comparison as users do, and a Go adapter started under Main's
+// session wrapper) and a wrong one on the host: Run must report one error
+// per gating violation, each naming the wrong loader, the requirement and
+// where, and none for the correct ones. The reference in the plan must not
+// take the gate from the others (issue 24).
 func TestRunReportsViolations(t *testing.T) {
 	rec := &recorder{TB: t}
 	wrong := named{&refadapter.Loader{Options: []reference.Option{reference.WithPossibleCPUs(1)}}, "sizeone"}
 	res := conformtest.Run(rec, conform.Plan{Host: true, Loaders: []conform.Loader{
-		conform.InProcess(named{refadapter.New(), "correct"}),
+		conform.InProcess(refadapter.New()),
 		conform.GoAdapter("github.com/perfconform/perfconform/examples/goloader/cmd/adapter"),
 		conform.InProcess(wrong),
 	}})
@@ -63,7 +65,7 @@ func TestRunReportsViolations(t *testing.T) {
 	}
 	var want []string
 	for _, r := range res.Results {
-		if (r.Loader == "correct" || r.Loader == goloader.Name) && r.Level == result.Must && r.Status != result.Pass {
+		if (r.Loader == "reference" || r.Loader == goloader.Name) && r.Level == result.Must && r.Status != result.Pass {
 			t.Errorf("%s: %s %s: %s", r.Loader, r.Requirement, r.Status, r.Detail)
 		}
 		if r.Loader == goloader.Name && r.Requirement == "DEGRADE-POSSIBLE" && !strings.Contains(r.Detail, "not-a-cpu-list") {
