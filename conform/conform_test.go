@@ -240,7 +240,7 @@ func TestOpenOut(t *testing.T) {
 		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 			t.Fatalf("--out not created: %v", err)
 		}
-		o.abandon()
+		o.Abandon()
 		if _, err := os.Stat(filepath.Join(base, "a")); !os.IsNotExist(err) {
 			t.Errorf("abandoned --out left %s behind (%v)", filepath.Join(base, "a"), err)
 		}
@@ -251,7 +251,7 @@ func TestOpenOut(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		o.abandon()
+		o.Abandon()
 		if _, err := os.Stat(dir); err != nil {
 			t.Errorf("abandon removed a directory it did not create: %v", err)
 		}
@@ -271,7 +271,7 @@ func TestOpenOut(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := o.clearPrevious(); err != nil {
+		if err := o.ClearPrevious(); err != nil {
 			t.Fatal(err)
 		}
 		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
@@ -287,6 +287,40 @@ func TestOpenOut(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, "results.json")); err != nil {
 			t.Errorf("refused --out was changed: %v", err)
 		}
+	})
+	t.Run("a VM directory with foreign files refused even with --force", func(t *testing.T) {
+		// Issue 24 item 12: vm.json beside a file a run never writes is
+		// not a VM's logs.
+		dir := earlier(t)
+		os.WriteFile(filepath.Join(dir, "debian-6.1_1cpu", "notes.txt"), []byte("mine"), 0o644)
+		if _, err := openOut(dir, true); err == nil || !strings.Contains(err.Error(), "notes.txt") {
+			t.Fatalf("openOut = %v, want a refusal naming notes.txt", err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "debian-6.1_1cpu", "notes.txt")); err != nil {
+			t.Errorf("refused --out was changed: %v", err)
+		}
+	})
+	t.Run("one run at a time", func(t *testing.T) {
+		// Issue 24 item 8: two runs into one empty --out both passed the
+		// emptiness check; the second must be refused while the first
+		// holds the directory, and admitted (by the usual rules) after.
+		dir := t.TempDir()
+		o, err := openOut(dir, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := openOut(dir, false); err == nil || !strings.Contains(err.Error(), "in use") {
+			t.Fatalf("second openOut while the first is open = %v, want a refusal saying it is in use", err)
+		}
+		if _, err := openOut(dir, true); err == nil || !strings.Contains(err.Error(), "in use") {
+			t.Fatalf("second openOut --force while the first is open = %v, want a refusal saying it is in use", err)
+		}
+		o.Close()
+		o2, err := openOut(dir, false)
+		if err != nil {
+			t.Fatalf("openOut after the first run closed: %v", err)
+		}
+		o2.Close()
 	})
 	t.Run("unwritable", func(t *testing.T) {
 		// A read-only mount refuses even root.

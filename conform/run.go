@@ -193,8 +193,9 @@ func Run(ctx context.Context, p Plan, opts ...Option) (*report.Results, error) {
 	started := false
 	defer func() {
 		if !started {
-			out.abandon()
+			out.Abandon()
 		}
+		out.Close() // after the results are written: a second run waits for them
 	}()
 	infoTimeout := process.DefaultInfoTimeout
 	if p.Timeout > 0 {
@@ -212,7 +213,7 @@ func Run(ctx context.Context, p Plan, opts ...Option) (*report.Results, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := out.clearPrevious(); err != nil {
+	if err := out.ClearPrevious(); err != nil {
 		return nil, err
 	}
 	started = true

@@ -2,6 +2,7 @@ package filelock
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -24,6 +25,25 @@ func TestLockWaitsAndCancels(t *testing.T) {
 	unlock2, err := Lock(context.Background(), path, "test")
 	if err != nil {
 		t.Fatalf("Lock after release: %v", err)
+	}
+	unlock2()
+}
+
+// TestTryLock: a held lock on a directory refuses a second TryLock at once
+// and is free again after release.
+func TestTryLock(t *testing.T) {
+	dir := t.TempDir()
+	unlock, err := TryLock(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := TryLock(dir); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second TryLock = %v, want ErrLocked", err)
+	}
+	unlock()
+	unlock2, err := TryLock(dir)
+	if err != nil {
+		t.Fatalf("TryLock after release: %v", err)
 	}
 	unlock2()
 }
