@@ -5,11 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
+
+	"github.com/perfconform/perfconform/internal/outdir"
 )
 
 // WriteAll writes results.json, junit.xml, report.md and report.html into
@@ -41,14 +45,18 @@ func WriteAll(dir string, r *Results, opts Options) error {
 }
 
 // MergeInto merges the results of dirs (MergeDirs) and writes every report
-// of them into out (WriteAll), as `conform report merge` does.
+// of them into out (WriteAll), as `conform report merge` does. out is
+// treated as `conform run --out` treats its directory (internal/outdir):
+// new or empty, or with force holding nothing but an earlier report's four
+// files, which are replaced; never one of dirs nor a directory holding one;
+// locked while it is written.
 // impactsFile, unless "", is a LoadImpacts file whose lines replace those
 // of opts.Impacts for the same requirements (opts.Impacts itself is not
 // changed). epoch, unless "", is SOURCE_DATE_EPOCH: the seconds since 1970
 // that fix the merged results' Generated time, which is otherwise the
 // latest input's. Nothing is written when an input, the impacts file or
 // the epoch is bad.
-func MergeInto(out string, opts Options, impactsFile, epoch string, dirs ...string) (*Results, []Conflict, error) {
+func MergeInto(out string, force bool, opts Options, impactsFile, epoch string, dirs ...string) (*Results, []Conflict, error) {
 	if impactsFile != "" {
 		m, err := LoadImpacts(impactsFile)
 		if err != nil {
@@ -71,10 +79,27 @@ func MergeInto(out string, opts Options, impactsFile, epoch string, dirs ...stri
 		}
 		merged.Generated = time.Unix(sec, 0).UTC()
 	}
+	d, err := outdir.Open(out, outdir.Options{Force: force, Command: "conform report merge", Inputs: dirs, Foreign: notReportFile})
+	if err != nil {
+		return nil, nil, err
+	}
+	defer d.Close()
+	if err := d.ClearPrevious(); err != nil {
+		return nil, nil, err
+	}
 	if err := WriteAll(out, merged, opts); err != nil {
 		return nil, nil, err
 	}
 	return merged, conflicts, nil
+}
+
+// notReportFile is "" for one of the four files WriteAll writes, otherwise
+// the entry's name (outdir.Options.Foreign).
+func notReportFile(_ string, e fs.DirEntry) string {
+	if e.Type().IsRegular() && slices.Contains([]string{ResultsFile, JUnitFile, MarkdownFile, HTMLFile}, e.Name()) {
+		return ""
+	}
+	return e.Name()
 }
 
 // LoadImpacts reads a JSON object mapping requirement IDs to one line on what
