@@ -240,6 +240,22 @@ func TestOutIsNeverMixed(t *testing.T) {
 	}
 }
 
+// TestOutOnAFullDisk (issue 24 item 9): an --out whose file system cannot
+// take the results is refused before the run, not after it.
+func TestOutOnAFullDisk(t *testing.T) {
+	needHost(t)
+	small := t.TempDir()
+	if err := unix.Mount("tmpfs", small, "tmpfs", 0, "size=128k"); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v", err)
+	}
+	defer unix.Unmount(small, unix.MNT_DETACH)
+	os.WriteFile(filepath.Join(small, "filler"), make([]byte, 120<<10), 0o644) // fails when full: fine
+	r := runConform(t, t.TempDir(), 3*time.Minute, nil, "run", "--host", "--requirement", "SIZE-KV-DEFAULT", "--out", filepath.Join(small, "out"))
+	if r.exit != 2 || !strings.Contains(r.stderr, "free") || r.stdout != "" {
+		t.Errorf("--out on a full 128 KiB file system: exit %d, stdout %q, stderr %q: want exit 2 before any result, saying what is free", r.exit, r.stdout, r.stderr)
+	}
+}
+
 // TestAnyAdapterFileName (item 6): adapter file names with characters
 // Ginkgo refuses in labels run like any other; nothing is left pinned.
 func TestAnyAdapterFileName(t *testing.T) {

@@ -16,8 +16,22 @@ import (
 	"github.com/perfconform/perfconform/internal/outdir"
 )
 
+// WriteError is WriteAll's error when a file could not be written (a full
+// file system): the files before it were, in WriteAll's order, which puts
+// results.json first.
+type WriteError struct {
+	Dir     string
+	Written []string // file names written whole
+	Missing []string // file names not written, the failed one first
+	Err     error
+}
+
+func (e *WriteError) Error() string { return e.Err.Error() }
+func (e *WriteError) Unwrap() error { return e.Err }
+
 // WriteAll writes results.json, junit.xml, report.md and report.html into
-// dir, creating it if needed. Each file is written whole or not at all.
+// dir, creating it if needed, results.json first. Each file is written
+// whole or not at all; a failed write is a *WriteError saying which were.
 func WriteAll(dir string, r *Results, opts Options) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("report directory: %w", err)
@@ -31,14 +45,22 @@ func WriteAll(dir string, r *Results, opts Options) error {
 		{MarkdownFile, func(w io.Writer) error { return WriteMarkdown(w, r, opts) }},
 		{HTMLFile, func(w io.Writer) error { return WriteHTML(w, r, opts) }},
 	}
-	for _, f := range files {
+	for i, f := range files {
 		var buf bytes.Buffer
 		path := filepath.Join(dir, f.name)
 		if err := f.write(&buf); err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 		if err := writeFileAtomic(path, buf.Bytes()); err != nil {
-			return err
+			we := &WriteError{Dir: dir, Err: err}
+			for j, g := range files {
+				if j < i {
+					we.Written = append(we.Written, g.name)
+				} else {
+					we.Missing = append(we.Missing, g.name)
+				}
+			}
+			return we
 		}
 	}
 	return nil

@@ -77,7 +77,8 @@ covers every version of that loader in the run.`,
 }
 
 // runRun runs p, printing results and progress as they come, then the
-// summary line; gating violations become exit status 1.
+// summary line; gating violations become exit status 1, results --out
+// could not take (a *conform.OutError, saying where they went) status 2.
 func runRun(cmd *cobra.Command, p conform.Plan) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -85,15 +86,21 @@ func runRun(cmd *cobra.Command, p conform.Plan) error {
 	defer d.Stop()
 	doc, err := conform.Run(ctx, p, conform.WithEvents(d.Event))
 	var gate *conform.GateError
-	if doc == nil || (err != nil && !errors.As(err, &gate)) {
+	var out *conform.OutError
+	if doc == nil || (err != nil && !errors.As(err, &gate) && !errors.As(err, &out)) {
 		return err
 	}
 	display.PrintSummary(cmd.OutOrStdout(), doc.Results)
-	if gate == nil {
-		return nil
+	if gate != nil {
+		for _, v := range gate.Violations {
+			fmt.Fprintln(cmd.ErrOrStderr(), "gate:", v)
+		}
 	}
-	for _, v := range gate.Violations {
-		fmt.Fprintln(cmd.ErrOrStderr(), "gate:", v)
+	switch {
+	case out != nil:
+		return out // status 2: the results are not (all) where asked
+	case gate != nil:
+		return &exitError{code: 1, msg: gate.Error()}
 	}
-	return &exitError{code: 1, msg: gate.Error()}
+	return nil
 }
