@@ -215,14 +215,14 @@ func (v *vmRun) run(ctx context.Context) (res VMResult) {
 	var errs []error
 	if cause := context.Cause(vmCtx); cause != nil {
 		// Our timeout or the caller's cancellation killed QEMU.
-		errs = append(errs, fmt.Errorf("%w; console tail:\n%s", cause, consoleTail(consoleLog, ConsoleTailLines)))
+		errs = append(errs, withConsole(cause, consoleLog))
 	} else {
 		if waitErr != nil {
 			errs = append(errs, fmt.Errorf("%w: %w", ErrQEMU, waitErr))
 		}
 		if decodeErr != nil {
 			if errors.Is(decodeErr, event.ErrMissingDone) {
-				errs = append(errs, fmt.Errorf("%w: %w; console tail:\n%s", ErrNoDone, decodeErr, consoleTail(consoleLog, ConsoleTailLines)))
+				errs = append(errs, withConsole(fmt.Errorf("%w: %w", ErrNoDone, decodeErr), consoleLog))
 			} else {
 				errs = append(errs, decodeErr)
 			}
@@ -246,6 +246,43 @@ func (v *vmRun) run(ctx context.Context) (res VMResult) {
 		res.Err = errors.Join(errs...)
 	}
 	return res
+}
+
+// withConsole is err of a VM that ended early, with its console tail. A
+// kernel panic on the console is named on the first line, after what the
+// kernel said about the initramfs if that failed: the panic line is far
+// above the tail's stack trace, and it is the cause ("No working init
+// found" is a broken image, not a broken suite).
+func withConsole(err error, consoleLog string) error {
+	if why := consolePanic(consoleLog); why != "" {
+		err = fmt.Errorf("%w: %s", err, why)
+	}
+	return fmt.Errorf("%w; console tail:\n%s", err, consoleTail(consoleLog, ConsoleTailLines))
+}
+
+// consolePanic is "kernel panic: REASON" for the first kernel panic on the
+// console, with any "Initramfs unpacking failed" line before it; "" when
+// the kernel did not panic.
+func consolePanic(consoleLog string) string {
+	b, err := os.ReadFile(consoleLog)
+	if err != nil {
+		return ""
+	}
+	var unpack string
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimRight(line, "\r ")
+		if _, msg, ok := strings.Cut(line, "Initramfs unpacking failed: "); ok && unpack == "" {
+			unpack = "Initramfs unpacking failed: " + msg
+		}
+		if _, reason, ok := strings.Cut(line, "Kernel panic - not syncing: "); ok {
+			why := "kernel panic: " + strings.TrimSuffix(reason, " ]---")
+			if unpack != "" {
+				why += " (after " + unpack + ")"
+			}
+			return why
+		}
+	}
+	return ""
 }
 
 func copyFile(src, dst string) error {
