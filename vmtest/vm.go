@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/perfconform/perfconform/internal/filelock"
 	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/vmtest/arch"
 	"github.com/perfconform/perfconform/vmtest/event"
@@ -72,12 +73,20 @@ func (v *vmRun) run(ctx context.Context) (res VMResult) {
 		return res
 	}
 
-	work, err := os.MkdirTemp("", "perfconform-vm-")
+	// The work directory holds the VM's initrd (25 MB): locked while the
+	// VM runs, so the next Run removes it if this process is killed
+	// (removeStaleWorkDirs). A kept one has a name of its own.
+	prefix := workDirPrefix
+	if v.opts.keep {
+		prefix = keptWorkDirPrefix
+	}
+	work, release, err := filelock.MkdirLocked("", prefix)
 	if err != nil {
 		res.Err = fmt.Errorf("vm dir: %w", err)
 		return res
 	}
 	defer func() {
+		defer release()
 		if v.opts.keep {
 			v.progress("kept", "%s", work)
 			return
@@ -247,6 +256,17 @@ func (v *vmRun) run(ctx context.Context) (res VMResult) {
 	}
 	return res
 }
+
+// Work directories of VMs in the temporary directory: removed when the VM
+// ends, except with WithKeep, which gives them the other prefix.
+const (
+	workDirPrefix     = "perfconform-vm-"
+	keptWorkDirPrefix = "perfconform-kept-vm-"
+)
+
+// removeStaleWorkDirs removes the work directories of VMs whose run was
+// killed (kill -9): nobody holds their lock.
+func removeStaleWorkDirs() []string { return filelock.RemoveStale("", workDirPrefix) }
 
 // withConsole is err of a VM that ended early, with its console tail. A
 // kernel panic on the console is named on the first line, after what the

@@ -240,6 +240,7 @@ func Run(ctx context.Context, jobs []Job, opts ...Option) ([]VMResult, error) {
 	if o.parallel < 1 {
 		o.parallel = 1
 	}
+	removeStaleWorkDirs()
 	var progressMu sync.Mutex
 	report := func(p Progress) {
 		if o.progress != nil {
