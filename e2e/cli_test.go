@@ -1,14 +1,17 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +22,7 @@ import (
 
 	"github.com/perfconform/perfconform/adapters"
 	"github.com/perfconform/perfconform/internal/bpfsys/bpfsystest"
+	"github.com/perfconform/perfconform/internal/filelock"
 )
 
 // These tests run conform on this host: they need root and a bpffs.
@@ -352,5 +356,81 @@ func TestAdapterCheckSharesTheRules(t *testing.T) {
 		if r.exit != 1 || !strings.Contains(r.stdout, tc.step) || !strings.Contains(r.stdout, tc.hint) {
 			t.Errorf("adapter-check %s: exit %d, want 1 with %q and the hint %q", tc.control, r.exit, tc.step, tc.hint)
 		}
+	}
+}
+
+// firstLineThenClose runs conform with stdout on a pipe that is closed
+// after the first line (as `conform ... | head -1` does) and returns its
+// exit status and stderr.
+func firstLineThenClose(t *testing.T, tmp string, args ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, conform(t), args...)
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	line, _ := bufio.NewReader(pr).ReadString('\n')
+	pr.Close()
+	t.Logf("conform %s: first line %q", strings.Join(args, " "), line)
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, stderr.String()
+	case errors.As(err, &ee) && ee.ExitCode() >= 0:
+		return ee.ExitCode(), stderr.String()
+	}
+	t.Logf("stderr:\n%s", stderr.String())
+	return -1, stderr.String() // killed by a signal (SIGPIPE)
+}
+
+// TestClosedStdout (issue 24 item 11): a reader that goes away (`| head`)
+// does not kill conform with SIGPIPE: `run --host --out` finishes, writes
+// its results and removes its temporary directory; adapter-check finishes
+// and unpins what it pinned.
+func TestClosedStdout(t *testing.T) {
+	needHost(t)
+	tmp := t.TempDir()
+	out := filepath.Join(t.TempDir(), "out")
+	exit, stderr := firstLineThenClose(t, tmp, "run", "--host", "--requirement", "SIZE-AUTO,SIZE-KV-DEFAULT,RING-KEY", "--out", out)
+	if exit != 0 {
+		t.Errorf("run --host with stdout closed: exit %d, want 0; stderr:\n%s", exit, stderr)
+	}
+	if got := loadersIn(t, out); got["reference"] != 3 {
+		t.Errorf("results.json holds %v, want the 3 reference results", got)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) > 0 {
+		t.Errorf("temporary directory holds %v after the run", left)
+	}
+
+	before, _ := filepath.Glob("/sys/fs/bpf/conform-adapter-check-*")
+	exit, stderr = firstLineThenClose(t, tmp, "adapter-check", control(t, "sizeone"))
+	if exit != 1 {
+		t.Errorf("adapter-check of sizeone with stdout closed: exit %d, want 1 (a failed step); stderr:\n%s", exit, stderr)
+	}
+	after, _ := filepath.Glob("/sys/fs/bpf/conform-adapter-check-*")
+	for _, dir := range after {
+		if slices.Contains(before, dir) {
+			continue
+		}
+		// Another adapter-check running now holds its directory.
+		if release, err := filelock.TryLock(dir); err == nil {
+			release()
+			os.RemoveAll(dir)
+			t.Errorf("adapter-check left %s pinned", dir)
+		}
+	}
+	if left, _ := os.ReadDir(tmp); len(left) > 0 {
+		t.Errorf("temporary directory holds %v after adapter-check", left)
 	}
 }
