@@ -434,3 +434,65 @@ func TestClosedStdout(t *testing.T) {
 		t.Errorf("temporary directory holds %v after adapter-check", left)
 	}
 }
+
+// TestConcurrentRunsIntoOneOut (issue 24 item 8): while a run writes into
+// --out, a second run into it is refused at once (both used to pass the
+// emptiness check, and the last writer's results won); the first run's
+// results are whole.
+func TestConcurrentRunsIntoOneOut(t *testing.T) {
+	needHost(t)
+	out := filepath.Join(t.TempDir(), "out")
+	// A never-ready adapter keeps the first run busy for its --timeout.
+	first := exec.Command(conform(t), "run", "--host", "--loader", control(t, "hang"), "--timeout", "5s",
+		"--requirement", "SIZE-AUTO", "--gate", "all", "--allow-errors", "--out", out)
+	first.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
+	stderr := &lockedBuffer{}
+	first.Stderr = stderr
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(stderr.String(), "checking"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			first.Process.Kill()
+			first.Wait()
+			t.Fatalf("the first run did not start within a minute:\n%s", stderr.String())
+		}
+	}
+	r := runConform(t, t.TempDir(), time.Minute, nil, "run", "--host", "--requirement", "SIZE-KV-DEFAULT", "--out", out, "--force")
+	if r.exit != 2 || !strings.Contains(r.stderr, "in use") || r.stdout != "" {
+		t.Errorf("a second run into the --out of a running one: exit %d, stdout %q: want exit 2 before any result, saying it is in use", r.exit, r.stdout)
+	}
+	if err := first.Wait(); err != nil {
+		t.Errorf("first run: %v\n%s", err, stderr.String())
+	}
+	if got := loadersIn(t, out); got["hang"] != 1 || len(got) != 1 {
+		t.Errorf("--out holds results of %v, want the first run's one result", got)
+	}
+}
+
+// TestReportMergeOut (issue 24 item 12): report merge refuses an --out that
+// is one of its inputs or holds anything but an earlier report.
+func TestReportMergeOut(t *testing.T) {
+	needHost(t)
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a")
+	if r := runConform(t, dir, 3*time.Minute, nil, "run", "--host", "--requirement", "SIZE-KV-DEFAULT", "--out", a); r.exit != 0 {
+		t.Fatalf("run: exit %d", r.exit)
+	}
+	before, _ := os.ReadFile(filepath.Join(a, "results.json"))
+	for _, force := range [][]string{nil, {"--force"}} {
+		r := runConform(t, dir, time.Minute, nil, append([]string{"report", "merge", a, "--out", a}, force...)...)
+		if r.exit != 2 || !strings.Contains(r.stderr, "input") {
+			t.Errorf("report merge A --out A %v: exit %d, stderr %q; want exit 2 saying it is an input", force, r.exit, r.stderr)
+		}
+	}
+	if after, _ := os.ReadFile(filepath.Join(a, "results.json")); !bytes.Equal(before, after) {
+		t.Error("report merge rewrote its input")
+	}
+	b := filepath.Join(dir, "b")
+	os.MkdirAll(b, 0o755)
+	os.WriteFile(filepath.Join(b, "notes.txt"), []byte("mine"), 0o644)
+	if r := runConform(t, dir, time.Minute, nil, "report", "merge", a, "--out", b, "--force"); r.exit != 2 || !strings.Contains(r.stderr, "notes.txt") {
+		t.Errorf("report merge --force into a directory with notes.txt: exit %d, stderr %q; want exit 2 naming it", r.exit, r.stderr)
+	}
+}
