@@ -177,6 +177,11 @@ func TestVMFailures(t *testing.T) {
 	if !errors.Is(res[0].Err, vmtest.ErrGuest) {
 		t.Errorf("panic: error %v, want the guest's error event too", res[0].Err)
 	}
+	// The kernel's panic (PID 1 exited) is named on the first line, which
+	// is what an ERROR result's detail carries.
+	if first, _, _ := strings.Cut(res[2].Err.Error(), "\n"); !strings.Contains(first, "kernel panic: Attempted to kill init") {
+		t.Errorf("exit: first line %q, want the kernel panic named", first)
+	}
 }
 
 // The leak check must see a qemu-system child that is still around.
