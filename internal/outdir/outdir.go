@@ -77,14 +77,16 @@ func Open(dir string, o Options) (*Dir, error) {
 		return nil, fmt.Errorf("--out %s: %w", dir, err)
 	}
 	unlock, err := filelock.TryLock(dir)
-	if errors.Is(err, filelock.ErrLocked) {
+	switch {
+	case errors.Is(err, filelock.ErrLocked):
 		d.Abandon()
 		return nil, fmt.Errorf("--out %s is %w: wait for it to finish, or give another directory", dir, ErrInUse)
-	} else if err != nil {
-		d.Abandon()
-		return nil, fmt.Errorf("--out %s: %w", dir, err)
+	case err == nil:
+		d.unlock = unlock
 	}
-	d.unlock = unlock
+	// Any other error is a file system that cannot lock a directory (NFS
+	// emulates flock with write locks): the output goes there unlocked,
+	// as before there were locks, rather than not at all.
 	if err := d.check(o); err != nil {
 		d.Abandon()
 		return nil, err
