@@ -2,6 +2,7 @@ package conform
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -186,15 +187,16 @@ func Run(ctx context.Context, p Plan, opts ...Option) (*report.Results, error) {
 	}
 	// The output directory is checked before any work; a run that fails
 	// before it starts leaves no directory behind that it created.
-	out, err := openOut(p.OutDir, p.Force)
+	out, err := openOut(p.OutDir, p.Force, outputNeed(p, vp))
 	if err != nil {
 		return nil, err
 	}
 	started := false
 	defer func() {
 		if !started {
-			out.abandon()
+			out.Abandon()
 		}
+		out.Close() // after the results are written: a second run waits for them
 	}()
 	infoTimeout := process.DefaultInfoTimeout
 	if p.Timeout > 0 {
@@ -212,7 +214,7 @@ func Run(ctx context.Context, p Plan, opts ...Option) (*report.Results, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := out.clearPrevious(); err != nil {
+	if err := out.ClearPrevious(); err != nil {
 		return nil, err
 	}
 	started = true
@@ -226,22 +228,35 @@ func Run(ctx context.Context, p Plan, opts ...Option) (*report.Results, error) {
 	if err != nil {
 		return nil, err
 	}
+	var writeErr error // an *OutError: the gate is still judged
 	if p.OutDir != "" {
-		if err := report.WriteAll(p.OutDir, doc, report.Options{Impacts: suite.Impacts(), Baselines: p.Gate.Baselines}); err != nil {
-			return doc, fmt.Errorf("write results: %w", err)
+		writeErr = writeResults(p.OutDir, doc, report.Options{Impacts: suite.Impacts(), Baselines: p.Gate.Baselines})
+		if writeErr == nil {
+			o.message(fmt.Sprintf("results written to %s", p.OutDir))
 		}
-		o.message(fmt.Sprintf("results written to %s", p.OutDir))
 	}
 	opt := report.GateOptions{FailLevel: p.Gate.Level, AllowErrors: p.Gate.AllowErrors, Baselines: p.Gate.Baselines, Loaders: gated,
 		KnownRequirement: Names().Requirement}
 	violations, err := report.Gate(doc, opt)
 	if err != nil {
-		return doc, err
+		return doc, errors.Join(writeErr, err)
 	}
 	if len(violations) > 0 {
-		return doc, &GateError{Violations: violations, Loaders: gated, Level: p.Gate.Level}
+		return doc, errors.Join(writeErr, &GateError{Violations: violations, Loaders: gated, Level: p.Gate.Level})
 	}
-	return doc, nil
+	return doc, writeErr
+}
+
+// outputNeed is about the space a run's --out takes (the reports of every
+// result, each VM's logs), generously: what is checked free before the run.
+func outputNeed(p Plan, vp vmPlan) int64 {
+	runs := max(len(vp.kernels)*len(vp.tops), 1)
+	cells := runs * max(len(p.Loaders), 1) * len(requirementsOf(p.Requirements))
+	need := int64(1<<20) + int64(cells)*8<<10
+	if !p.Host {
+		need += int64(runs) << 20 // console.log, events.jsonl, vm.json
+	}
+	return need
 }
 
 // checkGate returns the loaders gate names (nil: every loader), refusing a

@@ -1,14 +1,17 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +22,7 @@ import (
 
 	"github.com/perfconform/perfconform/adapters"
 	"github.com/perfconform/perfconform/internal/bpfsys/bpfsystest"
+	"github.com/perfconform/perfconform/internal/filelock"
 )
 
 // These tests run conform on this host: they need root and a bpffs.
@@ -240,6 +244,22 @@ func TestOutIsNeverMixed(t *testing.T) {
 	}
 }
 
+// TestOutOnAFullDisk (issue 24 item 9): an --out whose file system cannot
+// take the results is refused before the run, not after it.
+func TestOutOnAFullDisk(t *testing.T) {
+	needHost(t)
+	small := t.TempDir()
+	if err := unix.Mount("tmpfs", small, "tmpfs", 0, "size=128k"); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v", err)
+	}
+	defer unix.Unmount(small, unix.MNT_DETACH)
+	os.WriteFile(filepath.Join(small, "filler"), make([]byte, 120<<10), 0o644) // fails when full: fine
+	r := runConform(t, t.TempDir(), 3*time.Minute, nil, "run", "--host", "--requirement", "SIZE-KV-DEFAULT", "--out", filepath.Join(small, "out"))
+	if r.exit != 2 || !strings.Contains(r.stderr, "free") || r.stdout != "" {
+		t.Errorf("--out on a full 128 KiB file system: exit %d, stdout %q, stderr %q: want exit 2 before any result, saying what is free", r.exit, r.stdout, r.stderr)
+	}
+}
+
 // TestAnyAdapterFileName (item 6): adapter file names with characters
 // Ginkgo refuses in labels run like any other; nothing is left pinned.
 func TestAnyAdapterFileName(t *testing.T) {
@@ -336,5 +356,143 @@ func TestAdapterCheckSharesTheRules(t *testing.T) {
 		if r.exit != 1 || !strings.Contains(r.stdout, tc.step) || !strings.Contains(r.stdout, tc.hint) {
 			t.Errorf("adapter-check %s: exit %d, want 1 with %q and the hint %q", tc.control, r.exit, tc.step, tc.hint)
 		}
+	}
+}
+
+// firstLineThenClose runs conform with stdout on a pipe that is closed
+// after the first line (as `conform ... | head -1` does) and returns its
+// exit status and stderr.
+func firstLineThenClose(t *testing.T, tmp string, args ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, conform(t), args...)
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	line, _ := bufio.NewReader(pr).ReadString('\n')
+	pr.Close()
+	t.Logf("conform %s: first line %q", strings.Join(args, " "), line)
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, stderr.String()
+	case errors.As(err, &ee) && ee.ExitCode() >= 0:
+		return ee.ExitCode(), stderr.String()
+	}
+	t.Logf("stderr:\n%s", stderr.String())
+	return -1, stderr.String() // killed by a signal (SIGPIPE)
+}
+
+// TestClosedStdout (issue 24 item 11): a reader that goes away (`| head`)
+// does not kill conform with SIGPIPE: `run --host --out` finishes, writes
+// its results and removes its temporary directory; adapter-check finishes
+// and unpins what it pinned.
+func TestClosedStdout(t *testing.T) {
+	needHost(t)
+	tmp := t.TempDir()
+	out := filepath.Join(t.TempDir(), "out")
+	exit, stderr := firstLineThenClose(t, tmp, "run", "--host", "--requirement", "SIZE-AUTO,SIZE-KV-DEFAULT,RING-KEY", "--out", out)
+	if exit != 0 {
+		t.Errorf("run --host with stdout closed: exit %d, want 0; stderr:\n%s", exit, stderr)
+	}
+	if got := loadersIn(t, out); got["reference"] != 3 {
+		t.Errorf("results.json holds %v, want the 3 reference results", got)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) > 0 {
+		t.Errorf("temporary directory holds %v after the run", left)
+	}
+
+	before, _ := filepath.Glob("/sys/fs/bpf/conform-adapter-check-*")
+	exit, stderr = firstLineThenClose(t, tmp, "adapter-check", control(t, "sizeone"))
+	if exit != 1 {
+		t.Errorf("adapter-check of sizeone with stdout closed: exit %d, want 1 (a failed step); stderr:\n%s", exit, stderr)
+	}
+	after, _ := filepath.Glob("/sys/fs/bpf/conform-adapter-check-*")
+	for _, dir := range after {
+		if slices.Contains(before, dir) {
+			continue
+		}
+		// Another adapter-check running now holds its directory.
+		if release, err := filelock.TryLock(dir); err == nil {
+			release()
+			os.RemoveAll(dir)
+			t.Errorf("adapter-check left %s pinned", dir)
+		}
+	}
+	if left, _ := os.ReadDir(tmp); len(left) > 0 {
+		t.Errorf("temporary directory holds %v after adapter-check", left)
+	}
+}
+
+// TestConcurrentRunsIntoOneOut (issue 24 item 8): while a run writes into
+// --out, a second run into it is refused at once (both used to pass the
+// emptiness check, and the last writer's results won); the first run's
+// results are whole.
+func TestConcurrentRunsIntoOneOut(t *testing.T) {
+	needHost(t)
+	out := filepath.Join(t.TempDir(), "out")
+	// A never-ready adapter keeps the first run busy for its --timeout.
+	first := exec.Command(conform(t), "run", "--host", "--loader", control(t, "hang"), "--timeout", "5s",
+		"--requirement", "SIZE-AUTO", "--gate", "all", "--allow-errors", "--out", out)
+	first.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
+	stderr := &lockedBuffer{}
+	first.Stderr = stderr
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(stderr.String(), "checking"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			first.Process.Kill()
+			first.Wait()
+			t.Fatalf("the first run did not start within a minute:\n%s", stderr.String())
+		}
+	}
+	r := runConform(t, t.TempDir(), time.Minute, nil, "run", "--host", "--requirement", "SIZE-KV-DEFAULT", "--out", out, "--force")
+	if r.exit != 2 || !strings.Contains(r.stderr, "in use") || r.stdout != "" {
+		t.Errorf("a second run into the --out of a running one: exit %d, stdout %q: want exit 2 before any result, saying it is in use", r.exit, r.stdout)
+	}
+	if err := first.Wait(); err != nil {
+		t.Errorf("first run: %v\n%s", err, stderr.String())
+	}
+	if got := loadersIn(t, out); got["hang"] != 1 || len(got) != 1 {
+		t.Errorf("--out holds results of %v, want the first run's one result", got)
+	}
+}
+
+// TestReportMergeOut (issue 24 item 12): report merge refuses an --out that
+// is one of its inputs or holds anything but an earlier report.
+func TestReportMergeOut(t *testing.T) {
+	needHost(t)
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a")
+	if r := runConform(t, dir, 3*time.Minute, nil, "run", "--host", "--requirement", "SIZE-KV-DEFAULT", "--out", a); r.exit != 0 {
+		t.Fatalf("run: exit %d", r.exit)
+	}
+	before, _ := os.ReadFile(filepath.Join(a, "results.json"))
+	for _, force := range [][]string{nil, {"--force"}} {
+		r := runConform(t, dir, time.Minute, nil, append([]string{"report", "merge", a, "--out", a}, force...)...)
+		if r.exit != 2 || !strings.Contains(r.stderr, "input") {
+			t.Errorf("report merge A --out A %v: exit %d, stderr %q; want exit 2 saying it is an input", force, r.exit, r.stderr)
+		}
+	}
+	if after, _ := os.ReadFile(filepath.Join(a, "results.json")); !bytes.Equal(before, after) {
+		t.Error("report merge rewrote its input")
+	}
+	b := filepath.Join(dir, "b")
+	os.MkdirAll(b, 0o755)
+	os.WriteFile(filepath.Join(b, "notes.txt"), []byte("mine"), 0o644)
+	if r := runConform(t, dir, time.Minute, nil, "report", "merge", a, "--out", b, "--force"); r.exit != 2 || !strings.Contains(r.stderr, "notes.txt") {
+		t.Errorf("report merge --force into a directory with notes.txt: exit %d, stderr %q; want exit 2 naming it", r.exit, r.stderr)
 	}
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/perfconform/perfconform/adapters/protocol"
 	bpffixtures "github.com/perfconform/perfconform/fixtures/bpf"
 	"github.com/perfconform/perfconform/internal/bpfsys"
+	"github.com/perfconform/perfconform/internal/filelock"
 	"github.com/perfconform/perfconform/reference/topology"
 	"github.com/perfconform/perfconform/suite"
 	"github.com/perfconform/perfconform/suite/trigger"
@@ -180,6 +181,7 @@ func (c *checker) run(ctx context.Context, path string, o Options) error {
 	if os.Geteuid() != 0 {
 		return ErrNotRoot
 	}
+	removeStale()
 	l := process.New(abs, process.WithReadyTimeout(o.ReadyTimeout))
 
 	// 1. info
@@ -199,11 +201,11 @@ func (c *checker) run(ctx context.Context, path string, o Options) error {
 		return err
 	}
 	defer cleanup()
-	pinDir, err := checkPinDir()
+	pinDir, releasePins, err := checkPinDir()
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(pinDir)
+	defer func() { os.RemoveAll(pinDir); releasePins() }()
 	s, err := l.Load(ctx, suite.LoadRequest{Object: object, PinDir: pinDir, Pages: o.Pages})
 	if le := suite.AsLoadError(err); le != nil {
 		c.fail("load", err, fmt.Sprintf("the loader refused %s (one BTF perf event array \"events\", 4-byte key and value, no max_entries); if that is a loader limitation, the adapter is fine but every spec will fail", filepath.Base(object)))
@@ -354,6 +356,12 @@ func awaitTriggered(ctx context.Context, events <-chan protocol.Event, tr *trigg
 	}
 }
 
+// checkDirPrefix names the directories of a check: its pin directory under
+// BPFFS and its fixture's in the temporary directory. Each is locked while
+// its check runs (filelock.MkdirLocked), so the next check removes those of
+// a check that was killed (kill -9) before it could.
+const checkDirPrefix = "conform-adapter-check-"
+
 // checkObject returns the object to load: object, or the fixture written to
 // a temporary file.
 func checkObject(object string) (string, func(), error) {
@@ -365,22 +373,31 @@ func checkObject(object string) (string, func(), error) {
 	if err != nil {
 		return "", nil, err
 	}
-	dir, err := os.MkdirTemp("", "conform-adapter-check")
+	dir, release, err := filelock.MkdirLocked("", checkDirPrefix)
 	if err != nil {
 		return "", nil, err
 	}
+	cleanup := func() { os.RemoveAll(dir); release() }
 	path := filepath.Join(dir, Fixture+".o")
 	if err := os.WriteFile(path, b, 0o644); err != nil {
-		os.RemoveAll(dir)
+		cleanup()
 		return "", nil, err
 	}
-	return path, func() { os.RemoveAll(dir) }, nil
+	return path, cleanup, nil
 }
 
 // checkPinDir makes a fresh directory on the bpffs at BPFFS.
-func checkPinDir() (string, error) {
+func checkPinDir() (string, func(), error) {
 	if err := bpfsys.CheckBPFFS(BPFFS); err != nil {
-		return "", fmt.Errorf("%w: %w", ErrNoBPFFS, err)
+		return "", nil, fmt.Errorf("%w: %w", ErrNoBPFFS, err)
 	}
-	return os.MkdirTemp(BPFFS, "conform-adapter-check-")
+	return filelock.MkdirLocked(BPFFS, checkDirPrefix)
+}
+
+// removeStale removes the directories of checks that were killed: their
+// maps stay pinned, and their fixture in the temporary directory, until
+// then.
+func removeStale() {
+	filelock.RemoveStale(BPFFS, checkDirPrefix)
+	filelock.RemoveStale("", checkDirPrefix)
 }

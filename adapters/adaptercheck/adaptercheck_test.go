@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/perfconform/perfconform/adapters"
@@ -22,6 +23,7 @@ import (
 	"github.com/perfconform/perfconform/adapters/reference/refadapter"
 	"github.com/perfconform/perfconform/adapters/serve"
 	"github.com/perfconform/perfconform/internal/bpfsys/bpfsystest"
+	"github.com/perfconform/perfconform/internal/filelock"
 	"github.com/perfconform/perfconform/reference/topology"
 	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/suite"
@@ -402,5 +404,56 @@ func TestCheckAndRunAgree(t *testing.T) {
 		if r.Status != want[r.Loader].run {
 			t.Errorf("conform run %s: RING-ATTRIBUTE %s (%s), want %s", r.Loader, r.Status, r.Detail, want[r.Loader].run)
 		}
+	}
+}
+
+// TestStaleCheckDirsAreRemoved (issue 24 item 11): pin directories (and
+// fixture directories) of a check that was killed (kill -9, SIGPIPE) stay
+// pinned; the next Check removes them, but never one of a check still
+// running (held: here by this test).
+func TestStaleCheckDirsAreRemoved(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the negative-control adapters")
+	}
+	needRoot(t)
+	t.Setenv("TMPDIR", t.TempDir())
+	stalePin, err := os.MkdirTemp(adaptercheck.BPFFS, "conform-adapter-check-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(stalePin)
+	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Pin(filepath.Join(stalePin, "events")); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	staleFixture, err := os.MkdirTemp("", "conform-adapter-check-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	livePin, err := os.MkdirTemp(adaptercheck.BPFFS, "conform-adapter-check-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(livePin)
+	release, err := filelock.TryLock(livePin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+
+	if _, err := adaptercheck.Check(context.Background(), control(t, "badversion"), adaptercheck.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{stalePin, staleFixture} {
+		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("a killed check's %s is still there (%v)", dir, err)
+		}
+	}
+	if _, err := os.Stat(livePin); err != nil {
+		t.Errorf("a running check's pin directory was removed: %v", err)
 	}
 }

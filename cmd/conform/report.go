@@ -19,6 +19,7 @@ var reportCmd = &cobra.Command{
 
 var reportMergeFlags struct {
 	out       string
+	force     bool
 	impacts   string
 	baselines []string
 	strict    bool
@@ -29,7 +30,9 @@ var reportMergeCmd = &cobra.Command{
 	Short: "Merge the results of several runs into one report directory",
 	Long: `merge reads DIR/results.json of each DIR (the --out directory of a conform run, or a
 results.json file), merges them without double counting a (kernel, topology, loader,
-requirement) cell, and writes results.json, junit.xml, report.md and report.html to --out.
+requirement) cell, and writes results.json, junit.xml, report.md and report.html to --out,
+which must be new or empty (--force: hold nothing but an earlier report, which is replaced)
+and none of the inputs.
 Cells on which inputs disagree keep the worst status and are listed as conflicts.
 SOURCE_DATE_EPOCH, when set, fixes the "generated" time; otherwise it is the latest input's.`,
 	Args: cobra.MinimumNArgs(1),
@@ -44,7 +47,7 @@ SOURCE_DATE_EPOCH, when set, fixes the "generated" time; otherwise it is the lat
 		}
 		// The suite's impact lines, overridden by those in --impacts.
 		opts := report.Options{Impacts: suite.Impacts(), Baselines: baselines}
-		merged, conflicts, err := report.MergeInto(f.out, opts, f.impacts, os.Getenv("SOURCE_DATE_EPOCH"), args...)
+		merged, conflicts, err := report.MergeInto(f.out, f.force, opts, f.impacts, os.Getenv("SOURCE_DATE_EPOCH"), args...)
 		if err != nil {
 			return fmt.Errorf("report merge: %w", err)
 		}
@@ -119,7 +122,8 @@ does not have, or two results for one cell, are refused (exit status 2).`,
 
 func init() {
 	mf := reportMergeCmd.Flags()
-	mf.StringVar(&reportMergeFlags.out, "out", "", "directory to write results.json, junit.xml, report.md and report.html to")
+	mf.StringVar(&reportMergeFlags.out, "out", "", "directory to write results.json, junit.xml, report.md and report.html to, which must be empty or new")
+	mf.BoolVar(&reportMergeFlags.force, "force", false, "let --out hold an earlier report, and replace it")
 	mf.StringVar(&reportMergeFlags.impacts, "impacts", "", "JSON file mapping requirement IDs to what a FAIL means for users (overrides the suite's own lines)")
 	mf.StringArrayVar(&reportMergeFlags.baselines, "baseline", nil, "baseline file of a loader's known deviations (repeatable)")
 	mf.BoolVar(&reportMergeFlags.strict, "strict", false, strictBaselinesHelp)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -77,23 +78,45 @@ covers every version of that loader in the run.`,
 }
 
 // runRun runs p, printing results and progress as they come, then the
-// summary line; gating violations become exit status 1.
+// summary line; gating violations become exit status 1, results --out
+// could not take (a *conform.OutError, saying where they went) status 2.
 func runRun(cmd *cobra.Command, p conform.Plan) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	d := display.New(cmd.OutOrStdout(), cmd.ErrOrStderr())
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	// stdout closed (| head): with --out the run goes on and writes its
+	// results there; without, nothing would keep them, so it stops as on
+	// Ctrl-C, cleaning up.
+	stdout := display.ClosedPipe(cmd.OutOrStdout(), func() {
+		if p.OutDir != "" {
+			fmt.Fprintf(cmd.ErrOrStderr(), "conform: stdout was closed; the run goes on and writes its results to %s\n", p.OutDir)
+			return
+		}
+		cancel(errors.New("stdout was closed, and without --out the results have nowhere to go"))
+	})
+	d := display.New(stdout, cmd.ErrOrStderr())
 	defer d.Stop()
 	doc, err := conform.Run(ctx, p, conform.WithEvents(d.Event))
+	if cause := context.Cause(ctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		err = fmt.Errorf("%w (%w)", err, cause)
+	}
 	var gate *conform.GateError
-	if doc == nil || (err != nil && !errors.As(err, &gate)) {
+	var out *conform.OutError
+	if doc == nil || (err != nil && !errors.As(err, &gate) && !errors.As(err, &out)) {
 		return err
 	}
-	display.PrintSummary(cmd.OutOrStdout(), doc.Results)
-	if gate == nil {
-		return nil
+	display.PrintSummary(stdout, doc.Results)
+	if gate != nil {
+		for _, v := range gate.Violations {
+			fmt.Fprintln(cmd.ErrOrStderr(), "gate:", v)
+		}
 	}
-	for _, v := range gate.Violations {
-		fmt.Fprintln(cmd.ErrOrStderr(), "gate:", v)
+	switch {
+	case out != nil:
+		return out // status 2: the results are not (all) where asked
+	case gate != nil:
+		return &exitError{code: 1, msg: gate.Error()}
 	}
-	return &exitError{code: 1, msg: gate.Error()}
+	return nil
 }

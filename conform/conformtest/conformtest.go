@@ -84,6 +84,9 @@ func Run(tb testing.TB, p conform.Plan, opts ...conform.Option) *report.Results 
 		for _, v := range ge.Violations {
 			tb.Error(Violation(v))
 		}
+		if oe := (*conform.OutError)(nil); errors.As(err, &oe) {
+			tb.Errorf("conformtest: %v", oe)
+		}
 		return res
 	}
 	if err != nil {

@@ -6,12 +6,13 @@
 package display
 
 import (
+	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -308,7 +309,7 @@ func newStatusDisplay(out, errw io.Writer, status func() string, tick func()) *s
 }
 
 func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+	f, ok := w.(interface{ Fd() uintptr })
 	if !ok {
 		return false
 	}
@@ -448,4 +449,46 @@ func (d *vmDisplay) status() string {
 	}
 	queued := d.total - finished - len(running)
 	return fmt.Sprintf("%s %d/%d VMs done, %d queued; %s", d.elapsed(), finished, d.total, max(queued, 0), strings.Join(running, "; "))
+}
+
+// ClosedPipe wraps a run's stdout so that a reader that goes away
+// (`conform run | head -2`) does not end the run: the first write that
+// fails with EPIPE calls gone, and that write and every later one are
+// dropped as if written. (The process must not die of SIGPIPE first: the
+// conform command asks for SIGPIPE with signal.Notify, which turns it into
+// EPIPE.) On a terminal the wrapper is still one (its Fd is out's).
+func ClosedPipe(out io.Writer, gone func()) io.Writer {
+	return &pipeWriter{w: out, gone: gone}
+}
+
+type pipeWriter struct {
+	mu     sync.Mutex
+	w      io.Writer
+	gone   func()
+	closed bool
+}
+
+func (p *pipeWriter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return len(b), nil
+	}
+	n, err := p.w.Write(b)
+	if errors.Is(err, syscall.EPIPE) {
+		p.closed = true
+		if p.gone != nil {
+			p.gone()
+		}
+		return len(b), nil
+	}
+	return n, err
+}
+
+// Fd is the wrapped writer's, for isTerminal.
+func (p *pipeWriter) Fd() uintptr {
+	if f, ok := p.w.(interface{ Fd() uintptr }); ok {
+		return f.Fd()
+	}
+	return ^uintptr(0)
 }

@@ -1,6 +1,8 @@
 package display
 
 import (
+	"fmt"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -81,5 +83,26 @@ func TestPrintSummary(t *testing.T) {
 	PrintSummary(&b, []result.Result{{Status: result.Pass}, {Status: result.Fail}, {Status: result.Pass}, {Status: result.Skip}})
 	if want := "requirement results: 2 PASS, 1 FAIL, 0 ERROR, 1 SKIP\n"; b.String() != want {
 		t.Errorf("summary %q, want %q", b.String(), want)
+	}
+}
+
+// TestClosedPipe: a write to a stdout whose reader went away calls gone
+// once and is dropped, as is every later one, so the run goes on.
+func TestClosedPipe(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	r.Close()
+	calls := 0
+	out := ClosedPipe(w, func() { calls++ })
+	for range 3 {
+		if _, err := fmt.Fprintln(out, "PASS  MUST   SIZE-AUTO"); err != nil {
+			t.Errorf("write after the reader went away: %v, want it dropped", err)
+		}
+	}
+	if calls != 1 {
+		t.Errorf("gone called %d times, want once", calls)
 	}
 }
