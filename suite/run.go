@@ -18,6 +18,7 @@ import (
 	"github.com/perfconform/perfconform/adapters/protocol"
 	bpffixtures "github.com/perfconform/perfconform/fixtures/bpf"
 	"github.com/perfconform/perfconform/internal/bpfsys"
+	"github.com/perfconform/perfconform/internal/filelock"
 	"github.com/perfconform/perfconform/reference/topology"
 	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/suite/trigger"
@@ -236,6 +237,10 @@ func infoWithTimeout(ctx context.Context, l Loader, d time.Duration) (protocol.I
 	return l.Info(ctx)
 }
 
+// suiteTempPrefix names the suite's temporary directory (fixture files, the
+// DEGRADE-POSSIBLE file) under os.TempDir().
+const suiteTempPrefix = "perfconform-suite-"
+
 // environment is what every check shares: fixture files, the pin root, and the
 // masks the kernel reports (the oracle, read by the suite itself).
 type environment struct {
@@ -274,19 +279,24 @@ func newEnvironment(cfg Config) (*environment, func(), error) {
 	if err := bpfsys.RaiseMemlock(); err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrEnvironment, err)
 	}
-	tmp, err := os.MkdirTemp("", "perfconform-suite-")
+	// The fixtures' directory is locked while this run lives, so the next
+	// run removes one a killed run left behind (filelock.RemoveStale).
+	filelock.RemoveStale("", suiteTempPrefix)
+	tmp, releaseTmp, err := filelock.MkdirLocked("", suiteTempPrefix)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrEnvironment, err)
 	}
 	fixtures, err := bpffixtures.WriteAll(filepath.Join(tmp, "fixtures"))
 	if err != nil {
 		os.RemoveAll(tmp)
+		releaseTmp()
 		return nil, nil, fmt.Errorf("%w: write fixtures: %w", ErrEnvironment, err)
 	}
 	removeStalePinDirs(cfg.PinRoot)
 	pinRoot := filepath.Join(cfg.PinRoot, fmt.Sprintf("run-%d", os.Getpid()))
 	if err := os.MkdirAll(pinRoot, 0o700); err != nil {
 		os.RemoveAll(tmp)
+		releaseTmp()
 		return nil, nil, fmt.Errorf("%w: create pin root: %w", ErrEnvironment, err)
 	}
 	cfg.PinRoot = pinRoot
@@ -295,6 +305,7 @@ func newEnvironment(cfg Config) (*environment, func(), error) {
 		os.RemoveAll(pinRoot) // unpins whatever a check left behind
 		os.Remove(filepath.Dir(pinRoot))
 		os.RemoveAll(tmp)
+		releaseTmp()
 	}, nil
 }
 
