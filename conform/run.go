@@ -203,7 +203,7 @@ func Run(ctx context.Context, p Plan, opts ...Option) (*report.Results, error) {
 		return nil, err
 	}
 	if p.OutDir != "" {
-		if err := report.WriteAll(p.OutDir, doc, report.Options{Impacts: suite.Impacts(), Baselines: p.Gate.Baselines}); err != nil {
+		if err := report.WriteAll(p.OutDir, doc, ReportOptions(p.Gate.Baselines)); err != nil {
 			return doc, fmt.Errorf("write results: %w", err)
 		}
 		o.message(fmt.Sprintf("results written to %s", p.OutDir))
