@@ -12,7 +12,7 @@ import (
 // Root causes. One loader bug usually fails several requirements at once
 // (cilium/ebpf refusing a gapped possible list fails every check that loads
 // an object), and on many places; listing one finding per requirement and
-// version buries the cause. A rootCause is the FAILs of one loader (every
+// version buries the cause. A Cause is the FAILs of one loader (every
 // version of it) that share the stage and the error text once CPU numbers,
 // sizes, CPU lists, scratch paths and map names are taken out: one finding
 // listing the requirements it takes down.
@@ -24,7 +24,10 @@ import (
 // inside another's of the same loader and stage (sparse-high's "CPU 5: …
 // -ENOENT; CPU 7: … -ENOENT" inside sparse's "CPU 2: … -EOPNOTSUPP; CPU 3: …
 // -ENOENT") is the same cause seen on a machine where fewer CPUs hit it.
-type rootCause struct {
+//
+// Causes returns them for a set of results; the reports list them under
+// "Root causes" and `conform doctor` matches their Classes against a machine.
+type Cause struct {
 	// ID is the cause's anchor and number in the report ("C3").
 	ID   string
 	Base string // the loader's name without version, "cilium-ebpf"
@@ -60,9 +63,15 @@ type rootCause struct {
 	clauses []string
 }
 
+// Causes returns the root causes of r's FAILs that no baseline of opts
+// covers, in report order (C1, C2, …), as report.md lists them.
+func Causes(r *Results, opts Options) []*Cause {
+	return buildModel(r, opts).Causes
+}
+
 // Versions is the cause's versions in release order, e.g. "v0.16.0–v0.22.0
 // (4 versions)", or the one loader name.
-func (c *rootCause) Versions() string { return versionSpan(c.Loaders) }
+func (c *Cause) Versions() string { return versionSpan(c.Loaders) }
 
 // versionSpan names loader versions compactly: one name, or the first and
 // last version with the count.
@@ -79,7 +88,7 @@ func versionSpan(loaders []string) string {
 
 // Evidence is the representative's place, CPU and errno and its detail on
 // one line, scratch paths cut.
-func (c *rootCause) Evidence() string {
+func (c *Cause) Evidence() string {
 	ev := c.Rep.Loader + " on " + placeText(c.Rep)
 	if e := cpuErrno(c.Rep); e != "" {
 		ev += ": " + e
@@ -91,11 +100,11 @@ func (c *rootCause) Evidence() string {
 }
 
 // Detail is the representative's detail, shortened for the cause list.
-func (c *rootCause) Detail() string { return shorten(c.Rep.Detail, detailRunes) }
+func (c *Cause) Detail() string { return shorten(c.Rep.Detail, detailRunes) }
 
 // LevelText is the cause's requirements by level: "MUST: RING-KEY,
 // RING-DELIVER; SHOULD: COMPAT-RELOAD".
-func (c *rootCause) LevelText() string {
+func (c *Cause) LevelText() string {
 	level := map[string]result.Level{}
 	for _, r := range c.Results {
 		if l, ok := level[r.Requirement]; !ok || levelRank(r.Level) < levelRank(l) {
@@ -118,7 +127,7 @@ func (c *rootCause) LevelText() string {
 }
 
 // Count says how many results the cause stands for.
-func (c *rootCause) Count() string {
+func (c *Cause) Count() string {
 	if len(c.Results) == 1 {
 		return "1 result"
 	}
@@ -127,7 +136,7 @@ func (c *rootCause) Count() string {
 
 // UpstreamText is the cause's upstream status on one line, or "not
 // checked" when upstream.json says nothing about it.
-func (c *rootCause) UpstreamText() string {
+func (c *Cause) UpstreamText() string {
 	if len(c.Upstream) == 0 {
 		return "upstream status not recorded"
 	}
@@ -155,7 +164,7 @@ var (
 )
 
 // causeSignature is the stage and the normalized clauses of a FAIL's
-// detail (see rootCause).
+// detail (see Cause).
 func causeSignature(detail string) (stage string, clauses []string) {
 	line := ""
 	for _, l := range strings.Split(detail, "\n") {
@@ -193,9 +202,9 @@ func causeSignature(detail string) (stage string, clauses []string) {
 // places where the cause's loaders passed the same requirements tell its
 // classes apart); classify gives the classes of a result's masks (nil: no
 // classes, topologies are named instead).
-func rootCauses(fs []finding, all []result.Result, classify Classifier, up *Upstream, impacts map[string]string) []*rootCause {
-	byKey := map[string]*rootCause{}
-	var causes []*rootCause
+func rootCauses(fs []finding, all []result.Result, classify Classifier, up *Upstream, impacts map[string]string) []*Cause {
+	byKey := map[string]*Cause{}
+	var causes []*Cause
 	for _, f := range fs {
 		r := f.Result
 		if r.Status != result.Fail {
@@ -206,7 +215,7 @@ func rootCauses(fs []finding, all []result.Result, classify Classifier, up *Upst
 		key := base + "\x00" + stage + "\x00" + strings.Join(clauses, "\x00") + "\x00" + f.Reason
 		c := byKey[key]
 		if c == nil {
-			c = &rootCause{Base: base, Stage: stage, key: key, clauses: clauses, Reason: f.Reason, Known: f.Reason != ""}
+			c = &Cause{Base: base, Stage: stage, key: key, clauses: clauses, Reason: f.Reason, Known: f.Reason != ""}
 			byKey[key] = c
 			causes = append(causes, c)
 		}
@@ -222,7 +231,7 @@ func rootCauses(fs []finding, all []result.Result, classify Classifier, up *Upst
 				len(c.Requirements), c.Impact)
 		}
 	}
-	slices.SortStableFunc(causes, func(a, b *rootCause) int {
+	slices.SortStableFunc(causes, func(a, b *Cause) int {
 		if a.Known != b.Known {
 			if a.Known {
 				return 1
@@ -246,10 +255,10 @@ func rootCauses(fs []finding, all []result.Result, classify Classifier, up *Upst
 // mergeSubsetCauses folds a cause into another of the same loader, stage
 // and baseline reason whose clauses include its own and which fails at
 // least one of the same requirements.
-func mergeSubsetCauses(causes []*rootCause) []*rootCause {
+func mergeSubsetCauses(causes []*Cause) []*Cause {
 	bySize := slices.Clone(causes)
-	slices.SortStableFunc(bySize, func(a, b *rootCause) int { return len(b.clauses) - len(a.clauses) })
-	merged := map[*rootCause]bool{}
+	slices.SortStableFunc(bySize, func(a, b *Cause) int { return len(b.clauses) - len(a.clauses) })
+	merged := map[*Cause]bool{}
 	for i, small := range bySize {
 		for _, big := range bySize[:i] {
 			if merged[big] || big.Base != small.Base || big.Stage != small.Stage || big.Reason != small.Reason ||
@@ -261,7 +270,7 @@ func mergeSubsetCauses(causes []*rootCause) []*rootCause {
 			break
 		}
 	}
-	var out []*rootCause
+	var out []*Cause
 	for _, c := range causes {
 		if !merged[c] {
 			out = append(out, c)
@@ -279,7 +288,7 @@ func subset(small, big []string) bool {
 	return true
 }
 
-func shareRequirement(a, b *rootCause) bool {
+func shareRequirement(a, b *Cause) bool {
 	for _, x := range a.Results {
 		for _, y := range b.Results {
 			if x.Requirement == y.Requirement {
@@ -290,7 +299,7 @@ func shareRequirement(a, b *rootCause) bool {
 	return false
 }
 
-func (c *rootCause) finish(all []result.Result, classify Classifier) {
+func (c *Cause) finish(all []result.Result, classify Classifier) {
 	sortResults(c.Results)
 	c.Level = c.Results[0].Level
 	for _, r := range c.Results {

@@ -65,7 +65,7 @@ type compatCell struct {
 // cellCause is one cause of a cell's failures, with where it bites within
 // that cell.
 type cellCause struct {
-	Cause *rootCause
+	Cause *Cause
 	Bites string
 	Rep   result.Result
 	Where string
@@ -83,9 +83,9 @@ func (c cellCause) RepText() string {
 	return ev
 }
 
-func buildCompat(c *Results, causes []*rootCause) *compatTable {
+func buildCompat(c *Results, causes []*Cause) *compatTable {
 	t := &compatTable{}
-	causeOf := map[cellKey]*rootCause{}
+	causeOf := map[cellKey]*Cause{}
 	for _, rc := range causes {
 		for _, r := range rc.Results {
 			causeOf[keyOf(r)] = rc
@@ -170,7 +170,7 @@ func versionList(ls []string) string {
 	return strings.Join(parts, ", ")
 }
 
-func buildCell(req, loader string, rs []result.Result, causeOf map[cellKey]*rootCause) compatCell {
+func buildCell(req, loader string, rs []result.Result, causeOf map[cellKey]*Cause) compatCell {
 	cl := compatCell{Loader: loader, Requirement: req, Results: rs}
 	if len(rs) == 0 {
 		cl.State, cl.Text = cellNone, "–"
@@ -189,8 +189,8 @@ func buildCell(req, loader string, rs []result.Result, causeOf map[cellKey]*root
 		}
 	}
 	if len(failed) > 0 {
-		byCause := map[*rootCause][]result.Result{}
-		var order []*rootCause
+		byCause := map[*Cause][]result.Result{}
+		var order []*Cause
 		for _, r := range failed {
 			rc := causeOf[keyOf(r)]
 			if byCause[rc] == nil {
@@ -267,7 +267,7 @@ func placesOf(rs []result.Result) []place {
 // table, every version's outcome on the places all of them ran, and says
 // where it changes: "cilium-ebpf: ✓ v0.9.1–v0.15.0; ✗ sparse online since
 // v0.16.0 (compared on debian-6.1: sparse, sparse-high)".
-func versionNotes(row compatRow, cols []compatColumn, causeOf map[cellKey]*rootCause) []string {
+func versionNotes(row compatRow, cols []compatColumn, causeOf map[cellKey]*Cause) []string {
 	byBase := map[string][]int{}
 	var bases []string
 	for i, col := range cols {

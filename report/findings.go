@@ -268,7 +268,7 @@ type loaderSummary struct {
 	// Versions are the loader names (with versions) of the results, in
 	// release order.
 	Versions []string
-	Causes   []*rootCause
+	Causes   []*Cause
 	// Errors counts the loader's ERROR results (not verdicts); ErrorWhere
 	// says where they are.
 	Errors     int
@@ -300,7 +300,7 @@ const summaryRunes = 200
 // summarize builds the per-loader summary from the root causes (known
 // deviations included, marked) and the ERROR groups; loaders without
 // failures get an empty entry.
-func summarize(loaders []string, causes []*rootCause, errGroups []findingGroup, sc scope) []loaderSummary {
+func summarize(loaders []string, causes []*Cause, errGroups []findingGroup, sc scope) []loaderSummary {
 	byBase := map[string]*loaderSummary{}
 	var out []*loaderSummary
 	sorted := slices.Clone(loaders)

@@ -72,8 +72,8 @@ type model struct {
 	Compat *compatTable
 	// Causes are the root causes of the FAILs no baseline covers;
 	// KnownCauses those of the failures baselines accept.
-	Causes      []*rootCause
-	KnownCauses []*rootCause
+	Causes      []*Cause
+	KnownCauses []*Cause
 	// LevelChanges lists requirements whose results were judged at another
 	// level than the current one (Options.Levels).
 	LevelChanges []string

@@ -146,7 +146,7 @@ func (e *UpstreamEntry) Matches(r result.Result) bool {
 
 // Match returns the references of every entry that matches at least one
 // result of the cause; nil for a nil Upstream.
-func (u *Upstream) Match(c *rootCause) []UpstreamRef {
+func (u *Upstream) Match(c *Cause) []UpstreamRef {
 	if u == nil {
 		return nil
 	}
