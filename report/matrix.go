@@ -343,7 +343,7 @@ func buildModel(r *Results, opts Options) *model {
 		slices.Sort(k.Topologies)
 		k.Versions = strings.Join(kernelVersions[n], ", ")
 		ls := loaders[n]
-		slices.Sort(ls)
+		slices.SortFunc(ls, compareLoaders) // versions in release order
 		for _, l := range ls {
 			row := &loaderRow{Loader: l, Versions: strings.Join(loaderVersions[l], ", ")}
 			for _, t := range k.Topologies {
@@ -477,7 +477,8 @@ func setupLine(c *Results) string {
 		addUnique(&loaders, l)
 	}
 	slices.Sort(kernels)
-	slices.Sort(loaders)
+	// "name version": by loader, versions in release order
+	slices.SortFunc(loaders, func(a, b string) int { return compareLoaders(strings.Fields(a)[0], strings.Fields(b)[0]) })
 	slices.Sort(accels)
 	line := fmt.Sprintf("Kernels: %s. Loaders: %s. Accelerators: %s.",
 		strings.Join(kernels, ", "), strings.Join(loaders, ", "), strings.Join(accels, ", "))
