@@ -133,7 +133,7 @@ func (c *cell) Label() string { return verdictLabels[c.Verdict] }
 
 // CountLines are the non-zero counts by level, problems first and naming
 // the requirements that failed or errored, e.g.
-// "MUST: 1 FAIL (SIZE-KV-DEFAULT), 10 PASS". Failures a baseline accepts are
+// "MUST: 1 FAIL (SIZE-AUTO), 10 PASS". Failures a baseline accepts are
 // listed after "known:"; "(all)" stands for every requirement of the level.
 func (c *cell) CountLines() []string {
 	var out []string
