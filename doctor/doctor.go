@@ -276,7 +276,11 @@ func (d Diagnosis) WriteText(w io.Writer, source string) error {
 		classes = append(classes, string(c))
 	}
 	p("topology classes: %s\n", orNone(strings.Join(classes, ", ")))
-	p("\nfrom %s (%d loader versions):\n", source, len(d.Loaders))
+	versions := fmt.Sprintf("%d loader versions", len(d.Loaders))
+	if len(d.Loaders) == 1 {
+		versions = "1 loader version"
+	}
+	p("\nfrom %s (%s):\n", source, versions)
 	if len(d.Fails) == 0 {
 		p("  no root cause in these results fails on machines of these classes\n")
 	}
