@@ -181,6 +181,9 @@ func groupFindings(fs []finding, sc scope, impacts map[string]string) []findingG
 		if c := severity(b.Status) - severity(a.Status); c != 0 {
 			return c
 		}
+		if c := compareLoaders(a.Loaders[0], b.Loaders[0]); c != 0 {
+			return c
+		}
 		return cmpStrings(a.Loader(), b.Loader(), a.Requirement(), b.Requirement())
 	})
 	return out
@@ -242,7 +245,7 @@ func mergeErrors(gs []findingGroup, sc scope, impacts map[string]string) []findi
 	}
 	for i := range out {
 		if g := &out[i]; g.Status == result.Error && (len(g.Loaders) > 1 || len(g.Requirements) > 1) {
-			slices.Sort(g.Loaders)
+			slices.SortFunc(g.Loaders, compareLoaders)
 			slices.Sort(g.Requirements)
 			sortResults(g.Results)
 			g.finish(sc, impacts)

@@ -88,8 +88,8 @@ func TestFindingsAreGrouped(t *testing.T) {
 	for _, w := range []string{
 		// one interrupted VM: every loader and requirement in one finding,
 		// at the strictest level it hides
-		"- **ERROR** `COMPAT-RELOAD`, `RING-KEY`, `SIZE-AUTO`, `SIZE-KV-DEFAULT` (MUST) — cilium-ebpf@v0.9.1, libbpf@1.4, reference — 12 results on debian-6.12: gapped-possible",
-		"  - For cilium-ebpf@v0.9.1, libbpf@1.4, reference users: Not a verdict on cilium-ebpf@v0.9.1, libbpf@1.4, reference",
+		"- **ERROR** `COMPAT-RELOAD`, `RING-KEY`, `SIZE-AUTO`, `SIZE-KV-DEFAULT` (MUST) — reference, cilium-ebpf@v0.9.1, libbpf@1.4 — 12 results on debian-6.12: gapped-possible",
+		"  - For reference, cilium-ebpf@v0.9.1, libbpf@1.4 users: Not a verdict on reference, cilium-ebpf@v0.9.1, libbpf@1.4",
 		// the representative is the result with a CPU and errno; the two
 		// texts of RING-KEY (one CPU named, or two) are one cause
 		"- Evidence (cilium-ebpf@v0.9.1, debian-6.1 / sparse-high): CPU 5 · errno EOPNOTSUPP — CPU 5: bpf\\_perf\\_event\\_output returned -EOPNOTSUPP",
