@@ -227,8 +227,10 @@ func rootCauses(fs []finding, all []result.Result, classify Classifier, up *Upst
 		c.Upstream = up.Match(c)
 		c.Impact = impact(result.Result{Requirement: c.Requirements[0], Level: c.Level, Status: result.Fail, Loader: c.Base}, impacts)
 		if c.Stage == "load" && len(c.Requirements) > 2 {
-			c.Impact = fmt.Sprintf("where this bites the loader refuses the object, so every check that loads one fails (%d requirements); %s",
-				len(c.Requirements), c.Impact)
+			// One requirement's impact line would describe a symptom the
+			// refusal only stands in for.
+			c.Impact = fmt.Sprintf("where this bites the loader refuses the objects, so the tool does not run there (%d requirements fail with the load).",
+				len(c.Requirements))
 		}
 	}
 	slices.SortStableFunc(causes, func(a, b *Cause) int {
