@@ -230,7 +230,7 @@ func Run(ctx context.Context, p Plan, opts ...Option) (*report.Results, error) {
 	}
 	var writeErr error // an *OutError: the gate is still judged
 	if p.OutDir != "" {
-		writeErr = writeResults(p.OutDir, doc, report.Options{Impacts: suite.Impacts(), Baselines: p.Gate.Baselines})
+		writeErr = writeResults(p.OutDir, doc, ReportOptions(p.Gate.Baselines))
 		if writeErr == nil {
 			o.message(fmt.Sprintf("results written to %s", p.OutDir))
 		}

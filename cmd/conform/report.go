@@ -9,7 +9,6 @@ import (
 
 	"github.com/perfconform/perfconform/conform"
 	"github.com/perfconform/perfconform/report"
-	"github.com/perfconform/perfconform/suite"
 )
 
 var reportCmd = &cobra.Command{
@@ -21,6 +20,7 @@ var reportMergeFlags struct {
 	out       string
 	force     bool
 	impacts   string
+	upstream  string
 	baselines []string
 	strict    bool
 }
@@ -34,6 +34,9 @@ requirement) cell, and writes results.json, junit.xml, report.md and report.html
 which must be new or empty (--force: hold nothing but an earlier report, which is replaced)
 and none of the inputs.
 Cells on which inputs disagree keep the worst status and are listed as conflicts.
+The reports show each requirement at the suite's current level (results.json keeps the
+level each result was judged at) and each root cause's upstream status from --upstream
+(default: the built-in reports/upstream.json).
 SOURCE_DATE_EPOCH, when set, fixes the "generated" time; otherwise it is the latest input's.`,
 	Args: cobra.MinimumNArgs(1),
 	RunE: func(cmd *cobra.Command, args []string) error {
@@ -45,8 +48,14 @@ SOURCE_DATE_EPOCH, when set, fixes the "generated" time; otherwise it is the lat
 		if err != nil {
 			return fmt.Errorf("report merge: %w", err)
 		}
-		// The suite's impact lines, overridden by those in --impacts.
-		opts := report.Options{Impacts: suite.Impacts(), Baselines: baselines}
+		// The suite's impact lines (overridden by those in --impacts) and
+		// current levels, the built-in upstream map unless --upstream.
+		opts := conform.ReportOptions(baselines)
+		if f.upstream != "" {
+			if opts.Upstream, err = report.LoadUpstream(f.upstream); err != nil {
+				return fmt.Errorf("report merge: %w", err)
+			}
+		}
 		merged, conflicts, err := report.MergeInto(f.out, f.force, opts, f.impacts, os.Getenv("SOURCE_DATE_EPOCH"), args...)
 		if err != nil {
 			return fmt.Errorf("report merge: %w", err)
@@ -125,6 +134,7 @@ func init() {
 	mf.StringVar(&reportMergeFlags.out, "out", "", "directory to write results.json, junit.xml, report.md and report.html to, which must be empty or new")
 	mf.BoolVar(&reportMergeFlags.force, "force", false, "let --out hold an earlier report, and replace it")
 	mf.StringVar(&reportMergeFlags.impacts, "impacts", "", "JSON file mapping requirement IDs to what a FAIL means for users (overrides the suite's own lines)")
+	mf.StringVar(&reportMergeFlags.upstream, "upstream", "", "JSON file mapping findings to upstream issues (default: the built-in reports/upstream.json)")
 	mf.StringArrayVar(&reportMergeFlags.baselines, "baseline", nil, "baseline file of a loader's known deviations (repeatable)")
 	mf.BoolVar(&reportMergeFlags.strict, "strict", false, strictBaselinesHelp)
 
