@@ -263,10 +263,36 @@ func ModuleRoot() (string, error) {
 		return "", errors.New("cannot locate the perfconform source tree")
 	}
 	root := filepath.Dir(filepath.Dir(file))
+	if !filepath.IsAbs(root) {
+		// Built with -trimpath (a static guest build): the source is found
+		// from the working directory up, as in a checkout.
+		if r, ok := moduleRootAbove(); ok {
+			return r, nil
+		}
+	}
 	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
 		return "", fmt.Errorf("perfconform source tree not found at %s (adapters are built from source): %w", root, err)
 	}
 	return root, nil
+}
+
+// moduleRootAbove finds the perfconform module's root in the working
+// directory or one above it.
+func moduleRootAbove() (string, bool) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", false
+	}
+	for {
+		if data, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && bytes.HasPrefix(data, []byte("module github.com/perfconform/perfconform\n")) {
+			return dir, true
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", false
+		}
+		dir = parent
+	}
 }
 
 // CacheDir is perfconform's directory under the user cache directory
