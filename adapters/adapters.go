@@ -131,7 +131,7 @@ var builtins = slices.Concat([]Adapter{
 	goAdapter("reference", "perfconform's reference loader (package reference) behind the protocol", "adapters/reference"),
 },
 	ciliumAdapters(),
-	[]Adapter{libbpfSystem(), libbpfBackports(), bpftoolSystem(), bpftoolBackports(), libbpfgoAdapter},
+	[]Adapter{libbpfSystem(), libbpfBackports(), libbpfTrixie(), bpftoolSystem(), bpftoolBackports(), libbpfgoAdapter},
 	[]Adapter{ayaAdapter()}, // adapters/aya.go: Rust, cargo offline against Debian trixie's crates
 )
 
