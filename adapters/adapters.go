@@ -132,7 +132,8 @@ var builtins = slices.Concat([]Adapter{
 },
 	ciliumAdapters(),
 	[]Adapter{libbpfSystem(), libbpfBackports(), libbpfTrixie(), bpftoolSystem(), bpftoolBackports(), libbpfgoAdapter},
-	[]Adapter{ayaAdapter()}, // adapters/aya.go: Rust, cargo offline against Debian trixie's crates
+	[]Adapter{ayaAdapter()},      // adapters/aya.go: Rust, cargo offline against Debian trixie's crates
+	[]Adapter{libbpfRsAdapter()}, // adapters/libbpfrs.go: the same, linked with bookworm-backports' libbpf.a
 )
 
 // libbpfgo is a module of its own (cgo against libbpf), so the main module

@@ -103,6 +103,8 @@ func TestRegistry(t *testing.T) {
 		{"cilium-ebpf@0.12.3", "cilium-ebpf@v0.12.3"},
 		{"libbpf", "libbpf@1.1"},
 		{"libbpf@1.4", "libbpf@1.4"},
+		{"libbpf@1.5", "libbpf@1.5"},
+		{"libbpf-rs", "libbpf-rs"},
 		{"bpftool", "bpftool@7.1"},
 		{"bpftool@7.5", "bpftool@7.5"},
 		{"libbpfgo", "libbpfgo"},
