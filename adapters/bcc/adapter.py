@@ -26,6 +26,7 @@ an int key and a u32 value) and the legacy "maps" section.
 PERFCONFORM_BCC_CONTROL=ignore-sample-cpu turns this into a negative control
 for the tests only (every sample reported as CPU 0).
 """
+import base64
 import ctypes
 import json
 import os
@@ -144,7 +145,7 @@ def load(obj, pin_dir, pages):
             if CONTROL == "ignore-sample-cpu":
                 cpu = 0
             emit({"event": "sample", "map": label, "cpu": cpu,
-                  "data": __import__("base64").b64encode(ctypes.string_at(data, size)).decode()})
+                  "data": base64.b64encode(ctypes.string_at(data, size)).decode()})
 
         def on_lost(lost, label=label):
             emit({"event": "lost", "map": label, "cpu": -1, "lost": lost})
