@@ -64,6 +64,10 @@ type Adapter struct {
 	// cannot run there, and NoForeign says why.
 	foreign   *foreignBuild
 	NoForeign string
+	// NoVM, when not empty, says why the adapter cannot run in any VM, of
+	// the host's architecture or another: AvailableFor refuses every
+	// architecture with it, so a VM run stops before booting anything.
+	NoVM string
 }
 
 // Base is the loader's name without its version ("libbpf").
@@ -131,8 +135,10 @@ var builtins = slices.Concat([]Adapter{
 	goAdapter("reference", "perfconform's reference loader (package reference) behind the protocol", "adapters/reference"),
 },
 	ciliumAdapters(),
-	[]Adapter{libbpfSystem(), libbpfBackports(), bpftoolSystem(), bpftoolBackports(), libbpfgoAdapter},
-	[]Adapter{ayaAdapter()}, // adapters/aya.go: Rust, cargo offline against Debian trixie's crates
+	[]Adapter{libbpfSystem(), libbpfBackports(), libbpfTrixie(), bpftoolSystem(), bpftoolBackports(), libbpfgoAdapter},
+	[]Adapter{ayaAdapter()},      // adapters/aya.go: Rust, cargo offline against Debian trixie's crates
+	[]Adapter{libbpfRsAdapter()}, // adapters/libbpfrs.go: the same, linked with bookworm-backports' libbpf.a
+	[]Adapter{bccAdapter()},      // adapters/bcc.go: Python on the system's python3-bpfcc, host only
 )
 
 // libbpfgo is a module of its own (cgo against libbpf), so the main module

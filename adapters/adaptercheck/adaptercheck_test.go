@@ -267,6 +267,80 @@ func TestAdapterCheckAya(t *testing.T) {
 	}
 }
 
+// TestAdapterCheckControls builds the libbpf-rs and bcc adapters and their
+// negative controls (the sample callback's CPU dropped, every record filed
+// under CPU 0): each adapter passes every step, each control fails the sample
+// step on every online CPU but 0, naming the CPU it claimed.
+func TestAdapterCheckControls(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the libbpf-rs adapter with cargo")
+	}
+	needRoot(t)
+	topo, err := topology.Read("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if topo.Online.Len() < 2 {
+		t.Skip("the controls are only wrong with two online CPUs")
+	}
+	for _, tc := range []struct {
+		name, info   string
+		buildControl func(context.Context, string) error
+	}{
+		{"libbpf-rs", `PASS  info      loader "libbpf-rs" version "0.25.0-beta.1 (libbpf v1.4`, adapters.BuildLibbpfRsControl},
+		{"bcc", `PASS  info      loader "bcc" version "0.26`, adapters.BuildBccControl},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := adapters.Get(tc.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Available(); err != nil {
+				t.Skip(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+			defer cancel()
+			dir := t.TempDir()
+			path, err := a.Build(ctx, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			control := filepath.Join(dir, tc.name+"-ignore-sample-cpu")
+			if err := tc.buildControl(ctx, control); err != nil {
+				t.Fatal(err)
+			}
+			opts := adaptercheck.Options{ReadyTimeout: 30 * time.Second, SampleTimeout: 10 * time.Second, Pages: 8}
+			for _, c := range []struct {
+				path    string
+				control bool
+			}{{path, false}, {control, true}} {
+				r, err := adaptercheck.Check(ctx, c.path, opts)
+				out := r.String()
+				t.Logf("adapter-check %s:\n%s", c.path, out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := []string{tc.info, "PASS  pin", "PASS  shutdown"}
+				for _, cpu := range topo.Online.CPUs() {
+					if c.control && cpu != 0 {
+						want = append(want, fmt.Sprintf("FAIL  sample    sample fired on CPU %d arrived as map \"events\" CPU 0", cpu))
+					} else {
+						want = append(want, fmt.Sprintf("PASS  sample    CPU %d: delivered, attributed to CPU %d", cpu, cpu))
+					}
+				}
+				for _, w := range want {
+					if !strings.Contains(out, w) {
+						t.Errorf("adapter-check %s lacks %q", filepath.Base(c.path), w)
+					}
+				}
+				if wantFailed := map[bool]int{false: 0, true: topo.Online.Len() - 1}[c.control]; r.Failed() != wantFailed {
+					t.Errorf("%s: %d steps failed, want %d", filepath.Base(c.path), r.Failed(), wantFailed)
+				}
+			}
+		})
+	}
+}
+
 // TestCheckSharesTheRules: Check fails the same adapters `conform run` turns
 // into ERRORs, with the process client's own errors (one implementation of
 // each protocol rule), and adds its hint; every step before the failing one

@@ -518,14 +518,26 @@ func (s *session) handle(line []byte) bool {
 		case <-s.closing: // nobody reads any more; drain until exit
 		}
 	case protocol.EventError:
-		if ev.Stage != protocol.StageLoad && ev.Stage != protocol.StageReader && ev.Stage != protocol.StageEnvironment {
+		loadErr := &suite.LoadError{Stage: ev.Stage, Err: errors.New(ev.Message)}
+		switch ev.Stage {
+		case protocol.StageLoad, protocol.StageReader, protocol.StageEnvironment:
+		case protocol.StageUnsupported:
+			if minor := s.l.minor(); minor < protocol.MinorUnsupported {
+				s.fail(fmt.Errorf("error line with stage %q, which protocol %d.%d does not allow (declare \"protocol_minor\": %d): %q",
+					ev.Stage, protocol.Version, minor, protocol.MinorUnsupported, truncate(line)))
+				return false
+			}
+			// Not a verdict on the loader: the suite reports environment
+			// failures as ERROR with the reason (protocol.StageUnsupported).
+			loadErr = &suite.LoadError{Stage: protocol.StageEnvironment, Err: fmt.Errorf("%w: %s", ErrUnsupported, ev.Message)}
+		default:
 			s.fail(fmt.Errorf("error line with unknown stage %q: %q", ev.Stage, truncate(line)))
 			return false
 		}
 		s.mu.Lock()
 		first := s.loadErr == nil
 		if first {
-			s.loadErr = &suite.LoadError{Stage: ev.Stage, Err: errors.New(ev.Message)}
+			s.loadErr = loadErr
 		}
 		s.mu.Unlock()
 		if first && !sawReady {
@@ -536,6 +548,17 @@ func (s *session) handle(line []byte) bool {
 		return false
 	}
 	return true
+}
+
+// minor is the protocol minor revision the adapter's info line declared (0
+// before info ran).
+func (l *Loader) minor() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.info == nil {
+		return 0
+	}
+	return l.info.Minor
 }
 
 // checkCPU applies the protocol's rule for the cpu field of a sample or lost
@@ -551,13 +574,7 @@ func (l *Loader) checkCPU(ev protocol.Event) error {
 	case ev.Event == protocol.EventLost:
 		return nil
 	}
-	l.mu.Lock()
-	minor := 0
-	if l.info != nil {
-		minor = l.info.Minor
-	}
-	l.mu.Unlock()
-	if minor < protocol.MinorCPUUnknownSamples {
+	if minor := l.minor(); minor < protocol.MinorCPUUnknownSamples {
 		return fmt.Errorf("sample line with cpu %d, which protocol %d.%d does not allow (declare \"protocol_minor\": %d)",
 			ev.CPU, protocol.Version, minor, protocol.MinorCPUUnknownSamples)
 	}
