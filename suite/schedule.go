@@ -278,6 +278,7 @@ func (e *sharedLoad) get(c *check) (*loaded, *LoadError) {
 	if e.errMsg != "" {
 		c.errorf("%s", e.errMsg)
 	}
+	c.skipUnsupported(e.lerr)
 	if e.lerr != nil {
 		return &loaded{fixture: e.l.fixture, pinDir: e.l.pinDir}, e.lerr
 	}

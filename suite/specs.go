@@ -241,10 +241,21 @@ func (c *check) load(fixture, pinDir, possibleFile string) (*loaded, *LoadError)
 	if errMsg != "" {
 		c.errorf("%s", errMsg)
 	}
+	c.skipUnsupported(lerr)
 	if lerr == nil {
 		c.track(l)
 	}
 	return l, lerr
+}
+
+// skipUnsupported SKIPs the check when the loader said it cannot express
+// the object at all (protocol.StageUnsupported: bcc's C dialect has no perf
+// array with only its type declared): a fact about the loader's language,
+// neither a PASS nor a FAIL of what the object asks.
+func (c *check) skipUnsupported(lerr *LoadError) {
+	if lerr != nil && lerr.Stage == protocol.StageUnsupported {
+		c.skip(fmt.Sprintf("the loader cannot express this object (%s stage): %v", lerr.Stage, lerr.Err))
+	}
 }
 
 // track makes l one of this check's sessions: watched for a crash before a

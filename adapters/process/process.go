@@ -527,9 +527,9 @@ func (s *session) handle(line []byte) bool {
 					ev.Stage, protocol.Version, minor, protocol.MinorUnsupported, truncate(line)))
 				return false
 			}
-			// Not a verdict on the loader: the suite reports environment
-			// failures as ERROR with the reason (protocol.StageUnsupported).
-			loadErr = &suite.LoadError{Stage: protocol.StageEnvironment, Err: fmt.Errorf("%w: %s", ErrUnsupported, ev.Message)}
+			// Not a verdict on the loader: the suite SKIPs what needs the
+			// object, with the reason (protocol.StageUnsupported).
+			loadErr = &suite.LoadError{Stage: protocol.StageUnsupported, Err: fmt.Errorf("%w: %s", ErrUnsupported, ev.Message)}
 		default:
 			s.fail(fmt.Errorf("error line with unknown stage %q: %q", ev.Stage, truncate(line)))
 			return false

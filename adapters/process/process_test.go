@@ -439,8 +439,8 @@ func TestSampleCPURule(t *testing.T) {
 
 // TestUnsupportedStage: from protocol minor revision 2 on an adapter may say
 // its loader cannot express the object at all; the client makes it an
-// environment LoadError (an ERROR with the reason, never a FAIL) carrying
-// ErrUnsupported. Before minor 2 the stage is a protocol violation.
+// unsupported-stage LoadError (the suite SKIPs, with the reason; never a
+// FAIL) carrying ErrUnsupported. Before minor 2 the stage is a protocol violation.
 func TestUnsupportedStage(t *testing.T) {
 	const line = `{"event":"error","stage":"unsupported","message":"perf_auto: bcc cannot express it"}`
 	for _, tc := range []struct {
@@ -464,9 +464,9 @@ func TestUnsupportedStage(t *testing.T) {
 				}
 				return
 			}
-			if le == nil || le.Stage != protocol.StageEnvironment || !errors.Is(err, process.ErrUnsupported) ||
+			if le == nil || le.Stage != protocol.StageUnsupported || !errors.Is(err, process.ErrUnsupported) ||
 				!strings.Contains(err.Error(), "bcc cannot express it") {
-				t.Fatalf("Load = %v, want an environment LoadError wrapping ErrUnsupported with the reason", err)
+				t.Fatalf("Load = %v, want an unsupported LoadError wrapping ErrUnsupported with the reason", err)
 			}
 		})
 	}

@@ -87,9 +87,8 @@ const (
 	// at all — bcc compiles its own C dialect, which has no perf array with
 	// only its type declared and no legacy "maps" section. It is a fact about
 	// the loader's language, not a refusal of the object's sizes, so no
-	// requirement may FAIL or PASS on it: the process client reports it as an
-	// environment failure (ERROR, with the adapter's reason) until the suite
-	// has a SKIP for it.
+	// requirement may FAIL or PASS on it: the suite SKIPs every requirement
+	// that needs the object, with the adapter's reason.
 	StageUnsupported Stage = "unsupported"
 )
 
