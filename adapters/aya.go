@@ -76,11 +76,11 @@ func ayaAdapter() Adapter {
 	}
 }
 
-// BuildAyaControl builds the aya adapter's negative control (AyaControlFeature)
-// into out: the same source with one cargo feature switched on, so the suite
-// can be shown to catch readers opened on possible instead of online CPUs.
-func BuildAyaControl(ctx context.Context, out string) error {
-	a, err := Get("aya")
+// buildControlOf builds the negative-control variant of the built-in
+// adapter name into out: its own source built by build with variant (a
+// cargo feature, a switch in the launcher) on.
+func buildControlOf(ctx context.Context, name, out, variant string, build func(ctx context.Context, root, out, variant string) error) error {
+	a, err := Get(name)
 	if err != nil {
 		return err
 	}
@@ -91,10 +91,17 @@ func BuildAyaControl(ctx context.Context, out string) error {
 	if err != nil {
 		return err
 	}
-	if err := buildAya(ctx, root, out, AyaControlFeature); err != nil {
-		return fmt.Errorf("%w: aya control: %w", ErrBuild, err)
+	if err := build(ctx, root, out, variant); err != nil {
+		return fmt.Errorf("%w: %s control: %w", ErrBuild, name, err)
 	}
 	return nil
+}
+
+// BuildAyaControl builds the aya adapter's negative control (AyaControlFeature)
+// into out: the same source with one cargo feature switched on, so the suite
+// can be shown to catch readers opened on possible instead of online CPUs.
+func BuildAyaControl(ctx context.Context, out string) error {
+	return buildControlOf(ctx, "aya", out, AyaControlFeature, buildAya)
 }
 
 // rustToolchain is where cargo and rustc are.

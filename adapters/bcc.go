@@ -177,21 +177,7 @@ func buildBcc(ctx context.Context, root, out, control string) error {
 // BuildBccControl writes the bcc adapter's negative control to out: the
 // same adapter reporting every sample as CPU 0.
 func BuildBccControl(ctx context.Context, out string) error {
-	a, err := Get("bcc")
-	if err != nil {
-		return err
-	}
-	if err := a.Available(); err != nil {
-		return err
-	}
-	root, err := ModuleRoot()
-	if err != nil {
-		return err
-	}
-	if err := buildBcc(ctx, root, out, BccControlIgnoreSampleCPU); err != nil {
-		return fmt.Errorf("%w: bcc control: %w", ErrBuild, err)
-	}
-	return nil
+	return buildControlOf(ctx, "bcc", out, BccControlIgnoreSampleCPU, buildBcc)
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -97,19 +97,5 @@ func buildLibbpfRs(ctx context.Context, root, out, feature string) error {
 // BuildLibbpfRsControl builds the libbpf-rs adapter's negative control
 // (LibbpfRsControlFeature) into out.
 func BuildLibbpfRsControl(ctx context.Context, out string) error {
-	a, err := Get("libbpf-rs")
-	if err != nil {
-		return err
-	}
-	if err := a.Available(); err != nil {
-		return err
-	}
-	root, err := ModuleRoot()
-	if err != nil {
-		return err
-	}
-	if err := buildLibbpfRs(ctx, root, out, LibbpfRsControlFeature); err != nil {
-		return fmt.Errorf("%w: libbpf-rs control: %w", ErrBuild, err)
-	}
-	return nil
+	return buildControlOf(ctx, "libbpf-rs", out, LibbpfRsControlFeature, buildLibbpfRs)
 }
