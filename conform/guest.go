@@ -139,6 +139,13 @@ var guestPayload guest.Payload = func(ctx context.Context, env guest.Env, emit f
 }
 
 func runGuestSuite(ctx context.Context, env guest.Env, args GuestArgs, emit func(event.Event)) error {
+	timeout := args.Timeout
+	if timeout == 0 {
+		timeout = TCGSampleTimeout
+		if env.Accelerator == qemu.AccelKVM {
+			timeout = KVMSampleTimeout
+		}
+	}
 	var loaders []suite.NamedLoader
 	for _, l := range args.Loaders {
 		if l.Path == "" {
@@ -151,18 +158,11 @@ func runGuestSuite(ctx context.Context, env guest.Env, args GuestArgs, emit func
 		if _, err := os.Stat(l.Path); err != nil {
 			emit(event.Error("loader %s: %v (not in the initramfs?)", l.Name, err))
 		}
-		var opts []process.Option
+		opts := []process.Option{process.WithShutdownTimeout(guestShutdownTimeout(timeout))}
 		if args.Timeout > 0 {
 			opts = append(opts, process.WithReadyTimeout(args.Timeout))
 		}
 		loaders = append(loaders, suite.NamedLoader{Name: l.Name, Loader: process.New(l.Path, opts...)})
-	}
-	timeout := args.Timeout
-	if timeout == 0 {
-		timeout = TCGSampleTimeout
-		if env.Accelerator == qemu.AccelKVM {
-			timeout = KVMSampleTimeout
-		}
 	}
 	emit(event.Log("conform guest: suite with %d loader(s), %v per sample or load", len(loaders), timeout))
 	_, err := suite.Run(ctx, suite.Config{
@@ -185,6 +185,18 @@ func runGuestSuite(ctx context.Context, env guest.Env, args GuestArgs, emit func
 		return fmt.Errorf("suite in %s/%s: %w", env.Kernel, env.Topology.Name, err)
 	}
 	return nil
+}
+
+// guestShutdownTimeout bounds how long an adapter in a VM has to exit after
+// its session is closed: the per-sample timeout, at least the process
+// client's default. Under TCG, an adapter closing its rings beside seven
+// others (loaders side by side, a 32-CPU guest on two host cores) took
+// more than the default 5 s to exit, and its session became an ERROR for
+// every requirement that read it. The bound only has to catch adapters that
+// do not stop when asked (the ignorestop control never stops, whatever it
+// is), so a longer one costs a correct adapter nothing.
+func guestShutdownTimeout(sampleTimeout time.Duration) time.Duration {
+	return max(sampleTimeout, process.DefaultShutdownTimeout)
 }
 
 // GuestMain runs this process as PID 1 of a perfconform VM: the suite
