@@ -161,7 +161,8 @@ func (p Plan) Validate() error {
 // topology, every loader in each. It validates p first and, on any error
 // before the run starts, leaves no output directory behind that it created.
 // With p.OutDir the reports are written there. When gated results fail, Run
-// returns the results and a *GateError.
+// returns the results and a *GateError. A process makes one host run: a
+// second returns an error wrapping suite.ErrSecondRun (package doc).
 func Run(ctx context.Context, p Plan, opts ...Option) (*report.Results, error) {
 	o := &options{}
 	for _, opt := range opts {
@@ -175,10 +176,20 @@ func Run(ctx context.Context, p Plan, opts ...Option) (*report.Results, error) {
 	}
 	p.Gate.Level, _ = p.Gate.level() // checked by Validate
 	var vp vmPlan
+	started := false
 	if p.Host {
 		if os.Geteuid() != 0 {
 			return nil, fmt.Errorf("run --host loads BPF programs and needs root (try: sudo conform run --host)")
 		}
+		release, err := claimHostRun()
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			if !started {
+				release()
+			}
+		}()
 	} else {
 		var err error
 		if vp, err = planVMs(p); err != nil {
@@ -191,7 +202,6 @@ func Run(ctx context.Context, p Plan, opts ...Option) (*report.Results, error) {
 	if err != nil {
 		return nil, err
 	}
-	started := false
 	defer func() {
 		if !started {
 			out.Abandon()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"github.com/perfconform/perfconform/adapters/process"
 	"github.com/perfconform/perfconform/adapters/protocol"
 	"github.com/perfconform/perfconform/adapters/reference/refadapter"
+	"github.com/perfconform/perfconform/internal/bpfsys/bpfsystest"
 	"github.com/perfconform/perfconform/report"
 	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/suite"
@@ -345,5 +347,53 @@ func TestRunInVMs(t *testing.T) {
 	}
 	if !built || !started || !finished {
 		t.Errorf("events: guest built %v, VMsStarted{1} %v, VMsFinished with the VM %v", built, started, finished)
+	}
+}
+
+// secondRunEnv makes TestSecondHostRun's child process make the two runs.
+const secondRunEnv = "PERFCONFORM_TEST_SECOND_HOST_RUN"
+
+// TestSecondHostRun: the suite runs on Ginkgo, once per process. A second
+// host run in one process must be an error (suite.ErrSecondRun) returned
+// before any work: no output directory, nothing left in the temporary
+// directory, and the process goes on (Ginkgo itself would exit it). The two
+// runs happen in a child copy of this test binary, so that this binary's
+// own host run (TestRunOnHost) is not the first.
+func TestSecondHostRun(t *testing.T) {
+	if os.Getenv(secondRunEnv) != "" {
+		secondHostRunChild(t)
+		return
+	}
+	bpfsystest.RequireBPF(t, "a host run loads BPF programs")
+	tmp := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSecondHostRun$", "-test.v")
+	cmd.Env = append(os.Environ(), secondRunEnv+"="+t.TempDir(), "TMPDIR="+tmp)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestSecondHostRun") {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) > 0 {
+		t.Errorf("the runs left %v in their TMPDIR", left)
+	}
+	t.Logf("child:\n%s", out)
+}
+
+func secondHostRunChild(t *testing.T) {
+	dir := os.Getenv(secondRunEnv)
+	plan := func(out string) Plan {
+		return Plan{Host: true, Loaders: []Loader{InProcess(refadapter.New())}, Requirements: []string{"SIZE-AUTO"},
+			OutDir: filepath.Join(dir, out)}
+	}
+	if doc, err := Run(context.Background(), plan("first")); err != nil || len(doc.Results) != 1 || doc.Results[0].Status != result.Pass {
+		t.Fatalf("first run: %v, %v; want one PASS", doc, err)
+	}
+	var events []Event
+	_, err := Run(context.Background(), plan("second"), WithEvents(func(e Event) { events = append(events, e) }))
+	if !errors.Is(err, suite.ErrSecondRun) {
+		t.Fatalf("second run: %v, want suite.ErrSecondRun", err)
+	}
+	t.Logf("second run: %v", err)
+	if _, serr := os.Stat(filepath.Join(dir, "second")); !os.IsNotExist(serr) || len(events) > 0 {
+		t.Errorf("the refused run made its --out (%v) or reported %d events", serr, len(events))
 	}
 }
