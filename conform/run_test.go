@@ -77,6 +77,7 @@ func TestValidate(t *testing.T) {
 		{"unknown kernel", Plan{Kernels: []string{"nosuch"}}, "nosuch", nil},
 		{"negative -j", vm(Plan{Parallel: -1}), "-j -1", nil},
 		{"1ns timeout", host(Plan{Timeout: time.Nanosecond}), "--timeout", nil},
+		{"100000h timeout", vm(Plan{Timeout: 100000 * time.Hour}), "--timeout: 100000h0m0s is longer than", nil},
 		{"unknown requirement", host(Plan{Requirements: []string{"NOPE"}}), "unknown requirement", nil},
 		{"bad level", host(Plan{Gate: Gate{Level: "MAY"}}), "fail level", report.ErrGateOptions},
 		{"lower-case level", host(Plan{Gate: Gate{Level: "must"}}), "", nil},

@@ -191,6 +191,7 @@ func TestBadArgumentsRefusedUpFront(t *testing.T) {
 		{"gate names an absent loader", []string{"run", "--host", "--gate", "foo"}, `no loader of this run is called "foo"`},
 		{"negative timeout", []string{"run", "--host", "--timeout", "-5s"}, "--timeout"},
 		{"1ns timeout", []string{"run", "--host", "--timeout", "1ns"}, "--timeout"},
+		{"100000h timeout", []string{"run", "--topology", "1cpu", "--kernel", "debian-6.1", "--timeout", "100000h"}, "is longer than 1h0m0s"},
 		{"non-executable loader", []string{"run", "--host", "--loader", plain}, "not an executable file"},
 		{"unknown topology", []string{"run", "--topology", "nosuch", "--kernel", "debian-6.1"}, "unknown topology"},
 		{"unknown kernel", []string{"run", "--topology", "1cpu", "--kernel", "nosuch"}, "nosuch"},
