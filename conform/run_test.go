@@ -398,3 +398,28 @@ func secondHostRunChild(t *testing.T) {
 		t.Errorf("the refused run made its --out (%v) or reported %d events", serr, len(events))
 	}
 }
+
+// TestScriptAdapterInVMs: a VM has no interpreter for an adapter script, so
+// a script is refused for VM runs before anything runs, naming its
+// interpreter; the host runs it.
+func TestScriptAdapterInVMs(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ shebang, interpreter string }{
+		{"#!/bin/sh\n", "/bin/sh"},
+		{"#!/usr/bin/env python3\n", "/usr/bin/env python3"},
+		{"#! /bin/bash -e\n", "/bin/bash -e"},
+	} {
+		path := filepath.Join(dir, fmt.Sprintf("adapter-%d", len(tc.interpreter)))
+		if err := os.WriteFile(path, []byte(tc.shebang+"echo\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		loaders := []Loader{AdapterPath(path)}
+		err := Plan{Kernels: []string{"debian-6.1"}, Loaders: loaders}.Validate()
+		if !errors.Is(err, ErrLoader) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "interpreter "+tc.interpreter) {
+			t.Errorf("a %q script in VMs: Validate = %v, want ErrLoader naming the script and its interpreter", tc.shebang, err)
+		}
+		if err := (Plan{Host: true, Loaders: loaders}).Validate(); err != nil {
+			t.Errorf("a %q script on the host: Validate = %v, want nil", tc.shebang, err)
+		}
+	}
+}

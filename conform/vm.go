@@ -50,7 +50,8 @@ type vmLoaders struct {
 // architecture (Adapter.VMFilesFor: the host build of resolveLoaderSpecs,
 // or a cross build for a foreign one, refused with the reason where there
 // is none); paths come with their library closure when dynamically linked,
-// and only into VMs of their ELF machine (a script goes anywhere).
+// and only into VMs of their ELF machine (a script is refused by
+// Plan.Validate: a VM has no interpreter).
 func vmLoadersOf(ctx context.Context, specs []loaderSpec, arches []string, progress func(string)) (vmLoaders, error) {
 	out := vmLoaders{files: map[string][]initramfs.File{}}
 	for i, s := range specs {
