@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perfconform/perfconform/adapters"
 	"github.com/perfconform/perfconform/adapters/process"
 	"github.com/perfconform/perfconform/adapters/protocol"
 	"github.com/perfconform/perfconform/adapters/reference/refadapter"
@@ -59,6 +60,13 @@ func TestParseLoader(t *testing.T) {
 // TestValidate: every argument check that needs no work refuses its plan,
 // and Run does nothing for a refused plan (no --out directory left behind).
 func TestValidate(t *testing.T) {
+	outFile := filepath.Join(t.TempDir(), "file")
+	outFull := t.TempDir()
+	for _, f := range []string{outFile, filepath.Join(outFull, "notes.txt")} {
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	host := func(p Plan) Plan { p.Host = true; return p }
 	vm := func(p Plan) Plan { p.Kernels = []string{"debian-6.1"}; return p }
 	for _, tt := range []struct {
@@ -90,6 +98,23 @@ func TestValidate(t *testing.T) {
 		{"in-process in VMs", vm(Plan{Loaders: []Loader{InProcess(refadapter.New())}}), "host only", ErrLoader},
 		{"in-process nil", host(Plan{Loaders: []Loader{InProcess(nil)}}), "InProcess(nil)", ErrLoader},
 		{"empty name", host(Plan{Loaders: []Loader{Builtin("")}}), "without a name", ErrLoader},
+		{"unknown built-in", host(Plan{Loaders: []Loader{Builtin("gobpf")}}), `--loader gobpf: unknown adapter "gobpf" (built-ins: `, adapters.ErrUnknownAdapter},
+		{"unknown built-in version", vm(Plan{Loaders: []Loader{Builtin("libbpf@9.9")}}), "--loader libbpf@9.9", ErrLoader},
+		// an empty flag value (--topology "", --gate "", --requirement a,)
+		// names nothing; it must not silently mean the default
+		{"empty --topology", vm(Plan{Topologies: []string{}}), "--topology: an empty value", ErrEmptyValue},
+		{"blank topology", vm(Plan{Topologies: []string{"1cpu", " "}}), "--topology: an empty value", ErrEmptyValue},
+		{"empty --kernel", Plan{Kernels: []string{""}}, "--kernel: an empty value", ErrEmptyValue},
+		{"empty --requirement", host(Plan{Requirements: []string{}}), "--requirement: an empty value", ErrEmptyValue},
+		{"empty --gate", host(Plan{Gate: Gate{Loaders: []string{}}}), "--gate: an empty value", ErrEmptyValue},
+		{"blank --gate", host(Plan{Gate: Gate{Loaders: []string{"reference", ""}}}), "--gate: an empty value", ErrEmptyValue},
+		// --out is checked without creating anything
+		{"--out a file", host(Plan{OutDir: outFile}), "--out " + outFile, nil},
+		{"--out not empty", host(Plan{OutDir: outFull}), "is not empty", nil},
+		{"--out under a file", host(Plan{OutDir: filepath.Join(outFile, "x")}), "--out " + filepath.Join(outFile, "x"), nil},
+		{"--force, foreign file", host(Plan{OutDir: outFull, Force: true}), "is not output of conform run", nil},
+		{"--out empty", host(Plan{OutDir: t.TempDir()}), "", nil},
+		{"--out new", host(Plan{OutDir: filepath.Join(t.TempDir(), "a", "b")}), "", nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.plan.Validate()
@@ -103,13 +128,16 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("Validate = %v, want an error containing %q (is %v)", err, tt.want, tt.is)
 			}
 			p := tt.plan
-			p.OutDir = filepath.Join(t.TempDir(), "out")
+			if p.OutDir == "" {
+				p.OutDir = filepath.Join(t.TempDir(), "out")
+			}
+			before, _ := os.ReadDir(filepath.Dir(p.OutDir))
 			var events []Event
 			if _, err := Run(context.Background(), p, WithEvents(func(e Event) { events = append(events, e) })); err == nil || err.Error() != tt.plan.Validate().Error() {
 				t.Errorf("Run = %v, want Validate's error", err)
 			}
-			if _, err := os.Stat(p.OutDir); !os.IsNotExist(err) || len(events) > 0 {
-				t.Errorf("a refused Run left %s (%v) or reported %d events", p.OutDir, err, len(events))
+			if after, _ := os.ReadDir(filepath.Dir(p.OutDir)); len(after) != len(before) || len(events) > 0 {
+				t.Errorf("a refused Run changed %s (%d entries, then %d) or reported %d events", filepath.Dir(p.OutDir), len(before), len(after), len(events))
 			}
 		})
 	}
@@ -239,7 +267,7 @@ func TestRunOnHost(t *testing.T) {
 	p := Plan{
 		Host:         true,
 		Loaders:      []Loader{InProcess(refadapter.New()), GoAdapter("../adapters/testdata/sizeone")},
-		Requirements: []string{"SIZE-AUTO"},
+		Requirements: []string{"SIZE-AUTO", "SIZE-AUTO"}, // named twice, checked once
 		OutDir:       out,
 		BinDir:       t.TempDir(),
 		Gate:         Gate{Level: "must"}, // any case, as on the command line
