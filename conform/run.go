@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"runtime"
 	"slices"
@@ -260,6 +261,9 @@ func Run(ctx context.Context, p Plan, opts ...Option) (*report.Results, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkBaselines(p.Gate.Baselines, specNames(specs)); err != nil {
+		return nil, err
+	}
 	if err := out.ClearPrevious(); err != nil {
 		return nil, err
 	}
@@ -327,6 +331,18 @@ func checkGate(gate []string, names []string) ([]string, error) {
 		}
 	}
 	return gate, nil
+}
+
+// checkBaselines refuses a baseline filed under a loader name (bare: every
+// version) that no loader of this run carries: its deviations would never
+// match, silently.
+func checkBaselines(baselines map[string]report.Baseline, names []string) error {
+	for _, l := range slices.Sorted(maps.Keys(baselines)) {
+		if !slices.ContainsFunc(names, result.ParseLoaderName(l).Selects) {
+			return fmt.Errorf("--baseline for loader %q: no loader of this run is called %q (loaders: %s): its deviations would never match", l, l, strings.Join(names, ", "))
+		}
+	}
+	return nil
 }
 
 // unique is names without repeats, in their first order.

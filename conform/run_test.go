@@ -451,3 +451,29 @@ func TestScriptAdapterInVMs(t *testing.T) {
 		}
 	}
 }
+
+// TestBaselineForAbsentLoader: a --baseline for a loader this run does not
+// have would be silently unused (its deviations never match); like a --gate
+// naming no loader of the run it is refused before anything runs (the
+// context is cancelled: a run that starts ends in its error instead). A
+// bare name covers every version.
+func TestBaselineForAbsentLoader(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tc := range []struct {
+		loader string
+		want   string // "" = accepted: the run starts and is cancelled
+	}{
+		{"aya", `--baseline for loader "aya": no loader of this run is called "aya" (loaders: reference)`},
+		{"reference@9.9", `no loader of this run is called "reference@9.9"`},
+		{"reference", context.Canceled.Error()},
+	} {
+		out := filepath.Join(t.TempDir(), "out")
+		p := Plan{Kernels: []string{"debian-6.1"}, Topologies: []string{"1cpu"}, Loaders: []Loader{Builtin("reference")}, OutDir: out,
+			Gate: Gate{Baselines: map[string]report.Baseline{tc.loader: {Schema: report.BaselineSchema, Loader: tc.loader}}}}
+		_, err := Run(ctx, p, WithGuestBinary(os.Args[0]))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("baseline for %s: Run = %v, want an error containing %q", tc.loader, err, tc.want)
+		}
+	}
+}
