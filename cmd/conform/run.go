@@ -109,7 +109,7 @@ func runRun(cmd *cobra.Command, p conform.Plan) error {
 	display.PrintSummary(stdout, doc.Results)
 	if gate != nil {
 		for _, v := range gate.Violations {
-			fmt.Fprintln(cmd.ErrOrStderr(), "gate:", v)
+			fmt.Fprintln(cmd.ErrOrStderr(), "gate:", display.Text(v.String()))
 		}
 	}
 	switch {

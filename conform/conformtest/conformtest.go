@@ -115,12 +115,12 @@ func Violation(v report.Violation) string {
 	case v.Kernel != "" || v.Topology != "":
 		where = " on " + v.Kernel + "/" + v.Topology
 	}
-	loader := v.Loader
+	loader := display.Name(v.Loader)
 	if loader == "" {
 		loader = "(no loader)"
 	}
 	if v.Result == nil {
-		return fmt.Sprintf("%s%s: %s", loader, where, v.Reason)
+		return fmt.Sprintf("%s%s: %s", loader, where, display.Text(v.Reason))
 	}
 	r := v.Result
 	detail := r.Detail
@@ -130,7 +130,7 @@ func Violation(v report.Violation) string {
 	if r.Errno != "" {
 		detail += " (" + r.Errno + ")"
 	}
-	return fmt.Sprintf("%s %s %s%s: %s: %s", loader, r.Level, r.Requirement, where, r.Status, detail)
+	return fmt.Sprintf("%s %s %s%s: %s: %s", loader, r.Level, r.Requirement, where, r.Status, display.Text(detail))
 }
 
 func requireHost(tb testing.TB) {

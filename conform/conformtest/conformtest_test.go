@@ -110,6 +110,10 @@ func TestViolation(t *testing.T) {
 			"(no loader) on debian-6.1/sparse: run error: VM did not boot"},
 		{report.Violation{Loader: "goloader", Reason: "no results for this loader"},
 			"goloader: no results for this loader"},
+		// a declared name or a detail with control characters is escaped
+		{report.Violation{Kernel: "host", Topology: "host", Loader: "odd\x1b[2J", Result: &result.Result{
+			Requirement: "RING-KEY", Level: result.Must, Status: result.Fail, Detail: "line\nbreak\x1b"}},
+			`"odd\x1b[2J" MUST RING-KEY on host: FAIL: line break\x1b`},
 	} {
 		if got := conformtest.Violation(tc.v); got != tc.want {
 			t.Errorf("Violation(%+v)\n got %q\nwant %q", tc.v, got, tc.want)
