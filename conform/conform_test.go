@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -353,6 +354,13 @@ func TestVMPayloadTimeout(t *testing.T) {
 	} {
 		if got := vmPayloadTimeout(tt.loaders, tt.sample); got != tt.want {
 			t.Errorf("vmPayloadTimeout(%d, %v) = %v, want %v", tt.loaders, tt.sample, got, tt.want)
+		}
+	}
+	// However long the sample timeout and many the loaders, the bound
+	// never wraps around to a negative duration (a VM killed after boot).
+	for _, sample := range []time.Duration{MaxTimeout, 100000 * time.Hour, math.MaxInt64} {
+		if got := vmPayloadTimeout(1000, sample); got < 1000*base {
+			t.Errorf("vmPayloadTimeout(1000, %v) = %v, want at least %v", sample, got, 1000*base)
 		}
 	}
 }

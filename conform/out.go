@@ -27,7 +27,17 @@ var vmLogFiles = []string{"vm.json", "console.log", "events.jsonl"}
 // another run: it stays locked until Close. A missing dir is created. An
 // empty path is no --out.
 func openOut(dir string, force bool, need int64) (*outdir.Dir, error) {
-	return outdir.Open(dir, outdir.Options{Force: force, Command: "conform run", Foreign: notRunOutput, Need: need})
+	return outdir.Open(dir, outOptions(force, need))
+}
+
+// checkOut is openOut's check without creating, locking or writing
+// anything (outdir.Check), for Plan.Validate.
+func checkOut(dir string, force bool) error {
+	return outdir.Check(dir, outOptions(force, 0))
+}
+
+func outOptions(force bool, need int64) outdir.Options {
+	return outdir.Options{Force: force, Command: "conform run", Foreign: notRunOutput, Need: need}
 }
 
 // notRunOutput is "" for a file report.WriteAll writes or a VM log

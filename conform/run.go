@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"runtime"
 	"slices"
@@ -23,13 +24,15 @@ const DefaultTopologySet = "quick"
 
 // Plan is what one run does. Its errors name the command line flag of each
 // field (--loader, --out, --timeout, ...), which is what most plans come
-// from.
+// from. A list field is nil for its default; an empty list that is not nil,
+// or an empty name in one, is what an empty flag value gives and is refused
+// (ErrEmptyValue).
 type Plan struct {
 	Loaders      []Loader // default: the reference
 	Host         bool     // run on this machine; otherwise every Kernels × Topologies VM
 	Kernels      []string // catalog names or bzImage paths
 	Topologies   []string // names or sets; default DefaultTopologySet
-	Requirements []string // only these IDs; nil = all
+	Requirements []string // only these IDs (each once, however often named); nil = all
 	Parallel     int      // VMs at once; 0 = runtime.NumCPU()
 	// LoadersAtOnce bounds the loaders that run side by side in each VM (or
 	// on the host); 0 = all of them. Serial runs them one after another,
@@ -71,6 +74,10 @@ func (g Gate) level() (result.Level, error) {
 	}
 	return l, nil
 }
+
+// ErrEmptyValue: a plan's list names an empty value (--topology "",
+// --gate "", --requirement a,), which must not silently mean the default.
+var ErrEmptyValue = errors.New("an empty value names nothing")
 
 // GateError is Run's error when gated results fail; the results were
 // written before it is returned.
@@ -117,11 +124,16 @@ func (o *options) emit(e Event) {
 
 func (o *options) message(text string) { o.emit(Message{Text: text}) }
 
-// Validate makes every check of p that needs no work: where to run, the
-// timeout, requirement IDs, topologies, kernels, -j, loaders a VM can run,
-// the gate level. Run calls it first and does nothing when it fails.
+// Validate makes every check of p that needs no work: where to run, empty
+// values, the timeout, requirement IDs, topologies, kernels, -j, built-in
+// loader names, loaders a VM can run, the output directory (without
+// creating it), the gate level. Run calls it first and does nothing when it
+// fails.
 func (p Plan) Validate() error {
 	if _, err := p.Gate.level(); err != nil {
+		return err
+	}
+	if err := checkEmptyValues(p); err != nil {
 		return err
 	}
 	if !p.Host && len(p.Topologies) == 0 && len(p.Kernels) == 0 {
@@ -130,7 +142,7 @@ func (p Plan) Validate() error {
 	if p.Host && (len(p.Topologies) > 0 || len(p.Kernels) > 0) {
 		return fmt.Errorf("--host runs on this machine; it does not combine with --topology or --kernel")
 	}
-	if err := suite.CheckTimeout(p.Timeout); p.Timeout != 0 && err != nil {
+	if err := checkTimeout(p.Timeout); p.Timeout != 0 && err != nil {
 		return fmt.Errorf("--timeout: %w", err)
 	}
 	if p.LoadersAtOnce < 0 {
@@ -154,6 +166,30 @@ func (p Plan) Validate() error {
 			return err
 		}
 	}
+	if err := checkOut(p.OutDir, p.Force); err != nil {
+		return err
+	}
+	return nil
+}
+
+// checkEmptyValues refuses an empty value in p's lists (ErrEmptyValue): an
+// empty flag value (--topology "") is an empty list that is not nil, or a
+// blank name (--requirement a,); either would silently mean the default or
+// nothing.
+func checkEmptyValues(p Plan) error {
+	for _, l := range []struct {
+		flag   string
+		values []string
+	}{
+		{"--kernel", p.Kernels},
+		{"--topology", p.Topologies},
+		{"--requirement", p.Requirements},
+		{"--gate", p.Gate.Loaders},
+	} {
+		if l.values != nil && (len(l.values) == 0 || slices.ContainsFunc(l.values, func(v string) bool { return strings.TrimSpace(v) == "" })) {
+			return fmt.Errorf("%s: %w: %q (leave the flag out for its default)", l.flag, ErrEmptyValue, l.values)
+		}
+	}
 	return nil
 }
 
@@ -161,7 +197,8 @@ func (p Plan) Validate() error {
 // topology, every loader in each. It validates p first and, on any error
 // before the run starts, leaves no output directory behind that it created.
 // With p.OutDir the reports are written there. When gated results fail, Run
-// returns the results and a *GateError.
+// returns the results and a *GateError. A process makes one host run: a
+// second returns an error wrapping suite.ErrSecondRun (package doc).
 func Run(ctx context.Context, p Plan, opts ...Option) (*report.Results, error) {
 	o := &options{}
 	for _, opt := range opts {
@@ -173,12 +210,23 @@ func Run(ctx context.Context, p Plan, opts ...Option) (*report.Results, error) {
 	if len(p.Loaders) == 0 {
 		p.Loaders = []Loader{Builtin(referenceName)}
 	}
-	p.Gate.Level, _ = p.Gate.level() // checked by Validate
+	p.Requirements = unique(p.Requirements) // --requirement X,X checks X once
+	p.Gate.Level, _ = p.Gate.level()        // checked by Validate
 	var vp vmPlan
+	started := false
 	if p.Host {
 		if os.Geteuid() != 0 {
 			return nil, fmt.Errorf("run --host loads BPF programs and needs root (try: sudo conform run --host)")
 		}
+		release, err := claimHostRun()
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			if !started {
+				release()
+			}
+		}()
 	} else {
 		var err error
 		if vp, err = planVMs(p); err != nil {
@@ -191,7 +239,6 @@ func Run(ctx context.Context, p Plan, opts ...Option) (*report.Results, error) {
 	if err != nil {
 		return nil, err
 	}
-	started := false
 	defer func() {
 		if !started {
 			out.Abandon()
@@ -212,6 +259,9 @@ func Run(ctx context.Context, p Plan, opts ...Option) (*report.Results, error) {
 	}
 	gated, err := checkGate(gate, specNames(specs))
 	if err != nil {
+		return nil, err
+	}
+	if err := checkBaselines(p.Gate.Baselines, specNames(specs)); err != nil {
 		return nil, err
 	}
 	if err := out.ClearPrevious(); err != nil {
@@ -281,6 +331,29 @@ func checkGate(gate []string, names []string) ([]string, error) {
 		}
 	}
 	return gate, nil
+}
+
+// checkBaselines refuses a baseline filed under a loader name (bare: every
+// version) that no loader of this run carries: its deviations would never
+// match, silently.
+func checkBaselines(baselines map[string]report.Baseline, names []string) error {
+	for _, l := range slices.Sorted(maps.Keys(baselines)) {
+		if !slices.ContainsFunc(names, result.ParseLoaderName(l).Selects) {
+			return fmt.Errorf("--baseline for loader %q: no loader of this run is called %q (loaders: %s): its deviations would never match", l, l, strings.Join(names, ", "))
+		}
+	}
+	return nil
+}
+
+// unique is names without repeats, in their first order.
+func unique(names []string) []string {
+	var out []string
+	for _, n := range names {
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // requirementsOf is the requirements a run focused on focus checks.

@@ -183,6 +183,10 @@ func TestBadArgumentsRefusedUpFront(t *testing.T) {
 	if err := os.WriteFile(plain, []byte("#!/bin/sh\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	script := filepath.Join(dir, "adapter.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -191,6 +195,11 @@ func TestBadArgumentsRefusedUpFront(t *testing.T) {
 		{"gate names an absent loader", []string{"run", "--host", "--gate", "foo"}, `no loader of this run is called "foo"`},
 		{"negative timeout", []string{"run", "--host", "--timeout", "-5s"}, "--timeout"},
 		{"1ns timeout", []string{"run", "--host", "--timeout", "1ns"}, "--timeout"},
+		{"empty --topology", []string{"run", "--topology", "", "--kernel", "debian-6.1"}, "--topology: an empty value"},
+		{"empty --gate", []string{"run", "--host", "--gate", ""}, "--gate: an empty value"},
+		{"unknown built-in", []string{"run", "--host", "--loader", "gobpf"}, `unknown adapter "gobpf"`},
+		{"script adapter in VMs", []string{"run", "--topology", "1cpu", "--kernel", "debian-6.1", "--loader", script}, "interpreter /bin/sh"},
+		{"100000h timeout", []string{"run", "--topology", "1cpu", "--kernel", "debian-6.1", "--timeout", "100000h"}, "is longer than 1h0m0s"},
 		{"non-executable loader", []string{"run", "--host", "--loader", plain}, "not an executable file"},
 		{"unknown topology", []string{"run", "--topology", "nosuch", "--kernel", "debian-6.1"}, "unknown topology"},
 		{"unknown kernel", []string{"run", "--topology", "1cpu", "--kernel", "nosuch"}, "nosuch"},

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/perfconform/perfconform/internal/outdir"
@@ -76,13 +77,22 @@ func WriteAll(dir string, r *Results, opts Options) error {
 // of opts.Impacts for the same requirements (opts.Impacts itself is not
 // changed). epoch, unless "", is SOURCE_DATE_EPOCH: the seconds since 1970
 // that fix the merged results' Generated time, which is otherwise the
-// latest input's. Nothing is written when an input, the impacts file or
-// the epoch is bad.
+// latest input's. With opts.Impacts given (the suite's line for every
+// requirement), the impacts file may name only its requirements: another
+// ID is a typo whose line would never show. Nothing is written when an
+// input, the impacts file or the epoch is bad.
 func MergeInto(out string, force bool, opts Options, impactsFile, epoch string, dirs ...string) (*Results, []Conflict, error) {
 	if impactsFile != "" {
 		m, err := LoadImpacts(impactsFile)
 		if err != nil {
 			return nil, nil, err
+		}
+		if opts.Impacts != nil {
+			for _, id := range slices.Sorted(maps.Keys(m)) {
+				if _, ok := opts.Impacts[id]; !ok {
+					return nil, nil, fmt.Errorf("impacts %s: %q is not a requirement (known: %s): its line would never show", impactsFile, id, strings.Join(slices.Sorted(maps.Keys(opts.Impacts)), ", "))
+				}
+			}
 		}
 		opts.Impacts = maps.Clone(opts.Impacts)
 		if opts.Impacts == nil {
@@ -134,6 +144,9 @@ func LoadImpacts(path string) (map[string]string, error) {
 	var m map[string]string
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("impacts %s: want a JSON object of requirement ID to text: %w", path, err)
+	}
+	if err := checkDuplicateKeys(data, false); err != nil {
+		return nil, fmt.Errorf("impacts %s: %w", path, err)
 	}
 	return m, nil
 }

@@ -34,6 +34,27 @@ type findingGroup struct {
 	Reason string // the baseline's reason, for known deviations
 }
 
+// Levels labels the group with every level among its results, strictest
+// first ("MUST" or, for merged ERRORs, "MUST, SHOULD"): Level alone would
+// put a SHOULD requirement's ERROR under "(MUST)".
+func (g findingGroup) Levels() string {
+	var ls []result.Level
+	for _, r := range g.Results {
+		if !slices.Contains(ls, r.Level) {
+			ls = append(ls, r.Level)
+		}
+	}
+	if len(ls) == 0 {
+		return string(g.Level)
+	}
+	slices.SortFunc(ls, func(a, b result.Level) int { return levelRank(a) - levelRank(b) })
+	names := make([]string, len(ls))
+	for i, l := range ls {
+		names[i] = string(l)
+	}
+	return strings.Join(names, ", ")
+}
+
 // Loader is the group's loader list, e.g. "cilium-ebpf" or "libbpf, bpftool".
 func (g findingGroup) Loader() string { return strings.Join(g.Loaders, ", ") }
 

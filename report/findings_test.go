@@ -87,8 +87,9 @@ func TestFindingsAreGrouped(t *testing.T) {
 	}
 	for _, w := range []string{
 		// one interrupted VM: every loader and requirement in one finding,
-		// at the strictest level it hides
-		"- **ERROR** `COMPAT-RELOAD`, `RING-KEY`, `SIZE-AUTO`, `SIZE-KV-DEFAULT` (MUST) — reference, cilium-ebpf@v0.9.1, libbpf@1.4 — 12 results on debian-6.12: gapped-possible",
+		// listed with the strictest level it hides, labelled with every
+		// level it holds (COMPAT-RELOAD is SHOULD)
+		"- **ERROR** `COMPAT-RELOAD`, `RING-KEY`, `SIZE-AUTO`, `SIZE-KV-DEFAULT` (MUST, SHOULD) — reference, cilium-ebpf@v0.9.1, libbpf@1.4 — 12 results on debian-6.12: gapped-possible",
 		"  - For reference, cilium-ebpf@v0.9.1, libbpf@1.4 users: Not a verdict on reference, cilium-ebpf@v0.9.1, libbpf@1.4",
 		// the representative is the result with a CPU and errno; the two
 		// texts of RING-KEY (one CPU named, or two) are one cause
@@ -109,5 +110,12 @@ func TestFindingsAreGrouped(t *testing.T) {
 	}
 	if i, j, k := strings.Index(md, "## Compatibility"), strings.Index(md, "## Summary"), strings.Index(md, "## Matrix"); i < 0 || j < i || k < j {
 		t.Error("the compatibility table and the summary do not lead the report")
+	}
+	var html bytes.Buffer
+	if err := report.WriteHTML(&html, bigRun(), report.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "<code>SIZE-KV-DEFAULT</code> (MUST, SHOULD)"; !strings.Contains(html.String(), want) {
+		t.Errorf("report.html lacks %q", want)
 	}
 }

@@ -66,9 +66,9 @@ func (b Baseline) Match(r result.Result) (Deviation, bool) {
 	return Deviation{}, false
 }
 
-// LoadBaseline reads a baseline file. Unknown fields, a missing loader,
-// requirement or reason, and duplicate entries are errors that name the file
-// and the entry.
+// LoadBaseline reads a baseline file. Unknown fields, a key given twice, a
+// missing loader, requirement or reason, and duplicate entries are errors
+// that name the file and the entry.
 func LoadBaseline(path string) (Baseline, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -82,6 +82,9 @@ func LoadBaseline(path string) (Baseline, error) {
 	}
 	if dec.More() {
 		return Baseline{}, fmt.Errorf("baseline %s: %w: data after the JSON object", path, ErrBaseline)
+	}
+	if err := checkDuplicateKeys(data, true); err != nil {
+		return Baseline{}, fmt.Errorf("baseline %s: %w: %w", path, ErrBaseline, err)
 	}
 	if b.Schema != BaselineSchema {
 		return Baseline{}, fmt.Errorf("baseline %s: %w: schema %d, want \"schema\": %d", path, ErrBaseline, b.Schema, BaselineSchema)

@@ -263,6 +263,11 @@ func TestLoadBaseline(t *testing.T) {
 		{"typo in field", `{"schema": 1, "loader": "aya", "deviations": [{"requirement": "R", "reason": "a", "topolgy": "x"}]}`, `unknown field "topolgy"`},
 		{"trailing data", `{"schema": 1, "loader": "aya", "deviations": []} {}`, `data after the JSON object`},
 		{"not json", `schema: 1`, `invalid character`},
+		// encoding/json keeps the last of two equal keys silently (and
+		// matches field names in any case): the first is lost
+		{"duplicate key", `{"schema": 1, "loader": "aya", "loader": "libbpf", "deviations": []}`, `key "loader" appears twice`},
+		{"duplicate key in any case", `{"schema": 1, "loader": "aya", "Loader": "libbpf", "deviations": []}`, `key "Loader" appears twice`},
+		{"duplicate key in a deviation", `{"schema": 1, "loader": "aya", "deviations": [{"requirement": "R", "reason": "a", "requirement": "S"}]}`, `key "requirement" appears twice in deviations[0]`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "aya.baseline.json")

@@ -278,7 +278,7 @@ func mdConflicts(p func(string, ...any), m *model) {
 }
 
 func writeFinding(p func(string, ...any), g findingGroup) {
-	p("- **%s** %s (%s) — %s — %s on %s\n", g.Status, mdCodeList(g.Requirements), g.Level, mdText(g.Loader()),
+	p("- **%s** %s (%s) — %s — %s on %s\n", g.Status, mdCodeList(g.Requirements), g.Levels(), mdText(g.Loader()),
 		g.Count(), mdText(g.Where))
 	ev := g.Evidence()
 	if d := g.Detail(); d != "" {

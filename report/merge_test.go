@@ -240,6 +240,8 @@ func TestMergeInto(t *testing.T) {
 	}{
 		{"bad epoch", "", "yesterday", []string{d1}, `SOURCE_DATE_EPOCH="yesterday"`},
 		{"missing impacts", filepath.Join(empty, "none.json"), "", []string{d1}, "none.json"},
+		{"impacts naming an unknown requirement", writeFile(t, `{"RING-002": "x", "RING-999": "y"}`), "", []string{d1}, `"RING-999" is not a requirement`},
+		{"impacts with a key twice", writeFile(t, `{"RING-002": "x", "RING-002": "y"}`), "", []string{d1}, `key "RING-002" appears twice`},
 		{"input without results", "", "", []string{d1, empty}, empty},
 	} {
 		dir := filepath.Join(t.TempDir(), "out")
@@ -298,4 +300,14 @@ func TestMergeIntoIsCarefulWithOut(t *testing.T) {
 	if r, err := report.ReadDir(out); err != nil || len(r.Runs) != len(both.Runs) {
 		t.Errorf("a refused merge changed --out: %v", err)
 	}
+}
+
+// writeFile writes data to a new file and returns its path.
+func writeFile(t *testing.T, data string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "impacts.json")
+	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

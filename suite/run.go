@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/onsi/ginkgo/v2"
@@ -99,10 +100,19 @@ type Config struct {
 	Hotplug bool
 }
 
+// ErrSecondRun is Run's error when the suite already ran in this process:
+// Ginkgo runs once per process (a second RunSpecs exits the program).
+var ErrSecondRun = errors.New("the suite already ran in this process (Ginkgo runs once per process): put every loader into one run")
+
+var ran atomic.Bool
+
 // Run runs every requirement against every loader and returns one result per
 // (loader, requirement). Ginkgo allows one suite run per process, so Run may be
-// called once.
+// called once; a second call returns ErrSecondRun before doing anything.
 func Run(ctx context.Context, cfg Config) ([]result.Result, error) {
+	if !ran.CompareAndSwap(false, true) {
+		return nil, ErrSecondRun
+	}
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}

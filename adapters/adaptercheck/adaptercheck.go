@@ -33,6 +33,7 @@ import (
 	bpffixtures "github.com/perfconform/perfconform/fixtures/bpf"
 	"github.com/perfconform/perfconform/internal/bpfsys"
 	"github.com/perfconform/perfconform/internal/filelock"
+	"github.com/perfconform/perfconform/reference/perfring"
 	"github.com/perfconform/perfconform/reference/topology"
 	"github.com/perfconform/perfconform/suite"
 	"github.com/perfconform/perfconform/suite/trigger"
@@ -58,6 +59,8 @@ var (
 	ErrNotRoot = errors.New("adapter-check loads BPF programs and needs root")
 	// ErrNoBPFFS: there is no bpffs at BPFFS to pin under.
 	ErrNoBPFFS = errors.New("not a bpffs")
+	// ErrOptions: Options Check refuses before running anything.
+	ErrOptions = errors.New("invalid adapter-check option")
 )
 
 // Options configure Check. Zero values take the defaults.
@@ -129,6 +132,7 @@ func (r Report) String() string {
 
 // checker collects steps.
 type checker struct {
+	ctx    context.Context
 	r      Report
 	onStep func(Step)
 }
@@ -148,17 +152,41 @@ func (c *checker) note(step, format string, args ...any) {
 	c.add(Step{Name: step, Status: Note, Message: fmt.Sprintf(format, args...)})
 }
 
+// fail records a FAIL step, unless the check's context has ended: then
+// the failure is the interruption's, not the adapter's (Check returns the
+// context's error).
 func (c *checker) fail(step string, err error, fix string) {
+	if c.ctx.Err() != nil {
+		return
+	}
 	c.add(Step{Name: step, Status: Fail, Message: err.Error(), Err: err, Fix: fix})
 }
 
 // Check runs the adapter executable at path against Fixture (or o.Object)
 // through the suite's protocol client. A step the adapter fails is a FAIL step
 // in the Report, and the check stops at the first failure later steps depend
-// on; an error means the check itself could not run (path not executable,
-// not root, no bpffs, the fixture cannot be written), with the steps so far.
-// Nothing is left running or pinned when Check returns.
+// on; an error means the check itself could not run (options refused,
+// wrapping ErrOptions; path not executable, not root, no bpffs, the fixture
+// cannot be written), with the steps so far. A check ctx ends (Ctrl-C) stops
+// with ctx's error and no FAIL step: what failed after ctx ended says nothing
+// about the adapter. Nothing is left running or pinned when Check returns.
 func Check(ctx context.Context, path string, o Options) (Report, error) {
+	if err := o.defaults(); err != nil {
+		return Report{}, err
+	}
+	c := &checker{ctx: ctx, onStep: o.OnStep}
+	err := c.run(ctx, path, o)
+	if err == nil && ctx.Err() != nil {
+		err = fmt.Errorf("adapter-check interrupted after %d step(s): %w", len(c.r.Steps), ctx.Err())
+	}
+	return c.r, err
+}
+
+// defaults fills in zero values and refuses, wrapping ErrOptions, what
+// would make a sound adapter fail, with the rules of `conform run`: waits
+// below suite.MinTimeout (a stalled machine, not the adapter, would fail
+// them) and a ring size the kernel refuses (perfring.CheckPages).
+func (o *Options) defaults() error {
 	if o.ReadyTimeout == 0 {
 		o.ReadyTimeout = DefaultReadyTimeout
 	}
@@ -168,9 +196,16 @@ func Check(ctx context.Context, path string, o Options) (Report, error) {
 	if o.Pages == 0 {
 		o.Pages = DefaultPages
 	}
-	c := &checker{onStep: o.OnStep}
-	err := c.run(ctx, path, o)
-	return c.r, err
+	if err := suite.CheckTimeout(o.ReadyTimeout); err != nil {
+		return fmt.Errorf("%w: --ready-timeout %v: %w", ErrOptions, o.ReadyTimeout, err)
+	}
+	if err := suite.CheckTimeout(o.SampleTimeout); err != nil {
+		return fmt.Errorf("%w: --sample-timeout %v: %w", ErrOptions, o.SampleTimeout, err)
+	}
+	if err := perfring.CheckPages(o.Pages); err != nil {
+		return fmt.Errorf("%w: --pages %d: %w", ErrOptions, o.Pages, err)
+	}
+	return nil
 }
 
 func (c *checker) run(ctx context.Context, path string, o Options) error {

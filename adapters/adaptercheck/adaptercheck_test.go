@@ -24,6 +24,7 @@ import (
 	"github.com/perfconform/perfconform/adapters/serve"
 	"github.com/perfconform/perfconform/internal/bpfsys/bpfsystest"
 	"github.com/perfconform/perfconform/internal/filelock"
+	"github.com/perfconform/perfconform/reference/perfring"
 	"github.com/perfconform/perfconform/reference/topology"
 	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/suite"
@@ -529,5 +530,72 @@ func TestStaleCheckDirsAreRemoved(t *testing.T) {
 	}
 	if _, err := os.Stat(livePin); err != nil {
 		t.Errorf("a running check's pin directory was removed: %v", err)
+	}
+}
+
+// TestCheckRefusesBadOptions: options that would make a sound adapter fail
+// (a wait too short for a busy machine, a ring size the kernel refuses) are
+// refused before anything runs, with the rule `conform run` applies, naming
+// the flag; they are never FAIL steps blaming the adapter.
+func TestCheckRefusesBadOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		o    adaptercheck.Options
+		want string
+		is   error
+	}{
+		{"negative ready timeout", adaptercheck.Options{ReadyTimeout: -time.Second}, "--ready-timeout -1s: -1s is too short", adaptercheck.ErrOptions},
+		{"1ns sample timeout", adaptercheck.Options{SampleTimeout: time.Nanosecond}, "--sample-timeout 1ns: 1ns is too short", adaptercheck.ErrOptions},
+		{"negative pages", adaptercheck.Options{Pages: -1}, "--pages -1", perfring.ErrBadPages},
+		{"3 pages", adaptercheck.Options{Pages: 3}, "--pages 3", perfring.ErrBadPages},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := adaptercheck.Check(context.Background(), "/nonexistent/adapter", tc.o)
+			if !errors.Is(err, adaptercheck.ErrOptions) || !errors.Is(err, tc.is) || !strings.Contains(err.Error(), tc.want) || len(r.Steps) != 0 {
+				t.Errorf("Check = %v, %v; want an error naming %q (is ErrOptions and %v) and no steps", r.Steps, err, tc.want, tc.is)
+			}
+		})
+	}
+}
+
+// TestCheckInterrupted: a check stopped by its context (Ctrl-C in
+// `conform adapter-check`) ends with the context's error and no FAIL step:
+// the adapter did nothing wrong. Interrupted while waiting for ready, and
+// while samples are awaited.
+func TestCheckInterrupted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the negative-control adapters")
+	}
+	needRoot(t)
+	for _, tc := range []struct {
+		control, after string // cancel after this step passed; "" = after 500ms
+	}{
+		{"hang", ""},
+		{"sizeone", "pin"},
+	} {
+		t.Run(tc.control, func(t *testing.T) {
+			path := control(t, tc.control)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tc.after == "" {
+				time.AfterFunc(500*time.Millisecond, cancel)
+			}
+			start := time.Now()
+			r, err := adaptercheck.Check(ctx, path, adaptercheck.Options{
+				ReadyTimeout: 20 * time.Second, SampleTimeout: 20 * time.Second,
+				OnStep: func(s adaptercheck.Step) {
+					if s.Name == tc.after && s.Status == adaptercheck.Pass {
+						cancel()
+					}
+				},
+			})
+			t.Logf("%v after %v:\n%s", err, time.Since(start), r)
+			if !errors.Is(err, context.Canceled) || r.Failed() != 0 {
+				t.Errorf("Check = %d failed steps, %v; want no FAIL and context.Canceled", r.Failed(), err)
+			}
+			if time.Since(start) > 15*time.Second {
+				t.Errorf("the check went on for %v after it was interrupted", time.Since(start))
+			}
+		})
 	}
 }

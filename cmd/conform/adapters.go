@@ -13,6 +13,7 @@ import (
 	"github.com/perfconform/perfconform/adapters"
 	"github.com/perfconform/perfconform/adapters/adaptercheck"
 	"github.com/perfconform/perfconform/adapters/protocol"
+	"github.com/perfconform/perfconform/suite"
 )
 
 func init() {
@@ -62,9 +63,9 @@ Needs root and a bpffs at /sys/fs/bpf. Exit status 1 if any step failed.`,
 		},
 	}
 	checkCmd.Flags().StringVar(&o.Object, "object", "", "BPF object to load instead of the "+adaptercheck.Fixture+" fixture (must have a perf event array named events)")
-	checkCmd.Flags().DurationVar(&o.ReadyTimeout, "ready-timeout", adaptercheck.DefaultReadyTimeout, "how long the adapter may take to print ready")
-	checkCmd.Flags().DurationVar(&o.SampleTimeout, "sample-timeout", adaptercheck.DefaultSampleTimeout, "how long a triggered sample may take to arrive")
-	checkCmd.Flags().IntVar(&o.Pages, "pages", adaptercheck.DefaultPages, "--pages passed to the adapter")
+	checkCmd.Flags().DurationVar(&o.ReadyTimeout, "ready-timeout", adaptercheck.DefaultReadyTimeout, fmt.Sprintf("how long the adapter may take to print ready (at least %v)", suite.MinTimeout))
+	checkCmd.Flags().DurationVar(&o.SampleTimeout, "sample-timeout", adaptercheck.DefaultSampleTimeout, fmt.Sprintf("how long a triggered sample may take to arrive (at least %v)", suite.MinTimeout))
+	checkCmd.Flags().IntVar(&o.Pages, "pages", adaptercheck.DefaultPages, "--pages passed to the adapter (a power of two)")
 	rootCmd.AddCommand(checkCmd)
 }
 

@@ -72,8 +72,8 @@ covers every version of that loader in the run.`,
 	fl.BoolVar(&strict, "strict", false, strictBaselinesHelp)
 	fl.StringSliceVar(&p.Requirements, "requirement", nil, "run only these requirement IDs")
 	fl.StringVar(&p.BinDir, "bin-dir", "", "where built-in adapters are built (default: the user cache directory)")
-	fl.DurationVar(&p.Timeout, "timeout", 0, fmt.Sprintf("bound on every wait for a loader: its info, its ready line, each sample (default: %v per sample on the host, %v under TCG, %v for info and %v for ready; at least %v)",
-		suite.DefaultTimeout, conform.TCGSampleTimeout, process.DefaultInfoTimeout, process.DefaultReadyTimeout, suite.MinTimeout))
+	fl.DurationVar(&p.Timeout, "timeout", 0, fmt.Sprintf("bound on every wait for a loader: its info, its ready line, each sample (default: %v per sample on the host, %v under TCG, %v for info and %v for ready; at least %v, at most %v)",
+		suite.DefaultTimeout, conform.TCGSampleTimeout, process.DefaultInfoTimeout, process.DefaultReadyTimeout, suite.MinTimeout, conform.MaxTimeout))
 	rootCmd.AddCommand(cmd)
 }
 
@@ -109,7 +109,7 @@ func runRun(cmd *cobra.Command, p conform.Plan) error {
 	display.PrintSummary(stdout, doc.Results)
 	if gate != nil {
 		for _, v := range gate.Violations {
-			fmt.Fprintln(cmd.ErrOrStderr(), "gate:", v)
+			fmt.Fprintln(cmd.ErrOrStderr(), "gate:", display.Text(v.String()))
 		}
 	}
 	switch {

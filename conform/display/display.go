@@ -10,10 +10,13 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
@@ -120,11 +123,11 @@ func PrintResult(out io.Writer, r result.Result) {
 	if r.Errno != "" {
 		detail = fmt.Sprintf("errno=%s %s", r.Errno, detail)
 	}
-	where := r.Loader
+	where := Name(r.Loader)
 	if r.Kernel != "" && r.Kernel != "host" {
-		where = fmt.Sprintf("%s@%s/%s", r.Loader, r.Kernel, r.Topology)
+		where = fmt.Sprintf("%s@%s/%s", where, r.Kernel, r.Topology)
 	}
-	fmt.Fprintf(out, "%-5s %-6s %-21s %-12s %s\n", r.Status, r.Level, r.Requirement, where, strings.ReplaceAll(detail, "\n", " "))
+	fmt.Fprintf(out, "%-5s %-6s %-21s %-12s %s\n", r.Status, r.Level, r.Requirement, where, Text(detail))
 }
 
 // CountStatuses counts results by status for the summary line.
@@ -165,7 +168,7 @@ func (d *hostDisplay) onCheck(loader, requirement string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.check, d.since, d.warned = requirement, time.Now(), 0
-	if loader != d.loader {
+	if loader = Name(loader); loader != d.loader {
 		d.loader = loader
 		d.line(fmt.Sprintf("%s %s: checking (%d/%d results so far)", d.elapsed(), loader, d.done, d.total))
 		return
@@ -221,7 +224,7 @@ func PrintVMTable(w io.Writer, runs []report.Run, vms []vmtest.VMResult) {
 		n := CountStatuses(vms[i].Results)
 		status := fmt.Sprintf("%d pass %d fail %d error %d skip", n[result.Pass], n[result.Fail], n[result.Error], n[result.Skip])
 		if run.Error != "" {
-			status += "; " + FirstLine(run.Error)
+			status += "; " + Text(FirstLine(run.Error))
 		}
 		after := time.Duration(0)
 		if run.Boot > 0 && run.Duration > run.Boot {
@@ -249,7 +252,7 @@ func loaderSeconds(results []result.Result) string {
 	}
 	parts := make([]string, 0, len(order))
 	for _, l := range order {
-		parts = append(parts, fmt.Sprintf("%s %.1fs", l, sum[l].Seconds()))
+		parts = append(parts, fmt.Sprintf("%s %.1fs", Name(l), sum[l].Seconds()))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -419,9 +422,9 @@ func (d *vmDisplay) progress(p vmtest.Progress) {
 	if p.Topology == "" {
 		where = p.Kernel
 	}
-	msg := fmt.Sprintf("%s %s %s: %s", d.elapsed(), strings.TrimPrefix(where, "/"), stage, FirstLine(p.Message))
+	msg := fmt.Sprintf("%s %s %s: %s", d.elapsed(), strings.TrimPrefix(where, "/"), stage, Text(FirstLine(p.Message)))
 	if p.Topology == "" && p.Kernel == "" {
-		msg = fmt.Sprintf("%s %s: %s", d.elapsed(), stage, FirstLine(p.Message))
+		msg = fmt.Sprintf("%s %s: %s", d.elapsed(), stage, Text(FirstLine(p.Message)))
 	}
 	d.line(msg)
 }
@@ -491,4 +494,48 @@ func (p *pipeWriter) Fd() uintptr {
 		return f.Fd()
 	}
 	return ^uintptr(0)
+}
+
+// Name is a name from outside (the loader an adapter declares) as the
+// terminal shows it: as it is, or, when it holds anything unprintable,
+// quoted with Go escapes, so that it cannot start a line or send escape
+// sequences.
+func Name(s string) string {
+	for i, r := range s {
+		if !printable(s, i, r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
+// Text is free text from outside (a result's detail, a VM's error) on one
+// line: line breaks and tabs become spaces, other unprintable characters
+// Go escapes.
+func Text(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == '\n' || r == '\r' || r == '\t':
+			b.WriteByte(' ')
+		case !printable(s, i, r):
+			q := strconv.QuoteRune(r)
+			if r == utf8.RuneError {
+				q = strconv.Quote(s[i : i+1]) // an invalid byte, e.g. 0x9b, a C1 escape to some terminals
+			}
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// printable says whether the rune r at s[i] can go to a terminal as it is.
+func printable(s string, i int, r rune) bool {
+	if r == utf8.RuneError {
+		_, size := utf8.DecodeRuneInString(s[i:])
+		return size > 1 // a real U+FFFD
+	}
+	return unicode.IsPrint(r)
 }

@@ -94,20 +94,55 @@ func Open(dir string, o Options) (*Dir, error) {
 	return d, nil
 }
 
-// check runs under the lock: what a run that held it before left is seen.
-func (d *Dir) check(o Options) error {
-	dir := d.Path
-	entries, err := os.ReadDir(dir)
+// Check makes Open's checks that need no work, creating, locking and
+// writing nothing: dir is none of o.Inputs, and it is either missing below
+// a directory this process may write to, or a directory Open would take
+// (empty, or with Force holding only o.Command's output). A caller that
+// validates its arguments before any work calls it; Open checks again,
+// under the lock. An empty path is no output directory.
+func Check(dir string, o Options) error {
+	if dir == "" {
+		return nil
+	}
+	if err := checkInputs(dir, o.Inputs); err != nil {
+		return err
+	}
+	_, err := os.Stat(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		missing, err := firstMissing(dir)
+		if err != nil {
+			return fmt.Errorf("--out %s: %w", dir, err)
+		}
+		parent := filepath.Dir(missing)
+		if st, err := os.Stat(parent); err != nil || !st.IsDir() {
+			return fmt.Errorf("--out %s: %s is not a directory", dir, parent)
+		}
+		if err := unix.Access(parent, unix.W_OK); err != nil {
+			return fmt.Errorf("--out %s cannot be created in %s: %w", dir, parent, err)
+		}
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("--out %s: %w", dir, err)
 	}
-	var names []string
+	_, err = previousOutput(dir, o)
+	return err
+}
+
+// previousOutput is what dir holds when Open may take it: nothing, or with
+// o.Force only o.Command's earlier output (returned).
+func previousOutput(dir string, o Options) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("--out %s: %w", dir, err)
+	}
+	var names, previous []string
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
 	switch {
 	case len(entries) > 0 && !o.Force:
-		return fmt.Errorf("--out %s is not empty (%s): give a new directory, or --force to replace an earlier %s output there", dir, listNames(names), o.Command)
+		return nil, fmt.Errorf("--out %s is not empty (%s): give a new directory, or --force to replace an earlier %s output there", dir, listNames(names), o.Command)
 	case len(entries) > 0:
 		for _, e := range entries {
 			foreign := e.Name()
@@ -115,11 +150,22 @@ func (d *Dir) check(o Options) error {
 				foreign = o.Foreign(dir, e)
 			}
 			if foreign != "" {
-				return fmt.Errorf("--out %s: %s is not output of %s; --force only replaces an earlier %s output, so give a new directory", dir, foreign, o.Command, o.Command)
+				return nil, fmt.Errorf("--out %s: %s is not output of %s; --force only replaces an earlier %s output, so give a new directory", dir, foreign, o.Command, o.Command)
 			}
-			d.previous = append(d.previous, filepath.Join(dir, e.Name()))
+			previous = append(previous, filepath.Join(dir, e.Name()))
 		}
 	}
+	return previous, nil
+}
+
+// check runs under the lock: what a run that held it before left is seen.
+func (d *Dir) check(o Options) error {
+	dir := d.Path
+	previous, err := previousOutput(dir, o)
+	if err != nil {
+		return err
+	}
+	d.previous = previous
 	probe, err := os.CreateTemp(dir, ".conform-write-check-")
 	if err != nil {
 		return fmt.Errorf("--out %s is not writable: %w", dir, err)

@@ -45,3 +45,51 @@ func TestNeedIsCheckedUpFront(t *testing.T) {
 		t.Errorf("Open --force needing 512 KiB where the replaced output holds 700 KiB: %v", err)
 	}
 }
+
+// TestCheckCreatesNothing: Check refuses what Open would, creating,
+// locking and writing nothing, and accepts what Open would take.
+func TestCheckCreatesNothing(t *testing.T) {
+	root := t.TempDir()
+	file := filepath.Join(root, "file")
+	full := filepath.Join(root, "full")
+	earlier := filepath.Join(root, "earlier")
+	for _, d := range []string{full, earlier} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{file, filepath.Join(full, "notes.txt"), filepath.Join(earlier, "results.json")} {
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ours := func(_ string, e os.DirEntry) string {
+		if e.Name() == "results.json" {
+			return ""
+		}
+		return e.Name()
+	}
+	for _, tc := range []struct {
+		name, dir string
+		o         Options
+		want      string // "" = accepted
+	}{
+		{"new", filepath.Join(root, "a", "b"), Options{}, ""},
+		{"empty", t.TempDir(), Options{}, ""},
+		{"earlier output, force", earlier, Options{Force: true, Foreign: ours}, ""},
+		{"not empty", full, Options{Command: "conform run"}, "is not empty"},
+		{"foreign file, force", full, Options{Force: true, Foreign: ours, Command: "conform run"}, "notes.txt is not output of conform run"},
+		{"a file", file, Options{}, "--out " + file},
+		{"under a file", filepath.Join(file, "x"), Options{}, "not a directory"},
+		{"an input", earlier, Options{Force: true, Foreign: ours, Inputs: []string{filepath.Join(earlier, "results.json")}}, "holds an input"},
+	} {
+		before, _ := os.ReadDir(root)
+		err := Check(tc.dir, tc.o)
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s: Check = %v, want %q", tc.name, err, tc.want)
+		}
+		if after, _ := os.ReadDir(root); len(after) != len(before) {
+			t.Errorf("%s: Check changed %s", tc.name, root)
+		}
+	}
+}
