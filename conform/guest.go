@@ -43,20 +43,9 @@ type GuestArgs struct {
 const (
 	TCGSampleTimeout = 20 * time.Second
 	KVMSampleTimeout = 10 * time.Second
-	// MaxTimeout is the longest Plan.Timeout (--timeout): an hour for one
-	// sample is beyond any emulation's stall, and the VM bounds derived
-	// from it must stay far from overflowing.
-	MaxTimeout = time.Hour
+	// MaxTimeout is the longest Plan.Timeout (--timeout): suite.MaxTimeout.
+	MaxTimeout = suite.MaxTimeout
 )
-
-// checkTimeout is the rule for a run's timeout (Plan.Timeout, the guest's
-// --timeout): the suite's minimum (suite.CheckTimeout) and MaxTimeout.
-func checkTimeout(d time.Duration) error {
-	if d > MaxTimeout {
-		return fmt.Errorf("%v is longer than %v: no stall of a machine or an emulator lasts that long, and the VM's bounds are derived from it", d, MaxTimeout)
-	}
-	return suite.CheckTimeout(d)
-}
 
 // Encode renders a as guest arguments: --loader reference,
 // --loader NAME=PATH, --requirement ID, --timeout D, --serial,
@@ -108,7 +97,7 @@ func ParseGuestArgs(args []string) (GuestArgs, error) {
 		return a, fmt.Errorf("guest args %q: unexpected %q", args, fs.Args())
 	}
 	if a.Timeout != 0 {
-		if err := checkTimeout(a.Timeout); err != nil {
+		if err := suite.CheckTimeout(a.Timeout); err != nil {
 			return a, fmt.Errorf("guest args: --timeout: %w", err)
 		}
 	}

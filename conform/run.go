@@ -142,7 +142,7 @@ func (p Plan) Validate() error {
 	if p.Host && (len(p.Topologies) > 0 || len(p.Kernels) > 0) {
 		return fmt.Errorf("--host runs on this machine; it does not combine with --topology or --kernel")
 	}
-	if err := checkTimeout(p.Timeout); p.Timeout != 0 && err != nil {
+	if err := suite.CheckTimeout(p.Timeout); p.Timeout != 0 && err != nil {
 		return fmt.Errorf("--timeout: %w", err)
 	}
 	if p.LoadersAtOnce < 0 {

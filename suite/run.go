@@ -20,6 +20,7 @@ import (
 	bpffixtures "github.com/perfconform/perfconform/fixtures/bpf"
 	"github.com/perfconform/perfconform/internal/bpfsys"
 	"github.com/perfconform/perfconform/internal/filelock"
+	"github.com/perfconform/perfconform/reference/perfring"
 	"github.com/perfconform/perfconform/reference/topology"
 	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/suite/trigger"
@@ -41,8 +42,16 @@ const DefaultTimeout = 10 * time.Second
 // time. Below a second such a stall, not the loader, would decide verdicts.
 const MinTimeout = time.Second
 
+// MaxTimeout is the longest Config.Timeout: an hour for one sample is
+// beyond any emulation's stall, and the VM bounds derived from it must stay
+// far from overflowing.
+const MaxTimeout = time.Hour
+
 // CheckTimeout returns why d cannot bound the suite's waits, or nil.
 func CheckTimeout(d time.Duration) error {
+	if d > MaxTimeout {
+		return fmt.Errorf("%v is longer than %v: no stall of a machine or an emulator lasts that long, and the VM's bounds are derived from it", d, MaxTimeout)
+	}
 	if d < MinTimeout {
 		return fmt.Errorf("%v is too short: at least %v, or a stalled machine rather than the loader would decide verdicts", d, MinTimeout)
 	}
@@ -200,8 +209,8 @@ func (cfg *Config) defaults() error {
 	if cfg.Pages == 0 {
 		cfg.Pages = 8
 	}
-	if cfg.Pages < 0 || cfg.Pages&(cfg.Pages-1) != 0 {
-		return fmt.Errorf("suite: pages %d is not a power of two", cfg.Pages)
+	if err := perfring.CheckPages(cfg.Pages); err != nil {
+		return fmt.Errorf("suite: %w", err)
 	}
 	if cfg.PinRoot == "" {
 		cfg.PinRoot = "/sys/fs/bpf/perfconform"
