@@ -15,10 +15,11 @@ import (
 // adapter: cargo offline against Debian trixie's crates (librust-libbpf-rs-dev
 // 0.25.0~beta.1 and its closure), statically (crt-static). Debian's
 // libbpf-sys (1.5.0) has no vendoring features and links the libbpf it is
-// pointed at; trixie's libbpf.a does not link against a bookworm glibc (see
-// libbpf@1.5), so it is linked against bookworm-backports' libbpf.a 1.4.6 (the
-// libbpf@1.4 entry's), with the system's libelf.a and libz.a. `info` names
-// both libbpf-rs and that libbpf.
+// pointed at; trixie's libbpf.a needs glibc 2.38 functions that only the C
+// adapter's shim supplies on bookworm (libbpf@1.5, adapters/libbpf/c23compat.c,
+// kept to that adapter), so it is linked against bookworm-backports' libbpf.a
+// 1.4.6 (the libbpf@1.4 entry's), with the system's libelf.a and libz.a.
+// `info` names both libbpf-rs and that libbpf.
 const (
 	libbpfRsSource = "adapters/libbpf-rs"
 	libbpfRsBinary = "libbpf-rs-perfconform"

@@ -17,10 +17,13 @@ import (
 // libbpf@1.5 is Debian trixie's libbpf-dev (1:1.5.0-3), unpacked into
 // TrixieLoadersDir() through internal/debapt (never installed) and linked
 // statically into the same C adapter as libbpf@1.1 and libbpf@1.4. Trixie's
-// libbpf.a is compiled against glibc 2.41 with _GNU_SOURCE, so its sscanf,
-// fscanf and strtoull calls are glibc 2.38's C23 entry points; a host whose
-// static libc lacks them (bookworm: glibc 2.36) cannot link it, and the entry
-// says so instead of failing every build.
+// libbpf.a is compiled against glibc 2.41 with _GNU_SOURCE, so libbpf.o's
+// sscanf, fscanf and strtoull calls are glibc 2.38's C23 entry points. On a
+// host whose static libc lacks them (bookworm: glibc 2.36) the adapter links
+// adapters/libbpf/c23compat.c, which forwards them to glibc 2.36's
+// __isoc99_vsscanf, __isoc99_vfscanf and strtoull: the functions the same
+// source calls when compiled there. Why that changes nothing libbpf relies
+// on: c23compat.c and docs/ADAPTERS.md.
 
 // TrixieLoadersDir is where loader packages from Debian trixie are unpacked
 // (CacheDir()/loaders/trixie): libbpf@1.5 builds against its usr/include and
@@ -30,8 +33,11 @@ func TrixieLoadersDir() string { return filepath.Join(CacheDir(), "loaders", "tr
 // libbpfTrixieC23Symbols are the glibc symbols trixie's libbpf.a
 // (1:1.5.0-3) needs that bookworm's glibc 2.36 does not have (nm -u, then a
 // link against bookworm's libc.a: "undefined reference to `__isoc23_sscanf'").
-// glibc added them in 2.38.
+// glibc added them in 2.38; c23compat.c defines exactly these.
 var libbpfTrixieC23Symbols = []string{"__isoc23_sscanf", "__isoc23_fscanf", "__isoc23_strtoull"}
+
+// c23CompatTargets are the glibc functions c23compat.c forwards to.
+var c23CompatTargets = []string{"__isoc99_vsscanf", "__isoc99_vfscanf", "strtoull"}
 
 // trixieLibbpf downloads and unpacks trixie's libbpf-dev into
 // TrixieLoadersDir (once) and returns its Debian version.
@@ -47,6 +53,30 @@ func trixieLibbpf(ctx context.Context) (string, error) {
 	return versions["libbpf-dev"], nil
 }
 
+// libbpfTrixieC23Compat says whether the libbpf@1.5 adapter must link
+// c23compat.c (the host's static libc lacks the C23 entry points), or why it
+// cannot be linked at all.
+func libbpfTrixieC23Compat() (bool, error) {
+	missing, err := staticLibcMissing(libbpfTrixieC23Symbols)
+	if err != nil {
+		return false, err
+	}
+	switch {
+	case len(missing) == 0: // glibc >= 2.38: libbpf.a links as it is
+		return false, nil
+	case len(missing) < len(libbpfTrixieC23Symbols):
+		return false, fmt.Errorf("this host's %s (%s) defines some of %s but not %s: neither the archive alone nor c23compat.c (which defines all of them) would link",
+			staticLibc(), glibcVersion(), strings.Join(libbpfTrixieC23Symbols, ", "), strings.Join(missing, ", "))
+	}
+	if targets, err := staticLibcMissing(c23CompatTargets); err != nil {
+		return false, err
+	} else if len(targets) > 0 {
+		return false, fmt.Errorf("trixie's libbpf.a calls %s (glibc ≥ 2.38), which this host's %s (%s) does not define, and adapters/libbpf/c23compat.c cannot forward them: it needs %s, missing too",
+			strings.Join(missing, ", "), staticLibc(), glibcVersion(), strings.Join(targets, ", "))
+	}
+	return true, nil
+}
+
 func libbpfTrixie() Adapter {
 	tree := TrixieLoadersDir()
 	libdir := filepath.Join(tree, "usr", "lib", runtimeTriplet())
@@ -54,10 +84,11 @@ func libbpfTrixie() Adapter {
 	return Adapter{
 		Name: "libbpf@" + libbpfTrixieVersion,
 		Description: "libbpf " + libbpfTrixieVersion + " (Debian trixie libbpf-dev, unpacked into " + tree +
-			", linked statically; the system keeps its own): " + libbpfHow,
-		Source:    "adapters/libbpf",
-		BuildHint: "make -C adapters/libbpf OUT=bin/libbpf@" + libbpfTrixieVersion + " LIBBPF_INCLUDE=" + include + " LIBBPF_LIBDIR=" + libdir,
-		Static:    true,
+			", linked statically, with adapters/libbpf/c23compat.c where the host's glibc is older than 2.38; the system keeps its own): " + libbpfHow,
+		Source: "adapters/libbpf",
+		BuildHint: "make -C adapters/libbpf OUT=bin/libbpf@" + libbpfTrixieVersion + " LIBBPF_INCLUDE=" + include + " LIBBPF_LIBDIR=" + libdir +
+			" C23COMPAT=1 (on glibc < 2.38)",
+		Static: true,
 		build: func(ctx context.Context, root, out string) error {
 			version, err := trixieLibbpf(ctx)
 			if err != nil {
@@ -66,8 +97,16 @@ func libbpfTrixie() Adapter {
 			if err := wantVersion("trixie libbpf-dev "+version, libbpfTrixieVersion, func() (string, error) { return libbpfHeaderVersion(include) }); err != nil {
 				return err
 			}
-			return run(ctx, root, nil, "make", "-C", filepath.Join(root, "adapters/libbpf"), "OUT="+out,
-				"LIBBPF_INCLUDE="+include, "LIBBPF_LIBDIR="+libdir, "PACKAGE_VERSION="+version)
+			compat, err := libbpfTrixieC23Compat()
+			if err != nil {
+				return err
+			}
+			args := []string{"-C", filepath.Join(root, "adapters/libbpf"), "OUT=" + out,
+				"LIBBPF_INCLUDE=" + include, "LIBBPF_LIBDIR=" + libdir, "PACKAGE_VERSION=" + version}
+			if compat {
+				args = append(args, "C23COMPAT=1")
+			}
+			return run(ctx, root, nil, "make", args...)
 		},
 		check: func(string) error {
 			if err := libbpfBuildTools("libelf.a", "libz.a"); err != nil {
@@ -76,21 +115,22 @@ func libbpfTrixie() Adapter {
 			if err := debapt.CheckTools(); err != nil {
 				return err
 			}
-			return staticLibcHas(libbpfTrixieC23Symbols, "trixie's libbpf.a (libbpf-dev 1:1.5.0-3, built against glibc 2.41)")
+			_, err := libbpfTrixieC23Compat()
+			return err
 		},
-		NoForeign: "built from trixie's libbpf-dev unpacked for the host's architecture only, and it needs glibc ≥ 2.38 to link",
+		NoForeign: "built from trixie's libbpf-dev unpacked for the host's architecture only",
 	}
 }
 
 // staticLibc is the C library the static adapters link.
 func staticLibc() string { return filepath.Join("/usr/lib", runtimeTriplet(), "libc.a") }
 
-// staticLibcHas says why who cannot be linked statically on this host when
-// the static libc's symbol index lacks any of syms, or nil.
-func staticLibcHas(syms []string, who string) error {
+// staticLibcMissing returns the symbols of syms the static libc's symbol
+// index does not define.
+func staticLibcMissing(syms []string) ([]string, error) {
 	index, err := arSymbolIndex(staticLibc())
 	if err != nil {
-		return fmt.Errorf("static libc: %w (apt-get install libc6-dev)", err)
+		return nil, fmt.Errorf("static libc: %w (apt-get install libc6-dev)", err)
 	}
 	var missing []string
 	for _, s := range syms {
@@ -98,11 +138,7 @@ func staticLibcHas(syms []string, who string) error {
 			missing = append(missing, s)
 		}
 	}
-	if len(missing) == 0 {
-		return nil
-	}
-	return fmt.Errorf("%s calls %s (glibc ≥ 2.38's C23 scanf/strtol entry points), which this host's %s (%s) does not define: the link fails with \"undefined reference to `%s'\"",
-		who, strings.Join(missing, ", "), staticLibc(), glibcVersion(), missing[0])
+	return missing, nil
 }
 
 // glibcVersion is "glibc 2.36" as getconf says, or "glibc of unknown version".

@@ -5,7 +5,7 @@
 # junit.xml, report.md and report.html into OUT (default out/run; an earlier
 # run's output there is replaced: --force). The loaders are the defaults
 # plus libbpf 1.4 and bpftool 7.5 from bookworm-backports, libbpf-rs, and
-# libbpf 1.5 from trixie where it links (conform adapters says why not); the
+# libbpf 1.5 from trixie where it can be built (conform adapters says why not); the
 # cilium/ebpf release history is scripts/report.sh's second run. bcc runs on
 # the host only (it cannot run in the VMs: conform adapters says why), after
 # the VM run, into OUT-host.
@@ -21,7 +21,8 @@ out=${OUT:-out/run}
 go build -o bin/conform ./cmd/conform
 kernels=${KERNELS:-debian-5.10,debian-6.1,debian-6.12}
 default_loaders="reference cilium-ebpf libbpf libbpf@1.4 bpftool bpftool@7.5 libbpfgo aya libbpf-rs"
-# libbpf 1.5 is trixie's libbpf.a, which needs glibc >= 2.38 to link.
+# libbpf 1.5 is trixie's libbpf.a: on glibc < 2.38 it links with the C23 shim
+# (adapters/libbpf/c23compat.c), and conform adapters says when it cannot.
 if bin/conform adapters | awk '$1 == "libbpf@1.5" && $3 == "yes" { found = 1 } END { exit !found }'; then
 	default_loaders+=" libbpf@1.5"
 fi
