@@ -3,7 +3,8 @@
 // The static conform binary runs as /init. Main mounts the pseudo file
 // systems, reads the config the host appended to the initramfs, applies the
 // topology's guest actions (taking CPUs offline, bind-mounting a synthetic
-// possible file), reads the CPU masks back and compares them with what the
+// possible file, making the loaders' cpuset cgroup), reads the CPU masks
+// (and that cgroup's effective CPUs) back and compares them with what the
 // topology expects on this kernel. Only when they match does it run the
 // payload; every step is reported on the event channel (ttyS1 on amd64,
 // hvc0 on arm64: arch.Arch.EventDevice), which ends with a done event, and

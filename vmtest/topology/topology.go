@@ -243,7 +243,7 @@ var catalog = []Topology{
 	},
 	{
 		Name: "cpuset", Description: "four CPUs, all online, the loaders restricted to CPUs 0-1 (affinity and cgroup cpuset, " +
-			"as under Kubernetes' static CPU manager or taskset): sizing from sched_getaffinity, nproc or Go's runtime.NumCPU() " +
+			"as under Kubernetes' static CPU manager or taskset; in quick): sizing from sched_getaffinity, nproc or Go's runtime.NumCPU() " +
 			"(2) instead of highest possible id + 1 (4) is exposed",
 		CPUs: 4, LoaderCPUs: "0-1",
 		Expect: same("5.10", restricted(masks("0-3", "0-3", "0-3"), "0-1")),
