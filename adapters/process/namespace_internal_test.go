@@ -227,7 +227,7 @@ func TestWrapperRestrictsCPUs(t *testing.T) {
 			var ee *exec.ExitError
 			for _, env := range [][]string{
 				{nswrap.EnvCPUs + "=4095"},                           // no such CPU: sched_setaffinity fails
-				{nswrap.EnvCPUs + "=0-1,x"},                          // not a CPU list
+				{nswrap.EnvCPUs + "=0-1"},                            // a CPU list, not ids (the client converts)
 				{nswrap.EnvCPUs + "=1", nswrap.EnvCgroup + "=" + cg}, // outside the cgroup's cpuset
 				{nswrap.EnvCgroup + "=" + filepath.Join(root, name+"-missing")},
 			} {
@@ -237,5 +237,45 @@ func TestWrapperRestrictsCPUs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The client hands the wrapper a CPU list as ids and refuses one that does
+// not parse before anything starts.
+func TestWithCPUsEnv(t *testing.T) {
+	if !wrapperAvailable.Load() {
+		t.Skip("this test binary is not the session wrapper")
+	}
+	for _, tc := range []struct {
+		cpus, cgroup string
+		want         []string // variables, "" = an error
+	}{
+		{"0-1,4", "/sys/fs/cgroup/x", []string{nswrap.EnvCPUs + "=0,1,4", nswrap.EnvCgroup + "=/sys/fs/cgroup/x"}},
+		{"", "/sys/fs/cgroup/x", []string{nswrap.EnvCPUs + "=", nswrap.EnvCgroup + "=/sys/fs/cgroup/x"}},
+		{"0-1,x", "", nil},
+	} {
+		l := New("/bin/true", WithCPUs(tc.cpus, tc.cgroup)).(*Loader)
+		cmd, err := l.command("")
+		if tc.want == nil {
+			if err == nil {
+				t.Errorf("WithCPUs(%q): no error", tc.cpus)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("WithCPUs(%q): %v", tc.cpus, err)
+		}
+		for _, w := range tc.want {
+			if !slices.Contains(cmd.Env, w) {
+				t.Errorf("WithCPUs(%q, %q): env lacks %q", tc.cpus, tc.cgroup, w)
+			}
+		}
+	}
+	cmd, err := New("/bin/true").(*Loader).command("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.ContainsFunc(cmd.Env, func(kv string) bool { return strings.HasPrefix(kv, nswrap.EnvCPUs+"=") }) {
+		t.Errorf("without WithCPUs: env %q", cmd.Env)
 	}
 }

@@ -32,6 +32,7 @@ import (
 
 	"github.com/perfconform/perfconform/adapters/protocol"
 	"github.com/perfconform/perfconform/internal/nswrap"
+	"github.com/perfconform/perfconform/reference/topology"
 	"github.com/perfconform/perfconform/suite"
 )
 
@@ -153,7 +154,15 @@ func (l *Loader) command(possible string, args ...string) (*exec.Cmd, error) {
 			cmd.Env = append(cmd.Env, memlock)
 		}
 		if l.cfg.cpus != "" || l.cfg.cgroup != "" {
-			cmd.Env = append(cmd.Env, nswrap.EnvCPUs+"="+l.cfg.cpus, nswrap.EnvCgroup+"="+l.cfg.cgroup)
+			var ids string
+			if l.cfg.cpus != "" {
+				set, err := topology.ParseCPUList(l.cfg.cpus)
+				if err != nil {
+					return nil, fmt.Errorf("adapter CPUs: %w", err)
+				}
+				ids = nswrap.FormatCPUs(set.CPUs())
+			}
+			cmd.Env = append(cmd.Env, nswrap.EnvCPUs+"="+ids, nswrap.EnvCgroup+"="+l.cfg.cgroup)
 		}
 		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWPID | syscall.CLONE_NEWNS
 	} else if possible != "" {

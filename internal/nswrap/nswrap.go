@@ -4,9 +4,8 @@
 // when asked, gives the adapter the RLIMIT_MEMLOCK it is told, restricts it
 // to some CPUs when asked (a cgroup's cpuset and its affinity, as Kubernetes'
 // static CPU manager does), forwards stop signals and exits with the
-// adapter's status. It imports nothing but the standard library, x/sys/unix
-// and reference/topology's CPU lists (standard library only), so that
-// cmd/perfconform-nswrap, the
+// adapter's status. It imports nothing but the standard library and
+// x/sys/unix, so that cmd/perfconform-nswrap, the
 // dedicated wrapper executable, starts quickly: under TCG, re-executing the
 // whole conform binary as the wrapper costs about twice as much (package
 // initialisation of everything conform links in).
@@ -25,8 +24,6 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/perfconform/perfconform/reference/topology"
 )
 
 // ExecutableName is the dedicated wrapper executable: the process client uses
@@ -41,7 +38,8 @@ const PossibleCPUsPath = "/sys/devices/system/cpu/possible"
 // The variables that make a process the wrapper: the adapter to run, the
 // possible-CPU file to bind-mount over PossibleCPUsPath (or ""), the
 // RLIMIT_MEMLOCK to set for the adapter ("cur:max", or ""), the CPUs the
-// adapter may run on (a CPU list, or "") and a cgroup directory to join
+// adapter may run on (CPU ids, comma-separated: FormatCPUs; or "") and a
+// cgroup directory to join
 // first (its cpuset is what the adapter's cgroup shows; or "").
 const (
 	EnvExec     = "PERFCONFORM_NSWRAP_EXEC"
@@ -196,16 +194,16 @@ func restrictCPUs(cgroup, cpus string) error {
 	if cpus == "" {
 		return nil
 	}
-	want, err := topology.ParseCPUList(cpus)
+	want, err := parseCPUs(cpus)
 	if err != nil {
-		return fmt.Errorf("%s: %w", EnvCPUs, err)
+		return err
 	}
 	var set unix.CPUSet
-	for _, c := range want.CPUs() {
+	for _, c := range want {
 		set.Set(c)
 	}
 	if err := unix.SchedSetaffinity(0, &set); err != nil {
-		return fmt.Errorf("sched_setaffinity(%s): %w", want, err)
+		return fmt.Errorf("sched_setaffinity(%s): %w", cpus, err)
 	}
 	var got unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &got); err != nil {
@@ -218,15 +216,41 @@ func restrictCPUs(cgroup, cpus string) error {
 				have = append(have, c)
 			}
 		}
-		return fmt.Errorf("affinity is %s after setting it to %s", topology.CPUSetOf(have...), want)
+		return fmt.Errorf("affinity is CPUs %s after setting it to %s", FormatCPUs(have), cpus)
 	}
 	return nil
+}
+
+// FormatCPUs renders CPU ids as EnvCPUs wants them ("0,1"). The wrapper
+// takes ids rather than a Linux CPU list so that it needs no list parser
+// (reference/topology is above internal/); the process client converts.
+func FormatCPUs(cpus []int) string {
+	parts := make([]string, len(cpus))
+	for i, c := range cpus {
+		parts[i] = strconv.Itoa(c)
+	}
+	return strings.Join(parts, ",")
+}
+
+// cpuSetSize is how many CPUs a sched_setaffinity mask holds here.
+const cpuSetSize = len(unix.CPUSet{}) * 64
+
+func parseCPUs(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		c, err := strconv.Atoi(f)
+		if err != nil || c < 0 || c >= cpuSetSize {
+			return nil, fmt.Errorf("%s=%q: %q is not a CPU id below %d", EnvCPUs, s, f, cpuSetSize)
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 // CpusetCgroup creates the cgroup name under the hierarchy mounted at root
 // (or takes it as it is) with its cpuset limited to cpus, for EnvCgroup, and
 // returns its directory and the CPUs its cpuset takes effect on, as the
-// kernel reports them. root is a cgroup v2 mount (its cgroup.controllers
+// kernel reports them (its CPU-list text, trimmed). root is a cgroup v2 mount (its cgroup.controllers
 // lists cpuset; the controller is enabled for root's children) or a cgroup
 // v1 cpuset hierarchy (the new cgroup gets root's memory nodes, without
 // which v1 lets no process join).
@@ -271,9 +295,5 @@ func CpusetCgroup(root, name, cpus string) (dir, effective string, err error) {
 	if err != nil {
 		return "", "", fmt.Errorf("cpuset cgroup: %w", err)
 	}
-	set, err := topology.ParseCPUList(string(data))
-	if err != nil {
-		return "", "", fmt.Errorf("cpuset cgroup: %s: %w", filepath.Join(dir, effectiveFile), err)
-	}
-	return dir, set.String(), nil
+	return dir, strings.TrimSpace(string(data)), nil
 }

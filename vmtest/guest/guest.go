@@ -268,10 +268,15 @@ func applyActions(t topology.Topology, cpuRoot string) (affinity string, err err
 	if t.LoaderCPUs != "" {
 		dir := LoaderCgroupDir(cpuRoot)
 		_, effective, err := nswrap.CpusetCgroup(filepath.Dir(dir), filepath.Base(dir), t.LoaderCPUs)
+		if err == nil {
+			var set cpulist.CPUSet
+			if set, err = cpulist.ParseCPUList(effective); err == nil {
+				affinity = set.String()
+			}
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%w: loaders' CPUs %s: %w", ErrGuestAction, t.LoaderCPUs, err))
 		}
-		affinity = effective
 	}
 	return affinity, errors.Join(errs...)
 }
