@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/perfconform/perfconform/result"
 )
@@ -53,4 +55,56 @@ func TestAffinityCountCaughtOnCpuset(t *testing.T) {
 	if res := got["affinitycount/cpuset"]; res.CPU == nil || *res.CPU < 2 || res.Errno != "E2BIG" {
 		t.Errorf("affinitycount/cpuset: evidence CPU %v errno %q, want a CPU past the array's end (2 or 3) and E2BIG", res.CPU, res.Errno)
 	}
+}
+
+// TestAffinityCountCaughtOnHost: on the host, `--loader-cpus 0` runs every
+// adapter with its affinity restricted to CPU 0 (taskset's restriction; no
+// cgroup on the host): affinitycount then sizes an array of 1 where this
+// machine needs highest possible CPU + 1, and FAILs SIZE-AUTO with E2BIG on
+// CPU 1; without the flag it PASSes. The in-process reference is not
+// restricted and PASSes both.
+func TestAffinityCountCaughtOnHost(t *testing.T) {
+	needHost(t)
+	if online := onlineCPUList(t); online == "0" {
+		t.Skip("needs two online CPUs")
+	}
+	wrong := control(t, "affinitycount")
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		status   result.Status
+		detail   string
+		affinity string
+	}{
+		{"restricted", []string{"--loader-cpus", "0"}, result.Fail, "max_entries is 1, want", "0"},
+		{"every CPU", nil, result.Pass, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			out := filepath.Join(dir, "out")
+			args := append([]string{"run", "--host", "--loader", "reference", "--loader", wrong, "--requirement", "SIZE-AUTO",
+				"--gate", "reference", "--out", out}, tc.args...)
+			if r := runConform(t, dir, 3*time.Minute, nil, args...); r.exit != 0 {
+				t.Fatalf("exit %d, want 0 (--gate reference); stderr:\n%s", r.exit, r.stderr)
+			}
+			for _, res := range readResults(t, out).Results {
+				want, detail, affinity := result.Pass, "", ""
+				if res.Loader == "affinitycount" {
+					want, detail, affinity = tc.status, tc.detail, tc.affinity
+				}
+				if res.Status != want || !strings.Contains(res.Detail, detail) || res.Masks == nil || res.Masks.Affinity != affinity {
+					t.Errorf("%s %s: %s %q masks %+v, want %s with %q, loader affinity %q", res.Loader, res.Requirement, res.Status, res.Detail, res.Masks, want, detail, affinity)
+				}
+			}
+		})
+	}
+}
+
+func onlineCPUList(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("/sys/devices/system/cpu/online")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
 }
