@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/perfconform/perfconform/report"
+	"github.com/perfconform/perfconform/result"
 )
 
 // equivalenceKernel is the kernel TestScheduleEquivalenceVMs boots
@@ -54,9 +55,13 @@ func TestScheduleEquivalenceVMs(t *testing.T) {
 		args = append(args, "--loader", control(t, name))
 	}
 	tmp := t.TempDir()
-	cells := map[string]map[string]string{}
+	outRoot := tmp
+	if keep := os.Getenv("PERFCONFORM_EQUIVALENCE_OUT"); keep != "" {
+		outRoot = keep // both runs' output directories are kept there
+	}
+	cells := map[string]map[string]result.Result{}
 	for _, schedule := range []string{"serial", "side-by-side"} {
-		out := filepath.Join(tmp, schedule)
+		out := filepath.Join(outRoot, schedule)
 		runArgs := append([]string{"run", "--out", out}, args...)
 		if schedule == "serial" {
 			runArgs = append(runArgs, "--serial")
@@ -74,37 +79,44 @@ func TestScheduleEquivalenceVMs(t *testing.T) {
 	}
 	var diff []string
 	for cell, s := range serial {
-		if b, ok := side[cell]; !ok || b != s {
-			diff = append(diff, fmt.Sprintf("%s: serial %s, side by side %s", cell, s, orMissing(b)))
+		if b, ok := side[cell]; !ok || b.Status != s.Status {
+			diff = append(diff, fmt.Sprintf("%s: serial %s, side by side %s", cell, evidence(s), evidence(b)))
 		}
 	}
 	for cell, b := range side {
 		if _, ok := serial[cell]; !ok {
-			diff = append(diff, fmt.Sprintf("%s: serial missing, side by side %s", cell, b))
+			diff = append(diff, fmt.Sprintf("%s: serial missing, side by side %s", cell, evidence(b)))
 		}
 	}
 	sort.Strings(diff)
 	if len(diff) > 0 {
-		t.Errorf("%d of %d cells differ:\n%s", len(diff), len(serial), strings.Join(diff, "\n"))
+		t.Fatalf("%d of %d cells differ:\n%s", len(diff), len(serial), strings.Join(diff, "\n"))
 	}
 	t.Logf("%d cells, identical status in both schedules", len(serial))
 }
 
-// statusCells maps "kernel topology loader requirement" to the status and,
-// for a FAIL or ERROR, its detail (shown when a cell differs).
-func statusCells(doc *report.Results) map[string]string {
-	out := map[string]string{}
-	for _, r := range doc.Results {
-		out[fmt.Sprintf("%s %s %s %s", r.Kernel, r.Topology, r.Loader, r.Requirement)] = string(r.Status)
-	}
-	return out
-}
-
-func orMissing(s string) string {
-	if s == "" {
+// evidence is a result's status with the start of its detail.
+func evidence(r result.Result) string {
+	if r.Status == "" {
 		return "missing"
 	}
-	return s
+	if r.Status == result.Pass || r.Detail == "" {
+		return string(r.Status)
+	}
+	d := r.Detail
+	if len(d) > 300 {
+		d = d[:300] + "…"
+	}
+	return fmt.Sprintf("%s (%s)", r.Status, d)
+}
+
+// statusCells maps "kernel topology loader requirement" to its result.
+func statusCells(doc *report.Results) map[string]result.Result {
+	out := map[string]result.Result{}
+	for _, r := range doc.Results {
+		out[fmt.Sprintf("%s %s %s %s", r.Kernel, r.Topology, r.Loader, r.Requirement)] = r
+	}
+	return out
 }
 
 func lastLine(s string) string {
