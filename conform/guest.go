@@ -166,7 +166,8 @@ func runGuestSuite(ctx context.Context, env guest.Env, args GuestArgs, emit func
 		if _, err := os.Stat(l.Path); err != nil {
 			emit(event.Error("loader %s: %v (not in the initramfs?)", l.Name, err))
 		}
-		opts := []process.Option{process.WithShutdownTimeout(guestShutdownTimeout(timeout))}
+		opts := []process.Option{process.WithShutdownTimeout(guestBound(timeout, process.DefaultShutdownTimeout)),
+			process.WithInfoTimeout(guestBound(timeout, process.DefaultInfoTimeout))}
 		if args.Timeout > 0 {
 			opts = append(opts, process.WithReadyTimeout(args.Timeout))
 		}
@@ -204,16 +205,17 @@ func runGuestSuite(ctx context.Context, env guest.Env, args GuestArgs, emit func
 	return nil
 }
 
-// guestShutdownTimeout bounds how long an adapter in a VM has to exit after
-// its session is closed: the per-sample timeout, at least the process
-// client's default. Under TCG, an adapter closing its rings beside seven
-// others (loaders side by side, a 32-CPU guest on two host cores) took
-// more than the default 5 s to exit, and its session became an ERROR for
-// every requirement that read it. The bound only has to catch adapters that
-// do not stop when asked (the ignorestop control never stops, whatever it
-// is), so a longer one costs a correct adapter nothing.
-func guestShutdownTimeout(sampleTimeout time.Duration) time.Duration {
-	return max(sampleTimeout, process.DefaultShutdownTimeout)
+// guestBound is how long an adapter in a VM has to answer info or to exit
+// after its session is closed: the per-sample timeout, at least the process
+// client's default for it. Under TCG, with the loaders side by side in a
+// 32-CPU guest on two host cores, adapters took more than the defaults
+// (10 s for info, 5 s to exit after closing their rings) and every
+// requirement of theirs became an ERROR. The bounds only have to catch
+// adapters that never answer or never stop (the hang and ignorestop
+// controls are caught whatever they are), so longer ones cost a correct
+// adapter nothing.
+func guestBound(sampleTimeout, processDefault time.Duration) time.Duration {
+	return max(sampleTimeout, processDefault)
 }
 
 // GuestMain runs this process as PID 1 of a perfconform VM: the suite
