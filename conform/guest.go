@@ -148,7 +148,22 @@ func runGuestSuite(ctx context.Context, env guest.Env, args GuestArgs, emit func
 			timeout = KVMSampleTimeout
 		}
 	}
-	var loaders []suite.NamedLoader
+	cfg := suite.Config{
+		Focus:    args.Focus,
+		Timeout:  timeout,
+		Serial:   args.Serial,
+		Parallel: args.LoadersAtOnce,
+		Hotplug:  true, // a throwaway VM: the RING-HOTPLUG checks may offline its CPUs
+	}
+	// Under TCG the loaders side by side share the guest's emulated CPUs:
+	// an adapter's info, ready and exit take about as many times longer as
+	// there are loaders at once (arm64/smt32 on a loaded host missed 30 s
+	// for ready with five). The bounds only have to catch adapters that
+	// never answer or never stop, which they do whatever the bound.
+	atOnce := time.Duration(1)
+	if env.Accelerator != qemu.AccelKVM {
+		atOnce = time.Duration(cfg.LoadersAtOnce(len(args.Loaders)))
+	}
 	// On a topology that restricts the loaders (cpuset), every adapter
 	// runs in the loaders' cgroup with its affinity limited (the session
 	// wrapper applies both); its results carry that affinity. The
@@ -157,7 +172,7 @@ func runGuestSuite(ctx context.Context, env guest.Env, args GuestArgs, emit func
 	restricted := map[string]bool{}
 	for _, l := range args.Loaders {
 		if l.Path == "" {
-			loaders = append(loaders, suite.NamedLoader{Name: l.Name, Loader: refadapter.New()})
+			cfg.Loaders = append(cfg.Loaders, suite.NamedLoader{Name: l.Name, Loader: refadapter.New()})
 			continue
 		}
 		// A missing executable is not fatal for the VM: the suite turns the
@@ -166,40 +181,36 @@ func runGuestSuite(ctx context.Context, env guest.Env, args GuestArgs, emit func
 		if _, err := os.Stat(l.Path); err != nil {
 			emit(event.Error("loader %s: %v (not in the initramfs?)", l.Name, err))
 		}
-		opts := []process.Option{process.WithShutdownTimeout(guestBound(timeout, process.DefaultShutdownTimeout)),
-			process.WithInfoTimeout(guestBound(timeout, process.DefaultInfoTimeout))}
+		ready := process.DefaultReadyTimeout
 		if args.Timeout > 0 {
-			opts = append(opts, process.WithReadyTimeout(args.Timeout))
+			ready = args.Timeout
+		}
+		opts := []process.Option{
+			process.WithInfoTimeout(atOnce * guestBound(timeout, process.DefaultInfoTimeout)),
+			process.WithReadyTimeout(atOnce * ready),
+			process.WithShutdownTimeout(atOnce * guestBound(timeout, process.DefaultShutdownTimeout)),
 		}
 		if env.Topology.LoaderCPUs != "" {
 			opts = append(opts, process.WithCPUs(env.Topology.LoaderCPUs, env.LoaderCgroup))
 			restricted[l.Name] = true
 		}
-		loaders = append(loaders, suite.NamedLoader{Name: l.Name, Loader: process.New(l.Path, opts...)})
+		cfg.Loaders = append(cfg.Loaders, suite.NamedLoader{Name: l.Name, Loader: process.New(l.Path, opts...)})
 	}
-	emit(event.Log("conform guest: suite with %d loader(s), %v per sample or load", len(loaders), timeout))
-	_, err := suite.Run(ctx, suite.Config{
-		Loaders:  loaders,
-		Focus:    args.Focus,
-		Timeout:  timeout,
-		Serial:   args.Serial,
-		Parallel: args.LoadersAtOnce,
-		Hotplug:  true, // a throwaway VM: the RING-HOTPLUG checks may offline its CPUs
-		OnResult: func(r result.Result) {
-			r.Kernel, r.Topology, r.Accelerator = env.Kernel, env.Topology.Name, env.Accelerator
-			m := env.Masks
-			if r.Masks != nil {
-				m = *r.Masks // the suite's own reading; a copy, results share it
-			}
-			m.Affinity = ""
-			if restricted[r.Loader] {
-				m.Affinity = env.Masks.Affinity
-			}
-			r.Masks = &m
-			emit(event.Result(r))
-		},
-	})
-	if err != nil {
+	emit(event.Log("conform guest: suite with %d loader(s), %d at once, %v per sample or load", len(cfg.Loaders), cfg.LoadersAtOnce(len(cfg.Loaders)), timeout))
+	cfg.OnResult = func(r result.Result) {
+		r.Kernel, r.Topology, r.Accelerator = env.Kernel, env.Topology.Name, env.Accelerator
+		m := env.Masks
+		if r.Masks != nil {
+			m = *r.Masks // the suite's own reading; a copy, results share it
+		}
+		m.Affinity = ""
+		if restricted[r.Loader] {
+			m.Affinity = env.Masks.Affinity
+		}
+		r.Masks = &m
+		emit(event.Result(r))
+	}
+	if _, err := suite.Run(ctx, cfg); err != nil {
 		return fmt.Errorf("suite in %s/%s: %w", env.Kernel, env.Topology.Name, err)
 	}
 	return nil

@@ -170,7 +170,7 @@ func Run(ctx context.Context, cfg Config) ([]result.Result, error) {
 	if cfg.Serial {
 		env.registerSerial(rec, runs, reqs)
 	} else {
-		env.registerSideBySide(rec, runs, reqs, cfg.parallel(len(runs)))
+		env.registerSideBySide(rec, runs, reqs, cfg.LoadersAtOnce(len(runs)))
 	}
 
 	suiteConfig, reporterConfig := ginkgo.GinkgoConfiguration()
@@ -186,20 +186,22 @@ func Run(ctx context.Context, cfg Config) ([]result.Result, error) {
 	return rec.sorted(cfg.Loaders), nil
 }
 
-// parallel is how many of n loaders run side by side: Config.Parallel
-// (all when 0), and one at a time on kernels that charge BPF memory to
-// RLIMIT_MEMLOCK (before 5.11). There the charge is per user, so loaders
-// side by side could exhaust one another's limit where a serial run would
-// not: one loader at a time keeps their verdicts those of a serial run.
-func (cfg *Config) parallel(n int) int {
+// LoadersAtOnce is how many of n loaders run side by side: one in a serial
+// run; otherwise Config.Parallel (all when 0), and one at a time on kernels
+// that charge BPF memory to RLIMIT_MEMLOCK (before 5.11). There the charge
+// is per user, so loaders side by side could exhaust one another's limit
+// where a serial run would not: one loader at a time keeps their verdicts
+// those of a serial run. Callers that bound a loader's own waits (the VM
+// guest's process client) scale them by it.
+func (cfg Config) LoadersAtOnce(n int) int {
 	k := cfg.Parallel
 	if k <= 0 || k > n {
 		k = n
 	}
-	if bpfsys.MemlockCharged() {
+	if cfg.Serial || bpfsys.MemlockCharged() {
 		k = 1
 	}
-	return k
+	return max(k, 1)
 }
 
 func (cfg *Config) defaults() error {
