@@ -78,7 +78,8 @@ const (
 
 // Step is one checked step. Name is one of "info", "load", "ready", "pin",
 // "sample" (one per online CPU), "running" (the adapter exited on its own
-// after ready) and "shutdown".
+// after ready), "stream" (it printed a line that breaks the protocol after
+// ready, and the client stopped it there) and "shutdown".
 type Step struct {
 	Name    string
 	Status  Status
@@ -254,10 +255,15 @@ func (c *checker) run(ctx context.Context, path string, o Options) error {
 	defer tr.Close()
 	for _, cpu := range topo.Online.CPUs() {
 		if err := tr.Fire(cpu); err != nil {
+			// An adapter that is gone took its rings with it: the
+			// kernel's refusal is its end's doing, not the rings'.
+			if c.endedOnItsOwn(s, readyAt) {
+				return nil
+			}
 			c.fail("sample", err, fireHint(err, cpu))
 			continue
 		}
-		ev, err := awaitTriggered(ctx, s.Events(), tr, o.SampleTimeout)
+		ev, err := awaitTriggered(ctx, s.Events(), tr, cpu, o.SampleTimeout)
 		if err != nil {
 			if c.endedOnItsOwn(s, readyAt) {
 				return nil
@@ -275,7 +281,9 @@ func (c *checker) run(ctx context.Context, path string, o Options) error {
 	// 5. clean shutdown
 	start := time.Now()
 	closed = true
-	if err := s.Close(); err != nil {
+	if err := s.Close(); errors.Is(err, process.ErrLine) {
+		c.fail("stream", err, streamHint)
+	} else if err != nil {
 		c.fail("shutdown", err, "keep running until stdin closes or SIGTERM arrives, then exit 0 promptly (within 5s); never exit on your own")
 	} else {
 		c.pass("shutdown", "exited 0 %v after stdin closed", time.Since(start).Round(time.Millisecond))
@@ -288,13 +296,25 @@ func (c *checker) run(ctx context.Context, path string, o Options) error {
 // stderr: the root cause of a missing pin or sample, which is then not
 // reported (it says nothing about an adapter that was no longer there). It
 // watches the session as the suite does before it blames a loader.
+//
+// A session the client ended itself, because the adapter printed a line that
+// breaks the protocol (process.ErrLine), is the FAIL step "stream" naming
+// that line instead: the adapter did not exit on its own.
 func (c *checker) endedOnItsOwn(s suite.Session, readyAt time.Time) bool {
 	err := suite.SessionEnded([]suite.Session{s}, readyAt.Add(suite.AdapterCrashWindow))
-	if err != nil {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, process.ErrLine):
+		c.fail("stream", err, streamHint)
+	default:
 		c.fail("running", err, "keep running with the reader open until stdin closes or SIGTERM arrives; never exit on your own (the adapter's stderr above says why it ended)")
 	}
-	return err != nil
+	return true
 }
+
+// streamHint is the fix for a line that breaks the protocol.
+const streamHint = `print one JSON object per line and nothing else: {"event":"sample","map":MAP,"cpu":CPU,"data":"BASE64"} (standard base64 with padding) or {"event":"lost","map":MAP,"cpu":CPU,"lost":N} (N >= 0), MAP one the ready line listed, "cpu" always present; the suite stops an adapter at the first line that is not the protocol`
 
 // fireHint explains the errno of a failed bpf_perf_event_output on cpu.
 func fireHint(err error, cpu int) string {
@@ -309,8 +329,10 @@ func fireHint(err error, cpu int) string {
 	return ""
 }
 
-// awaitTriggered returns the first event carrying tr's sample.
-func awaitTriggered(ctx context.Context, events <-chan protocol.Event, tr *trigger.Trigger, timeout time.Duration) (protocol.Event, error) {
+// awaitTriggered returns the first event carrying tr's sample written on
+// cpu. A sample tr wrote on another CPU (a late one of an earlier step) is
+// skipped: it says nothing about this CPU's ring.
+func awaitTriggered(ctx context.Context, events <-chan protocol.Event, tr *trigger.Trigger, cpu int, timeout time.Duration) (protocol.Event, error) {
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	for {
@@ -319,7 +341,7 @@ func awaitTriggered(ctx context.Context, events <-chan protocol.Event, tr *trigg
 			if !ok {
 				return ev, errors.New("the adapter's event stream ended before the sample arrived")
 			}
-			if _, ours := tr.Match(ev.Data); ours && ev.Event == protocol.EventSample {
+			if from, ours := tr.Match(ev.Data); ours && from == cpu && ev.Event == protocol.EventSample {
 				return ev, nil
 			}
 		case <-timer.C:
