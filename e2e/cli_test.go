@@ -301,6 +301,8 @@ func TestAdapterCheckSharesTheRules(t *testing.T) {
 	for _, tc := range []struct{ control, step, hint string }{
 		{"badready", "FAIL  ready", "list every perf event array"},
 		{"exit3", "FAIL  shutdown", "exit 0 promptly"},
+		// Issue 24, item 3: a bad line right after ready is that line.
+		{"badbase64", "FAIL  stream", "one JSON object per line"},
 	} {
 		r := runConform(t, t.TempDir(), time.Minute, nil, "adapter-check", control(t, tc.control))
 		if r.exit != 1 || !strings.Contains(r.stdout, tc.step) || !strings.Contains(r.stdout, tc.hint) {

@@ -123,7 +123,7 @@ func (c *check) failf(cpu *int, errno string, format string, args ...any) {
 func (c *check) errorf(format string, args ...any) {
 	c.p.isError = true
 	msg := fmt.Sprintf(format, args...)
-	if err := c.adapterEnded(); err != nil {
+	if err := c.adapterEnded(); err != nil && !strings.Contains(msg, err.Error()) {
 		msg = fmt.Sprintf("the adapter ended during the check: %v; then: %s", err, msg)
 	}
 	ginkgo.Fail(c.withMasks(msg), 1)

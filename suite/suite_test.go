@@ -414,6 +414,9 @@ func TestProtocolControls(t *testing.T) {
 		"exit3":      "exit status 3 after stdin was closed",
 		"ignorestop": "still running",
 		"badready":   `"ghost"`,
+		// Issue 24, item 3: a line that breaks the protocol right after
+		// ready; the client stops the adapter and its rings go with it.
+		"badbase64": "illegal base64",
 	} {
 		rs := results[name]
 		g.Expect(rs).To(HaveLen(len(suite.Requirements)), name)
@@ -429,6 +432,23 @@ func TestProtocolControls(t *testing.T) {
 		}
 	}
 	g.Expect(results["exit3"]["SIZE-AUTO"].Detail).To(ContainSubstring("the check itself found PASS"), "the verdict is kept as evidence")
+	// What the checks that fire found is the protocol break itself, every
+	// time: never the rings (ENOENT) the stopped adapter took with it.
+	for _, id := range []string{"RING-KEY", "RING-DELIVER", "RING-ATTRIBUTE", "RING-LOST", "SIZE-EXPLICIT-LARGE"} {
+		d := results["badbase64"][id].Detail
+		g.Expect(d).To(ContainSubstring("the check itself found ERROR"), "badbase64 %s", id)
+		g.Expect(d).NotTo(ContainSubstring("ENOENT"), "badbase64 %s", id)
+		g.Expect(d).NotTo(ContainSubstring("no ring at this CPU's key"), "badbase64 %s", id)
+	}
+	// Issue 24, item 5: a sample without "cpu" is not CPU 0 (which FAILed
+	// RING-ATTRIBUTE for CPU 1) but a protocol break, in every check that
+	// makes the reader deliver.
+	// (cilium/ebpf's own finding: it refuses the larger foreign pin.)
+	g.Expect(statusSet(results["nocpu"], result.Fail)).To(Equal([]string{"COMPAT-FOREIGN-PIN"}), "nocpu: %v", results["nocpu"])
+	for _, id := range []string{"RING-KEY", "RING-DELIVER", "RING-ATTRIBUTE"} {
+		g.Expect(results["nocpu"][id].Status).To(Equal(result.Error), "nocpu %s", id)
+		g.Expect(results["nocpu"][id].Detail).To(ContainSubstring(`sample line without "cpu"`), "nocpu %s", id)
+	}
 	// A helper started with setsid is reaped with its adapter.
 	g.Expect(statusSet(results["orphan"], result.Error)).To(BeEmpty(), "orphan: %v", results["orphan"])
 	g.Expect(statusSet(results["hardcode32"], result.Fail)).To(ContainElement("SIZE-AUTO"))
