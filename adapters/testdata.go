@@ -34,6 +34,7 @@ var Controls = []Control{
 	{"hardcode32", true, "cilium/ebpf with every perf array created with max_entries 32"},
 	{"sizeone", true, "cilium/ebpf with every perf array created with max_entries 1"},
 	{"keyplus1", true, "cilium/ebpf with the ring of CPU c filed under key c+1 (max_entries possible+1)"},
+	{"lostoverflow", true, "cilium/ebpf reporting each lost count n as 2^64-1 and then n+1 (a sum that wraps is n)"},
 	{"offlinefail", true, "cilium/ebpf whose reader fails (ENODEV) once a CPU it had a ring for goes offline (RING-HOTPLUG-OFFLINE; VMs only)"},
 }
 

@@ -449,6 +449,11 @@ func TestProtocolControls(t *testing.T) {
 		g.Expect(results["nocpu"][id].Status).To(Equal(result.Error), "nocpu %s", id)
 		g.Expect(results["nocpu"][id].Detail).To(ContainSubstring(`sample line without "cpu"`), "nocpu %s", id)
 	}
+	// Issue 24, item 5: 2^64-1 and then n+1 lost is not n lost.
+	lost := results["lostoverflow"]
+	g.Expect(statusSet(lost, result.Error)).To(BeEmpty(), "lostoverflow: %v", lost)
+	g.Expect(lost["RING-LOST"].Status).To(Equal(result.Fail))
+	g.Expect(lost["RING-LOST"].Detail).To(SatisfyAll(ContainSubstring("more loss than the kernel had"), ContainSubstring("18446744073709551615")))
 	// A helper started with setsid is reaped with its adapter.
 	g.Expect(statusSet(results["orphan"], result.Error)).To(BeEmpty(), "orphan: %v", results["orphan"])
 	g.Expect(statusSet(results["hardcode32"], result.Fail)).To(ContainElement("SIZE-AUTO"))
