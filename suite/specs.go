@@ -266,8 +266,10 @@ func (c *check) load(fixture, pinDir, possibleFile string) (*loaded, *LoadError)
 	if c.pages != 0 {
 		pages = c.pages
 	}
+	before := PinsIn(pinDir)
 	sess, err := c.loader.Load(c.ctx, LoadRequest{Object: path, PinDir: pinDir, Pages: pages, PossibleCPUsFile: possibleFile})
 	if err != nil {
+		err = JudgeEnvironment(err, pinDir, before)
 		if le := AsLoadError(err); le != nil && le.Stage == protocol.StageEnvironment {
 			// No requirement may pass or fail on a loader that never got to
 			// the object (protocol.StageEnvironment).

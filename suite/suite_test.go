@@ -449,6 +449,12 @@ func TestProtocolControls(t *testing.T) {
 		g.Expect(results["nocpu"][id].Status).To(Equal(result.Error), "nocpu %s", id)
 		g.Expect(results["nocpu"][id].Detail).To(ContainSubstring(`sample line without "cpu"`), "nocpu %s", id)
 	}
+	// Issue 24, item 4: "environment" after pinning a 32-entry map is a
+	// failure at load, judged as such (it was every requirement an ERROR).
+	env := results["envafterpin"]
+	g.Expect(statusSet(env, result.Error)).To(BeEmpty(), "envafterpin: %v", env)
+	g.Expect(env["SIZE-AUTO"].Status).To(Equal(result.Fail))
+	g.Expect(env["SIZE-AUTO"].Detail).To(ContainSubstring(`stage "environment" reported after the loader pinned maps`))
 	// Issue 24, item 5: 2^64-1 and then n+1 lost is not n lost.
 	lost := results["lostoverflow"]
 	g.Expect(statusSet(lost, result.Error)).To(BeEmpty(), "lostoverflow: %v", lost)

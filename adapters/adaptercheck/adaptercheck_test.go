@@ -18,6 +18,7 @@ import (
 	"github.com/perfconform/perfconform/adapters/process"
 	"github.com/perfconform/perfconform/internal/bpfsys/bpfsystest"
 	"github.com/perfconform/perfconform/reference/topology"
+	"github.com/perfconform/perfconform/suite"
 )
 
 func TestMain(m *testing.M) {
@@ -126,6 +127,8 @@ func TestCheckSharesTheRules(t *testing.T) {
 		{"badbase64", "stream", process.ErrLine, "one JSON object per line"},
 		// A sample without "cpu" is not CPU 0.
 		{"nocpu", "stream", process.ErrLine, `"cpu" always present`},
+		// "environment" after pinning is judged as a failure at load.
+		{"envafterpin", "load", suite.ErrEnvironmentAfterPin, `"environment" only for refusals before`},
 	} {
 		t.Run(tc.control, func(t *testing.T) {
 			var seen []adaptercheck.Step
