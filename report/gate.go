@@ -226,6 +226,10 @@ type GateOptions struct {
 	AllowErrors bool
 	// Baselines, by loader name, mark known deviations that do not gate.
 	Baselines map[string]Baseline
+	// AllowNoVerdict lets a gated loader that got no verdict at all (see
+	// NoVerdict) pass. Off by default, AllowErrors included: an ERROR is
+	// allowed as one requirement not checked, not as a loader never judged.
+	AllowNoVerdict bool
 }
 
 // Violation is one reason to fail the build.
@@ -259,7 +263,8 @@ func ParseLevel(s string) (result.Level, error) {
 // the build passes. A FAIL at or above FailLevel gates unless a baseline
 // covers it; an ERROR at those levels, or a run error, gates unless
 // AllowErrors; a gated loader with no results at all gates, so that an empty
-// or truncated run never passes.
+// or truncated run never passes, and so does one whose results hold no
+// verdict at all (NoVerdict) unless AllowNoVerdict.
 func Gate(r *Results, opts GateOptions) ([]Violation, error) {
 	var gated []result.Level
 	switch opts.FailLevel {
@@ -325,6 +330,13 @@ func Gate(r *Results, opts GateOptions) ([]Violation, error) {
 		}
 		out = append(out, v)
 	}
+	if !opts.AllowNoVerdict {
+		for _, l := range NoVerdict(c) {
+			if selected(l) {
+				out = append(out, Violation{Loader: l, Reason: noVerdictReason})
+			}
+		}
+	}
 	switch {
 	case len(opts.Loaders) == 0 && len(have) == 0:
 		out = append(out, Violation{Reason: "no results to gate on"})
@@ -336,6 +348,30 @@ func Gate(r *Results, opts GateOptions) ([]Violation, error) {
 		}
 	}
 	return out, nil
+}
+
+// noVerdictReason is the violation of a gated loader NoVerdict lists.
+const noVerdictReason = "no verdict at all: not one requirement PASSed or FAILed (every result ERROR or SKIP), so the gate says nothing about this loader"
+
+// NoVerdict lists, in name order, the loaders in r that have results but not
+// one PASS or FAIL among them, at any level and anywhere: a loader that could
+// not be judged at all (an adapter broken from the start, a loader that
+// cannot run in this environment). Gate refuses such a gated loader unless
+// AllowNoVerdict, even with AllowErrors; `conform run` names them under its
+// summary line.
+func NoVerdict(r *Results) []string {
+	judged := map[string]bool{}
+	for _, res := range r.Results {
+		judged[res.Loader] = judged[res.Loader] || res.Status == result.Pass || res.Status == result.Fail
+	}
+	var out []string
+	for l, ok := range judged {
+		if !ok {
+			out = append(out, l)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func nonEmpty(ss ...string) []string {

@@ -60,6 +60,7 @@ var reportGateFlags struct {
 	level       string
 	loaders     []string
 	allowErrors bool
+	noVerdict   bool
 	baselines   []string
 	strict      bool
 }
@@ -71,7 +72,9 @@ var reportGateCmd = &cobra.Command{
 --fail-level, an ERROR at those levels or a run error (unless --allow-errors) is found for the
 gated loaders (--loader, repeatable; default every loader; a bare name such as libbpf gates every
 version of it, libbpf@1.4 that version only). Failures a --baseline file lists for
-that loader do not gate. A gated loader without any results fails the gate.`,
+that loader do not gate. A gated loader without any results fails the gate, and so does one
+without a verdict (not one PASS or FAIL: every result ERROR or SKIP), even with --allow-errors,
+unless --allow-no-verdict.`,
 	Args: cobra.ExactArgs(1),
 	RunE: func(cmd *cobra.Command, args []string) error {
 		f := reportGateFlags
@@ -88,7 +91,7 @@ that loader do not gate. A gated loader without any results fails the gate.`,
 			return fmt.Errorf("report gate: %w", err)
 		}
 		violations, err := report.Gate(r, report.GateOptions{
-			FailLevel: level, Loaders: f.loaders, AllowErrors: f.allowErrors, Baselines: baselines,
+			FailLevel: level, Loaders: f.loaders, AllowErrors: f.allowErrors, AllowNoVerdict: f.noVerdict, Baselines: baselines,
 		})
 		if err != nil {
 			return fmt.Errorf("report gate: %w", err)
@@ -123,7 +126,8 @@ func init() {
 	gf := reportGateCmd.Flags()
 	gf.StringVar(&reportGateFlags.level, "fail-level", "must", "lowest requirement level whose FAIL gates: must or should")
 	gf.StringArrayVar(&reportGateFlags.loaders, "loader", nil, "loader to gate on (repeatable; default every loader)")
-	gf.BoolVar(&reportGateFlags.allowErrors, "allow-errors", false, "do not gate on ERROR results and run errors")
+	gf.BoolVar(&reportGateFlags.allowErrors, "allow-errors", false, "do not gate on ERROR results and run errors (a gated loader with no verdict at all still gates)")
+	gf.BoolVar(&reportGateFlags.noVerdict, "allow-no-verdict", false, "do not gate on a loader that got no verdict at all (every result ERROR or SKIP)")
 	gf.StringArrayVar(&reportGateFlags.baselines, "baseline", nil, "baseline file of a loader's known deviations (repeatable)")
 	gf.BoolVar(&reportGateFlags.strict, "strict", false, strictBaselinesHelp)
 

@@ -28,7 +28,9 @@ func init() {
 		Short: "Run the conformance suite on this machine (--host) or in QEMU VMs (--topology/--kernel)",
 		Long: `Run the conformance suite against one or more loaders and print one line per
 (loader, requirement). The exit status is 1 when a requirement at or above
---fail-level failed (or errored, unless --allow-errors) for a gated loader.
+--fail-level failed (or errored, unless --allow-errors) for a gated loader, or
+when a gated loader got no verdict at all (not one PASS or FAIL: every result
+ERROR or SKIP; unless --allow-no-verdict), which the summary names.
 
 Loaders are built-in names (reference, cilium-ebpf, libbpf, bpftool,
 libbpfgo; see 'conform adapters') or paths of adapter executables
@@ -62,7 +64,8 @@ covers every version of that loader in the run.`,
 	fl.BoolVar(&p.KeepVMs, "keep", false, "keep each VM's temporary directory")
 	fl.StringVar(&failLevel, "fail-level", "must", "lowest level whose failure fails the run: must or should")
 	fl.StringSliceVar(&p.Gate.Loaders, "gate", nil, "loaders whose failures fail the run (a bare name: every version of it), or 'all' (default: the reference when it runs, otherwise every loader of the run)")
-	fl.BoolVar(&p.Gate.AllowErrors, "allow-errors", false, "do not fail the run on ERROR results")
+	fl.BoolVar(&p.Gate.AllowErrors, "allow-errors", false, "do not fail the run on ERROR results (a gated loader with no verdict at all still fails it)")
+	fl.BoolVar(&p.Gate.AllowNoVerdict, "allow-no-verdict", false, "do not fail the run when a gated loader got no verdict at all (every result ERROR or SKIP)")
 	fl.StringArrayVar(&baselines, "baseline", nil, "baseline file of known deviations for a loader (repeatable)")
 	fl.BoolVar(&strict, "strict", false, strictBaselinesHelp)
 	fl.StringSliceVar(&p.Requirements, "requirement", nil, "run only these requirement IDs")
