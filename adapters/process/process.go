@@ -205,6 +205,9 @@ func (l *Loader) runInfo(ctx context.Context) (protocol.Info, error) {
 	if err := json.Unmarshal(line, &info); err != nil {
 		return protocol.Info{}, l.adapterErr("info", stderr, fmt.Errorf("info line %q is not a JSON Info object: %v", truncate(line), err))
 	}
+	if key := duplicateKey(line); key != "" {
+		return protocol.Info{}, l.adapterErr("info", stderr, fmt.Errorf("info line %q has the key %q twice", truncate(line), key))
+	}
 	if info.Protocol != protocol.Version {
 		return protocol.Info{}, l.adapterErr("info", stderr, fmt.Errorf("%w: adapter speaks %d, this suite speaks %d", ErrProtocolVersion, info.Protocol, protocol.Version))
 	}

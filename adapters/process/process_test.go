@@ -235,6 +235,8 @@ func TestInfoRejectsMalformedLines(t *testing.T) {
 	for _, tc := range []struct{ name, script, msg string }{
 		{"not json", "echo 'cilium-ebpf 1.0'", "not a JSON Info object"},
 		{"no loader", `echo '{"version":"1","protocol":1}'`, "lacks loader or version"},
+		{"trailing junk", `echo '{"loader":"a","version":"1","protocol":1} x'`, "not a JSON Info object"},
+		{"key twice", `echo '{"loader":"a","version":"1","protocol":1,"Loader":"b"}'`, `has the key "loader" twice`},
 		{"two lines", `echo '{"loader":"a","version":"1","protocol":1}'; echo '{}'`, "more than one line"},
 		{"exit status", `echo '{"loader":"a","version":"1","protocol":1}'; echo oops >&2; exit 3`, "exit status 3"},
 		{"hang", "exec sleep 60", "no exit within"},
