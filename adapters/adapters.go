@@ -64,6 +64,10 @@ type Adapter struct {
 	// cannot run there, and NoForeign says why.
 	foreign   *foreignBuild
 	NoForeign string
+	// NoVM, when not empty, says why the adapter cannot run in any VM, of
+	// the host's architecture or another: AvailableFor refuses every
+	// architecture with it, so a VM run stops before booting anything.
+	NoVM string
 }
 
 // Base is the loader's name without its version ("libbpf").
@@ -131,8 +135,10 @@ var builtins = slices.Concat([]Adapter{
 	goAdapter("reference", "perfconform's reference loader (package reference) behind the protocol", "adapters/reference"),
 },
 	ciliumAdapters(),
-	[]Adapter{libbpfSystem(), libbpfBackports(), bpftoolSystem(), bpftoolBackports(), libbpfgoAdapter},
-	[]Adapter{ayaAdapter()}, // adapters/aya.go: Rust, cargo offline against Debian trixie's crates
+	[]Adapter{libbpfSystem(), libbpfBackports(), libbpfTrixie(), bpftoolSystem(), bpftoolBackports(), libbpfgoAdapter},
+	[]Adapter{ayaAdapter()},      // adapters/aya.go: Rust, cargo offline against Debian trixie's crates
+	[]Adapter{libbpfRsAdapter()}, // adapters/libbpfrs.go: the same, linked with bookworm-backports' libbpf.a
+	[]Adapter{bccAdapter()},      // adapters/bcc.go: Python on the system's python3-bpfcc, host only
 )
 
 // libbpfgo is a module of its own (cgo against libbpf), so the main module
@@ -263,10 +269,36 @@ func ModuleRoot() (string, error) {
 		return "", errors.New("cannot locate the perfconform source tree")
 	}
 	root := filepath.Dir(filepath.Dir(file))
+	if !filepath.IsAbs(root) {
+		// Built with -trimpath (a static guest build): the source is found
+		// from the working directory up, as in a checkout.
+		if r, ok := moduleRootAbove(); ok {
+			return r, nil
+		}
+	}
 	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
 		return "", fmt.Errorf("perfconform source tree not found at %s (adapters are built from source): %w", root, err)
 	}
 	return root, nil
+}
+
+// moduleRootAbove finds the perfconform module's root in the working
+// directory or one above it.
+func moduleRootAbove() (string, bool) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", false
+	}
+	for {
+		if data, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && bytes.HasPrefix(data, []byte("module github.com/perfconform/perfconform\n")) {
+			return dir, true
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", false
+		}
+		dir = parent
+	}
 }
 
 // CacheDir is perfconform's directory under the user cache directory

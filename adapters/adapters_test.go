@@ -103,6 +103,9 @@ func TestRegistry(t *testing.T) {
 		{"cilium-ebpf@0.12.3", "cilium-ebpf@v0.12.3"},
 		{"libbpf", "libbpf@1.1"},
 		{"libbpf@1.4", "libbpf@1.4"},
+		{"libbpf@1.5", "libbpf@1.5"},
+		{"libbpf-rs", "libbpf-rs"},
+		{"bcc", "bcc"},
 		{"bpftool", "bpftool@7.1"},
 		{"bpftool@7.5", "bpftool@7.5"},
 		{"libbpfgo", "libbpfgo"},
@@ -125,10 +128,13 @@ func TestRegistry(t *testing.T) {
 	if a, _ := adapters.Get("bpftool@7.5"); len(a.VMExecutables("/b")) != 2 || !strings.HasPrefix(a.VMExecutables("/b")[1], adapters.BackportsDir()+"/") {
 		t.Errorf("bpftool@7.5 needs its wrapper and the bpftool unpacked under %s in a VM, got %v", adapters.BackportsDir(), a.VMExecutables("/b"))
 	}
+	if a, _ := adapters.Get("bcc"); a.NoVM == "" || a.AvailableFor("amd64") == nil || a.AvailableFor("arm64") == nil {
+		t.Errorf("bcc runs on the host only: NoVM %q, AvailableFor(amd64) %v, AvailableFor(arm64) %v", a.NoVM, a.AvailableFor("amd64"), a.AvailableFor("arm64"))
+	}
 	if a, _ := adapters.Get("aya"); !a.Static || len(a.VMExecutables("/b")) != 1 {
 		t.Errorf("aya is linked statically and needs nothing else in a VM, got Static %v, %v", a.Static, a.VMExecutables("/b"))
 	}
-	for _, name := range []string{"bcc", "aya@0.12", "libbpf@9.9", "cilium-ebpf@v0.1.0"} {
+	for _, name := range []string{"bpftrace", "aya@0.12", "libbpf@9.9", "cilium-ebpf@v0.1.0"} {
 		if _, err := adapters.Get(name); !errors.Is(err, adapters.ErrUnknownAdapter) {
 			t.Errorf("Get(%s) = %v, want ErrUnknownAdapter", name, err)
 		}
@@ -136,8 +142,8 @@ func TestRegistry(t *testing.T) {
 	if _, err := adapters.Get("libbpf@9.9"); err == nil || !strings.Contains(err.Error(), "libbpf@1.4") {
 		t.Errorf("Get(libbpf@9.9) should list the versions built in: %v", err)
 	}
-	if _, err := adapters.Build(context.Background(), t.TempDir(), "bcc"); !errors.Is(err, adapters.ErrUnknownAdapter) {
-		t.Errorf("Build(bcc) = %v, want ErrUnknownAdapter", err)
+	if _, err := adapters.Build(context.Background(), t.TempDir(), "bpftrace"); !errors.Is(err, adapters.ErrUnknownAdapter) {
+		t.Errorf("Build(bpftrace) = %v, want ErrUnknownAdapter", err)
 	}
 	// Every name is unique and every versioned loader has exactly one default.
 	names, defaults := map[string]bool{}, map[string]int{}

@@ -76,11 +76,11 @@ func ayaAdapter() Adapter {
 	}
 }
 
-// BuildAyaControl builds the aya adapter's negative control (AyaControlFeature)
-// into out: the same source with one cargo feature switched on, so the suite
-// can be shown to catch readers opened on possible instead of online CPUs.
-func BuildAyaControl(ctx context.Context, out string) error {
-	a, err := Get("aya")
+// buildControlOf builds the negative-control variant of the built-in
+// adapter name into out: its own source built by build with variant (a
+// cargo feature, a switch in the launcher) on.
+func buildControlOf(ctx context.Context, name, out, variant string, build func(ctx context.Context, root, out, variant string) error) error {
+	a, err := Get(name)
 	if err != nil {
 		return err
 	}
@@ -91,10 +91,17 @@ func BuildAyaControl(ctx context.Context, out string) error {
 	if err != nil {
 		return err
 	}
-	if err := buildAya(ctx, root, out, AyaControlFeature); err != nil {
-		return fmt.Errorf("%w: aya control: %w", ErrBuild, err)
+	if err := build(ctx, root, out, variant); err != nil {
+		return fmt.Errorf("%w: %s control: %w", ErrBuild, name, err)
 	}
 	return nil
+}
+
+// BuildAyaControl builds the aya adapter's negative control (AyaControlFeature)
+// into out: the same source with one cargo feature switched on, so the suite
+// can be shown to catch readers opened on possible instead of online CPUs.
+func BuildAyaControl(ctx context.Context, out string) error {
+	return buildControlOf(ctx, "aya", out, AyaControlFeature, buildAya)
 }
 
 // rustToolchain is where cargo and rustc are.
@@ -181,16 +188,41 @@ func rustTarget() string {
 	return "x86_64-unknown-linux-gnu"
 }
 
-// ayaCrates returns the cargo directory source of Debian trixie's crates,
+// cargoProject is a Rust adapter built with cargo offline against Debian
+// trixie's crates: the aya and libbpf-rs adapters.
+type cargoProject struct {
+	name   string // the adapter, for messages and the lock ("aya")
+	source string // its directory relative to the module root
+	binary string // cargo's name for the executable (Cargo.toml's package)
+	// packages are the Debian packages of its direct dependencies; their
+	// closure's librust-*-dev packages are unpacked into tree.
+	packages []string
+	tree     string // where the crates are unpacked
+	mustHave string // a crate directory the registry must hold ("aya-0.13.1")
+	work     string // cargo's home, configuration and target directory
+	env      []string
+}
+
+// ayaProject is the aya adapter's build. Its crate tree and cargo directory
+// keep the paths they had before libbpf-rs had its own.
+func ayaProject() cargoProject {
+	return cargoProject{
+		name: "aya", source: ayaSource, binary: ayaBinary, packages: ayaCratePackages,
+		tree: filepath.Join(CacheDir(), "crates", "trixie"), mustHave: "aya-0.13.1",
+		work: filepath.Join(CacheDir(), "cargo"),
+	}
+}
+
+// crates returns the cargo directory source of Debian trixie's crates,
 // fetching and unpacking them into the cache the first time (and when the
 // wanted packages change). Only librust-*-dev packages are taken from the
 // closure: the others (compilers, libc6-dev...) are build tools Debian's
-// packaging wants, not crate sources.
-func ayaCrates(ctx context.Context, progress func(string)) (string, error) {
-	tree := filepath.Join(CacheDir(), "crates", "trixie")
-	registry := filepath.Join(tree, "usr", "share", "cargo", "registry")
-	marker := tree + ".wanted" // the packages the tree was made for
-	want := strings.Join(ayaCratePackages, "\n") + "\n"
+// packaging wants, not crate sources. Each project has a tree of its own, so
+// one project's fetch never swaps the tree under another's cargo build.
+func (p cargoProject) crates(ctx context.Context, progress func(string)) (string, error) {
+	registry := filepath.Join(p.tree, "usr", "share", "cargo", "registry")
+	marker := p.tree + ".wanted" // the packages the tree was made for
+	want := strings.Join(p.packages, "\n") + "\n"
 	if b, err := os.ReadFile(marker); err == nil && string(b) == want {
 		if _, err := os.Stat(registry); err == nil {
 			return registry, nil
@@ -198,16 +230,16 @@ func ayaCrates(ctx context.Context, progress func(string)) (string, error) {
 	}
 	archive := debapt.New(CacheDir(), debapt.HostArch(), debapt.Trixie...)
 	archive.Progress = progress
-	closure, err := archive.Closure(ctx, ayaCratePackages...)
+	closure, err := archive.Closure(ctx, p.packages...)
 	if err != nil {
-		return "", fmt.Errorf("aya's crates from Debian trixie: %w", err)
+		return "", fmt.Errorf("%s's crates from Debian trixie: %w", p.name, err)
 	}
 	crates := slices.DeleteFunc(closure, func(p string) bool { return !strings.HasPrefix(p, "librust-") })
-	if _, err := archive.Unpacked(ctx, tree, crates...); err != nil {
-		return "", fmt.Errorf("aya's crates from Debian trixie: %w", err)
+	if _, err := archive.Unpacked(ctx, p.tree, crates...); err != nil {
+		return "", fmt.Errorf("%s's crates from Debian trixie: %w", p.name, err)
 	}
-	if _, err := os.Stat(filepath.Join(registry, "aya-0.13.1")); err != nil {
-		return "", fmt.Errorf("aya's crates from Debian trixie: %s has no aya-0.13.1 (trixie's librust-aya-dev changed?)", registry)
+	if _, err := os.Stat(filepath.Join(registry, p.mustHave)); err != nil {
+		return "", fmt.Errorf("%s's crates from Debian trixie: %s has no %s (trixie's packages changed?)", p.name, registry, p.mustHave)
 	}
 	if err := os.WriteFile(marker, []byte(want), 0o644); err != nil {
 		return "", err
@@ -230,29 +262,33 @@ offline = true
 `, registry)
 }
 
-// buildAya fetches the crates if needed and builds the adapter (with a cargo
+// buildAya builds the aya adapter (with a cargo feature, if not empty).
+func buildAya(ctx context.Context, root, out, feature string) error {
+	return ayaProject().build(ctx, root, out, feature)
+}
+
+// build fetches the crates if needed and builds the adapter (with a cargo
 // feature, if not empty) into out. Cargo's state lives under the cache: its
 // home (so the user's ~/.cargo/config.toml plays no part), the generated
 // configuration and the target directory, which keeps rebuilds incremental.
-// One build at a time: the fetch swaps the crate tree, and cargo's output is
-// copied from a path every build shares.
-func buildAya(ctx context.Context, root, out, feature string) error {
+// One build of a project at a time: the fetch swaps the crate tree, and
+// cargo's output is copied from a path every build shares.
+func (p cargoProject) build(ctx context.Context, root, out, feature string) error {
 	tc, err := findRust()
 	if err != nil {
 		return err
 	}
-	work := filepath.Join(CacheDir(), "cargo")
-	unlock, err := filelock.Lock(ctx, filepath.Join(work, "aya.lock"), "aya adapter build")
+	unlock, err := filelock.Lock(ctx, filepath.Join(p.work, p.name+".lock"), p.name+" adapter build")
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	registry, err := ayaCrates(ctx, func(msg string) { fmt.Fprintln(os.Stderr, "aya adapter:", msg) })
+	registry, err := p.crates(ctx, func(msg string) { fmt.Fprintln(os.Stderr, p.name+" adapter:", msg) })
 	if err != nil {
 		return err
 	}
-	config := filepath.Join(work, "config.toml")
-	if err := os.MkdirAll(filepath.Join(work, "home"), 0o755); err != nil {
+	config := filepath.Join(p.work, "config.toml")
+	if err := os.MkdirAll(filepath.Join(p.work, "home"), 0o755); err != nil {
 		return err
 	}
 	if err := os.WriteFile(config, []byte(cargoConfig(registry)), 0o644); err != nil {
@@ -260,14 +296,14 @@ func buildAya(ctx context.Context, root, out, feature string) error {
 	}
 	target := rustTarget()
 	args := []string{"build", "--release", "--locked", "--offline",
-		"--manifest-path", filepath.Join(root, ayaSource, "Cargo.toml"),
-		"--target", target, "--target-dir", filepath.Join(work, "target"),
+		"--manifest-path", filepath.Join(root, p.source, "Cargo.toml"),
+		"--target", target, "--target-dir", filepath.Join(p.work, "target"),
 		"--config", config}
 	if feature != "" {
 		args = append(args, "--features", feature)
 	}
-	env := []string{
-		"CARGO_HOME=" + filepath.Join(work, "home"),
+	env := append([]string{
+		"CARGO_HOME=" + filepath.Join(p.work, "home"),
 		"RUSTC=" + tc.rustc,
 		// rustup's proxies and cargo find their tools next to themselves.
 		"PATH=" + filepath.Dir(tc.cargo) + string(os.PathListSeparator) + os.Getenv("PATH"),
@@ -276,16 +312,16 @@ func buildAya(ctx context.Context, root, out, feature string) error {
 		// --target it applies to the adapter, not to build scripts and
 		// proc-macros (which must stay dynamic).
 		"CARGO_ENCODED_RUSTFLAGS=-Ctarget-feature=+crt-static",
-	}
-	fmt.Fprintf(os.Stderr, "aya adapter: cargo build (rustc %s; the first build compiles aya and tokio, a few minutes)\n", tc.version)
+	}, p.env...)
+	fmt.Fprintf(os.Stderr, "%s adapter: cargo build (rustc %s; the first build compiles every crate, a few minutes)\n", p.name, tc.version)
 	if err := run(ctx, root, env, tc.cargo, args...); err != nil {
 		if strings.Contains(err.Error(), "failed to select a version") || strings.Contains(err.Error(), "lock file") {
-			return fmt.Errorf("%w\n(adapters/aya/Cargo.lock pins crate versions the unpacked trixie crates in %s do not have: remove %s to fetch them again, or update Cargo.lock against them)",
-				err, registry, filepath.Dir(registry))
+			return fmt.Errorf("%w\n(%s/Cargo.lock pins crate versions the unpacked trixie crates in %s do not have: remove %s to fetch them again, or update Cargo.lock against them)",
+				err, p.source, registry, filepath.Dir(registry))
 		}
 		return err
 	}
-	built := filepath.Join(work, "target", target, "release", ayaBinary)
+	built := filepath.Join(p.work, "target", target, "release", p.binary)
 	if err := checkStatic(built); err != nil {
 		return err
 	}
@@ -303,6 +339,15 @@ func checkStatic(path string) error {
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
 			return fmt.Errorf("%s is dynamically linked: -C target-feature=+crt-static did not apply", path)
+		}
+	}
+	// A static-pie relocates itself and has no loader to resolve a symbol:
+	// one left undefined (a shared library's, linked in by mistake) crashes
+	// it before main.
+	syms, _ := f.DynamicSymbols() // none: nothing to resolve
+	for _, s := range syms {
+		if s.Section == elf.SHN_UNDEF && elf.ST_BIND(s.Info) == elf.STB_GLOBAL && s.Name != "" {
+			return fmt.Errorf("%s is static but leaves %s undefined: a shared library was linked into it", path, s.Name)
 		}
 	}
 	return nil

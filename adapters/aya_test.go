@@ -2,6 +2,7 @@ package adapters
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -103,6 +104,30 @@ func TestCargoConfigIsOfflineAgainstTheDirectory(t *testing.T) {
 func TestCheckStatic(t *testing.T) {
 	if err := checkStatic("/bin/true"); err == nil || !strings.Contains(err.Error(), "dynamically linked") {
 		t.Errorf("checkStatic(/bin/true) = %v, want a dynamically linked error", err)
+	}
+	// A static-pie with a shared library linked in by mistake (-Bdynamic -lz
+	// after -static-pie, as a trailing -C link-arg=-lz ends up): it has no
+	// interpreter, leaves libc and zlib symbols undefined and crashes before main.
+	if _, err := exec.LookPath("cc"); err == nil {
+		dir := t.TempDir()
+		src := filepath.Join(dir, "z.c")
+		os.WriteFile(src, []byte("#include <zlib.h>\nint main(void){return zlibVersion()[0]==0;}\n"), 0o644)
+		for _, tc := range []struct {
+			name string
+			libz string
+			want string // "" = accepted
+		}{{"bad", "-Wl,-Bdynamic -lz", "is static but leaves"}, {"good", "-l:libz.a", ""}} {
+			out := filepath.Join(dir, tc.name)
+			args := append([]string{"-static-pie", "-o", out, src}, strings.Fields(tc.libz)...)
+			if b, err := exec.Command("cc", args...).CombinedOutput(); err != nil {
+				t.Logf("cc %v: %v\n%s (skipping this case: needs zlib1g-dev)", args, err, b)
+				continue
+			}
+			err := checkStatic(out)
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("checkStatic(%s, libz %s) = %v, want %q", tc.name, tc.libz, err, tc.want)
+			}
+		}
 	}
 	notELF := filepath.Join(t.TempDir(), "script")
 	os.WriteFile(notELF, []byte("#!/bin/sh\n"), 0o755)

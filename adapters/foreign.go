@@ -43,6 +43,9 @@ func (a Adapter) AvailableFor(archName string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrUnavailable, a.Name, err)
 	}
+	if a.NoVM != "" {
+		return fmt.Errorf("%w: %s on %s: not in VMs: %s", ErrUnavailable, a.Name, t.Name, a.NoVM)
+	}
 	if t.IsHost() {
 		return a.Available()
 	}

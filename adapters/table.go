@@ -101,7 +101,13 @@ func (t Table) WriteText(w io.Writer) error {
 		if r.DefaultFor != "" {
 			def = r.DefaultFor
 		}
-		row := r.Name + "\t" + def + cell(r.Here)
+		here := cell(r.Here)
+		if r.Here.Available() && r.NoVM != "" {
+			// It runs here but in no VM, of this architecture either.
+			notes = append(notes, r.Name+" in VMs: "+r.NoVM)
+			here = fmt.Sprintf("\tyes, not in VMs [%d]", len(notes))
+		}
+		row := r.Name + "\t" + def + here
 		for _, p := range r.VMs {
 			row += cell(p)
 		}

@@ -79,6 +79,7 @@ func ciliumAdapters() []Adapter {
 const (
 	libbpfSystemVersion     = "1.1"
 	libbpfBackportsVersion  = "1.4"
+	libbpfTrixieVersion     = "1.5"
 	bpftoolSystemVersion    = "7.1"
 	bpftoolBackportsVersion = "7.5"
 	systemBpftool           = "/usr/sbin/bpftool"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -180,34 +181,37 @@ func TestResolveLoaders(t *testing.T) {
 func TestCheckGate(t *testing.T) {
 	for _, tt := range []struct {
 		gate  []string
-		given bool
 		names []string
 		want  []string
 		err   string
 	}{
-		{nil, false, []string{"reference", "cilium-ebpf"}, []string{"reference"}, ""},
-		{nil, false, []string{"cilium-ebpf"}, nil, ""},
-		{nil, false, []string{"libbpf", "aya"}, nil, ""},
-		{[]string{"all"}, true, []string{"libbpf"}, nil, ""},
-		{[]string{"aya"}, true, []string{"libbpf", "aya"}, []string{"aya"}, ""},
-		{[]string{"reference"}, true, []string{"cilium-ebpf"}, nil, `no loader of this run is called "reference"`},
-		{[]string{"foo"}, true, []string{"reference"}, nil, `no loader of this run is called "foo"`},
-		{[]string{"all", "aya"}, true, []string{"aya"}, nil, "does not combine"},
+		// No gate: every loader of the run, the reference too when the
+		// user brought it for comparison (issue 24: it must not take the
+		// gate from the loader under test).
+		{nil, []string{"reference", "cilium-ebpf"}, nil, ""},
+		{nil, []string{"cilium-ebpf"}, nil, ""},
+		{nil, []string{"libbpf", "aya"}, nil, ""},
+		{[]string{"all"}, []string{"libbpf"}, nil, ""},
+		{[]string{"reference"}, []string{"reference", "cilium-ebpf"}, []string{"reference"}, ""},
+		{[]string{"aya"}, []string{"libbpf", "aya"}, []string{"aya"}, ""},
+		{[]string{"reference"}, []string{"cilium-ebpf"}, nil, `no loader of this run is called "reference"`},
+		{[]string{"foo"}, []string{"reference"}, nil, `no loader of this run is called "foo"`},
+		{[]string{"all", "aya"}, []string{"aya"}, nil, "does not combine"},
 		// A bare name covers every version of a loader, a full one that version.
-		{[]string{"libbpf"}, true, []string{"libbpf@1.1", "libbpf@1.4"}, []string{"libbpf"}, ""},
-		{[]string{"libbpf@1.4"}, true, []string{"libbpf@1.1", "libbpf@1.4"}, []string{"libbpf@1.4"}, ""},
-		{[]string{"libbpf@1.5"}, true, []string{"libbpf@1.1", "libbpf@1.4"}, nil, `no loader of this run is called "libbpf@1.5"`},
-		{[]string{"libbpf"}, true, []string{"libbpfgo@v0.8.0"}, nil, `no loader of this run is called "libbpf"`},
+		{[]string{"libbpf"}, []string{"libbpf@1.1", "libbpf@1.4"}, []string{"libbpf"}, ""},
+		{[]string{"libbpf@1.4"}, []string{"libbpf@1.1", "libbpf@1.4"}, []string{"libbpf@1.4"}, ""},
+		{[]string{"libbpf@1.5"}, []string{"libbpf@1.1", "libbpf@1.4"}, nil, `no loader of this run is called "libbpf@1.5"`},
+		{[]string{"libbpf"}, []string{"libbpfgo@v0.8.0"}, nil, `no loader of this run is called "libbpf"`},
 	} {
-		got, err := checkGate(tt.gate, tt.given, tt.names)
+		got, err := checkGate(tt.gate, tt.names)
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Errorf("checkGate(%q, %v, %q) = %v, want an error containing %q", tt.gate, tt.given, tt.names, err, tt.err)
+				t.Errorf("checkGate(%q, %q) = %v, want an error containing %q", tt.gate, tt.names, err, tt.err)
 			}
 			continue
 		}
 		if err != nil || !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("checkGate(%q, %v, %q) = %q, %v; want %q", tt.gate, tt.given, tt.names, got, err, tt.want)
+			t.Errorf("checkGate(%q, %q) = %q, %v; want %q", tt.gate, tt.names, got, err, tt.want)
 		}
 	}
 }
@@ -230,32 +234,32 @@ func TestOpenOut(t *testing.T) {
 	t.Run("new is created, and removed when abandoned", func(t *testing.T) {
 		base := t.TempDir()
 		dir := filepath.Join(base, "a", "b")
-		o, err := openOut(dir, false)
+		o, err := openOut(dir, false, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 			t.Fatalf("--out not created: %v", err)
 		}
-		o.abandon()
+		o.Abandon()
 		if _, err := os.Stat(filepath.Join(base, "a")); !os.IsNotExist(err) {
 			t.Errorf("abandoned --out left %s behind (%v)", filepath.Join(base, "a"), err)
 		}
 	})
 	t.Run("existing empty is kept when abandoned", func(t *testing.T) {
 		dir := t.TempDir()
-		o, err := openOut(dir, false)
+		o, err := openOut(dir, false, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		o.abandon()
+		o.Abandon()
 		if _, err := os.Stat(dir); err != nil {
 			t.Errorf("abandon removed a directory it did not create: %v", err)
 		}
 	})
 	t.Run("earlier output refused without --force", func(t *testing.T) {
 		dir := earlier(t)
-		if _, err := openOut(dir, false); err == nil || !strings.Contains(err.Error(), "not empty") || !strings.Contains(err.Error(), "--force") {
+		if _, err := openOut(dir, false, 0); err == nil || !strings.Contains(err.Error(), "not empty") || !strings.Contains(err.Error(), "--force") {
 			t.Fatalf("openOut = %v, want a refusal that mentions --force", err)
 		}
 		if _, err := os.Stat(filepath.Join(dir, "results.json")); err != nil {
@@ -264,11 +268,11 @@ func TestOpenOut(t *testing.T) {
 	})
 	t.Run("earlier output replaced with --force", func(t *testing.T) {
 		dir := earlier(t)
-		o, err := openOut(dir, true)
+		o, err := openOut(dir, true, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := o.clearPrevious(); err != nil {
+		if err := o.ClearPrevious(); err != nil {
 			t.Fatal(err)
 		}
 		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
@@ -278,12 +282,46 @@ func TestOpenOut(t *testing.T) {
 	t.Run("other files refused even with --force", func(t *testing.T) {
 		dir := earlier(t)
 		os.WriteFile(filepath.Join(dir, "thesis.tex"), nil, 0o644)
-		if _, err := openOut(dir, true); err == nil || !strings.Contains(err.Error(), "thesis.tex") {
+		if _, err := openOut(dir, true, 0); err == nil || !strings.Contains(err.Error(), "thesis.tex") {
 			t.Fatalf("openOut = %v, want a refusal naming thesis.tex", err)
 		}
 		if _, err := os.Stat(filepath.Join(dir, "results.json")); err != nil {
 			t.Errorf("refused --out was changed: %v", err)
 		}
+	})
+	t.Run("a VM directory with foreign files refused even with --force", func(t *testing.T) {
+		// Issue 24 item 12: vm.json beside a file a run never writes is
+		// not a VM's logs.
+		dir := earlier(t)
+		os.WriteFile(filepath.Join(dir, "debian-6.1_1cpu", "notes.txt"), []byte("mine"), 0o644)
+		if _, err := openOut(dir, true, 0); err == nil || !strings.Contains(err.Error(), "notes.txt") {
+			t.Fatalf("openOut = %v, want a refusal naming notes.txt", err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "debian-6.1_1cpu", "notes.txt")); err != nil {
+			t.Errorf("refused --out was changed: %v", err)
+		}
+	})
+	t.Run("one run at a time", func(t *testing.T) {
+		// Issue 24 item 8: two runs into one empty --out both passed the
+		// emptiness check; the second must be refused while the first
+		// holds the directory, and admitted (by the usual rules) after.
+		dir := t.TempDir()
+		o, err := openOut(dir, false, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := openOut(dir, false, 0); err == nil || !strings.Contains(err.Error(), "in use") {
+			t.Fatalf("second openOut while the first is open = %v, want a refusal saying it is in use", err)
+		}
+		if _, err := openOut(dir, true, 0); err == nil || !strings.Contains(err.Error(), "in use") {
+			t.Fatalf("second openOut --force while the first is open = %v, want a refusal saying it is in use", err)
+		}
+		o.Close()
+		o2, err := openOut(dir, false, 0)
+		if err != nil {
+			t.Fatalf("openOut after the first run closed: %v", err)
+		}
+		o2.Close()
 	})
 	t.Run("unwritable", func(t *testing.T) {
 		// A read-only mount refuses even root.
@@ -292,10 +330,10 @@ func TestOpenOut(t *testing.T) {
 			t.Skipf("cannot mount a read-only tmpfs here: %v", err)
 		}
 		defer unix.Unmount(dir, 0)
-		if _, err := openOut(dir, false); err == nil || !strings.Contains(err.Error(), "not writable") {
+		if _, err := openOut(dir, false, 0); err == nil || !strings.Contains(err.Error(), "not writable") {
 			t.Fatalf("openOut(read-only) = %v, want 'not writable'", err)
 		}
-		if _, err := openOut(filepath.Join(dir, "sub"), false); err == nil {
+		if _, err := openOut(filepath.Join(dir, "sub"), false, 0); err == nil {
 			t.Fatalf("openOut(under read-only) succeeded")
 		}
 	})
@@ -316,6 +354,13 @@ func TestVMPayloadTimeout(t *testing.T) {
 	} {
 		if got := vmPayloadTimeout(tt.loaders, tt.sample); got != tt.want {
 			t.Errorf("vmPayloadTimeout(%d, %v) = %v, want %v", tt.loaders, tt.sample, got, tt.want)
+		}
+	}
+	// However long the sample timeout and many the loaders, the bound
+	// never wraps around to a negative duration (a VM killed after boot).
+	for _, sample := range []time.Duration{MaxTimeout, 100000 * time.Hour, math.MaxInt64} {
+		if got := vmPayloadTimeout(1000, sample); got < 1000*base {
+			t.Errorf("vmPayloadTimeout(1000, %v) = %v, want at least %v", sample, got, 1000*base)
 		}
 	}
 }

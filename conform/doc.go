@@ -19,6 +19,13 @@
 // runs in a VM the same whoever started it, and is what vmtest builds for
 // guests of other architectures too. WithGuestBinary overrides it.
 //
+// One host run per process: the suite runs on Ginkgo, which runs once per
+// process, so a second host Run returns an error wrapping suite.ErrSecondRun
+// (and, in a test binary run with go test's -count other than 1 or
+// -parallel, which Ginkgo refuses, one wrapping ErrTestFlags) before any
+// work. Put every loader into one plan. VM runs have no such limit: the
+// suite runs in each guest.
+//
 // Package conform/display renders the events as the command line shows
 // them; an embedding test can use it as well.
 package conform

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,6 +31,10 @@ type GuestArgs struct {
 	Loaders []GuestLoader
 	Focus   []string
 	Timeout time.Duration // 0: TCGSampleTimeout or KVMSampleTimeout
+	// Serial and LoadersAtOnce are Plan's: how the guest's suite schedules
+	// the loaders (suite.Config.Serial, suite.Config.Parallel).
+	Serial        bool
+	LoadersAtOnce int
 }
 
 // Per-sample and info waits in a VM when --timeout is not given (adapters
@@ -38,10 +43,13 @@ type GuestArgs struct {
 const (
 	TCGSampleTimeout = 20 * time.Second
 	KVMSampleTimeout = 10 * time.Second
+	// MaxTimeout is the longest Plan.Timeout (--timeout): suite.MaxTimeout.
+	MaxTimeout = suite.MaxTimeout
 )
 
 // Encode renders a as guest arguments: --loader reference,
-// --loader NAME=PATH, --requirement ID, --timeout D.
+// --loader NAME=PATH, --requirement ID, --timeout D, --serial,
+// --loaders-at-once N.
 func (a GuestArgs) Encode() []string {
 	var out []string
 	for _, l := range a.Loaders {
@@ -56,6 +64,12 @@ func (a GuestArgs) Encode() []string {
 	}
 	if a.Timeout > 0 {
 		out = append(out, "--timeout", a.Timeout.String())
+	}
+	if a.Serial {
+		out = append(out, "--serial")
+	}
+	if a.LoadersAtOnce > 0 {
+		out = append(out, "--loaders-at-once", strconv.Itoa(a.LoadersAtOnce))
 	}
 	return out
 }
@@ -74,6 +88,8 @@ func ParseGuestArgs(args []string) (GuestArgs, error) {
 	fs.Var(&loaders, "loader", "")
 	fs.Var(&focus, "requirement", "")
 	fs.DurationVar(&a.Timeout, "timeout", 0, "")
+	fs.BoolVar(&a.Serial, "serial", false, "")
+	fs.IntVar(&a.LoadersAtOnce, "loaders-at-once", 0, "")
 	if err := fs.Parse(args); err != nil {
 		return a, fmt.Errorf("guest args %q: %w", args, err)
 	}
@@ -125,6 +141,13 @@ var guestPayload guest.Payload = func(ctx context.Context, env guest.Env, emit f
 }
 
 func runGuestSuite(ctx context.Context, env guest.Env, args GuestArgs, emit func(event.Event)) error {
+	timeout := args.Timeout
+	if timeout == 0 {
+		timeout = TCGSampleTimeout
+		if env.Accelerator == qemu.AccelKVM {
+			timeout = KVMSampleTimeout
+		}
+	}
 	var loaders []suite.NamedLoader
 	for _, l := range args.Loaders {
 		if l.Path == "" {
@@ -137,25 +160,20 @@ func runGuestSuite(ctx context.Context, env guest.Env, args GuestArgs, emit func
 		if _, err := os.Stat(l.Path); err != nil {
 			emit(event.Error("loader %s: %v (not in the initramfs?)", l.Name, err))
 		}
-		var opts []process.Option
+		opts := []process.Option{process.WithShutdownTimeout(guestShutdownTimeout(timeout))}
 		if args.Timeout > 0 {
 			opts = append(opts, process.WithReadyTimeout(args.Timeout))
 		}
 		loaders = append(loaders, suite.NamedLoader{Name: l.Name, Loader: process.New(l.Path, opts...)})
 	}
-	timeout := args.Timeout
-	if timeout == 0 {
-		timeout = TCGSampleTimeout
-		if env.Accelerator == qemu.AccelKVM {
-			timeout = KVMSampleTimeout
-		}
-	}
 	emit(event.Log("conform guest: suite with %d loader(s), %v per sample or load", len(loaders), timeout))
 	_, err := suite.Run(ctx, suite.Config{
-		Loaders: loaders,
-		Focus:   args.Focus,
-		Timeout: timeout,
-		Hotplug: true, // a throwaway VM: the RING-HOTPLUG checks may offline its CPUs
+		Loaders:  loaders,
+		Focus:    args.Focus,
+		Timeout:  timeout,
+		Serial:   args.Serial,
+		Parallel: args.LoadersAtOnce,
+		Hotplug:  true, // a throwaway VM: the RING-HOTPLUG checks may offline its CPUs
 		OnResult: func(r result.Result) {
 			r.Kernel, r.Topology, r.Accelerator = env.Kernel, env.Topology.Name, env.Accelerator
 			if r.Masks == nil {
@@ -169,6 +187,18 @@ func runGuestSuite(ctx context.Context, env guest.Env, args GuestArgs, emit func
 		return fmt.Errorf("suite in %s/%s: %w", env.Kernel, env.Topology.Name, err)
 	}
 	return nil
+}
+
+// guestShutdownTimeout bounds how long an adapter in a VM has to exit after
+// its session is closed: the per-sample timeout, at least the process
+// client's default. Under TCG, an adapter closing its rings beside seven
+// others (loaders side by side, a 32-CPU guest on two host cores) took
+// more than the default 5 s to exit, and its session became an ERROR for
+// every requirement that read it. The bound only has to catch adapters that
+// do not stop when asked (the ignorestop control never stops, whatever it
+// is), so a longer one costs a correct adapter nothing.
+func guestShutdownTimeout(sampleTimeout time.Duration) time.Duration {
+	return max(sampleTimeout, process.DefaultShutdownTimeout)
 }
 
 // GuestMain runs this process as PID 1 of a perfconform VM: the suite

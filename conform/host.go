@@ -2,9 +2,13 @@ package conform
 
 import (
 	"context"
+	"errors"
+	"flag"
+	"fmt"
 	"io"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -14,6 +18,44 @@ import (
 	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/suite"
 )
+
+// hostRunClaimed is set while a host run of this process is under way or
+// once one reached the suite: Ginkgo runs once per process.
+var hostRunClaimed atomic.Bool
+
+// claimHostRun claims this process's one host run before any work, or
+// returns suite.ErrSecondRun. A run that ends before the suite starts gives
+// its claim back with release.
+func claimHostRun() (release func(), err error) {
+	if err := checkTestFlags(flag.CommandLine); err != nil {
+		return nil, err
+	}
+	if !hostRunClaimed.CompareAndSwap(false, true) {
+		return nil, fmt.Errorf("run --host: a second host run in this process: %w", suite.ErrSecondRun)
+	}
+	return func() { hostRunClaimed.Store(false) }, nil
+}
+
+// ErrTestFlags: this process is a test binary run with go test flags under
+// which the suite cannot run.
+var ErrTestFlags = errors.New("go test flags the suite cannot run under")
+
+// checkTestFlags refuses what Ginkgo, which the suite runs on, refuses by
+// exiting the process from inside the suite: go test's -count other than 1
+// (a repeat would be a second run in one process) and -parallel.
+func checkTestFlags(fs *flag.FlagSet) error {
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		switch {
+		case err != nil:
+		case f.Name == "test.count" && f.Value.String() != "1":
+			err = fmt.Errorf("run --host: %w: -count=%s: the suite runs on Ginkgo, once per process; run this test with -count=1", ErrTestFlags, f.Value)
+		case f.Name == "test.parallel":
+			err = fmt.Errorf("run --host: %w: -parallel=%s: the suite runs on Ginkgo, which refuses go test's -parallel; run this test without it", ErrTestFlags, f.Value)
+		}
+	})
+	return err
+}
 
 // runOnHost runs the suite on this machine, every loader once.
 func runOnHost(ctx context.Context, o *options, p Plan, specs []loaderSpec) (*report.Results, error) {
@@ -30,6 +72,8 @@ func runOnHost(ctx context.Context, o *options, p Plan, specs []loaderSpec) (*re
 		Loaders:  hostLoaders(specs, p.Timeout),
 		Focus:    p.Requirements,
 		Timeout:  p.Timeout,
+		Serial:   p.Serial,
+		Parallel: p.LoadersAtOnce,
 		Log:      ginkgoLog(),
 		OnCheck:  func(loader, req string) { o.emit(CheckStarted{Loader: loader, Requirement: req}) },
 		OnResult: func(r result.Result) { o.emit(ResultReady{Result: r}) },

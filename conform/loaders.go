@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -106,8 +107,43 @@ func (l Loader) check(host bool) error {
 		return fmt.Errorf("%w: %s runs on the host only: a VM cannot run this process's code; for VMs give its adapter's main package (GoAdapter) or an adapter path", ErrLoader, l)
 	case l.kind != kindInProcess && l.name == "":
 		return fmt.Errorf("%w: a loader without a name, path or package", ErrLoader)
+	case l.kind == kindBuiltin && l.name != referenceName:
+		if _, err := l.builtin(); err != nil {
+			return err
+		}
+	case l.kind == kindPath && !host:
+		if interp := scriptInterpreter(l.name); interp != "" {
+			return fmt.Errorf("%w: %s is a script for the interpreter %s, which VMs do not have (their image holds the guest, the adapters and their libraries, nothing else): give a compiled adapter for VMs, or run the script with --host", ErrLoader, l.label(), interp)
+		}
 	}
 	return nil
+}
+
+// builtin is the registry's adapter a built-in loader names.
+func (l Loader) builtin() (adapters.Adapter, error) {
+	a, err := adapters.Get(l.name)
+	if err != nil {
+		return a, fmt.Errorf("%w: %s: %w (built-ins: %s; or give an adapter path)", ErrLoader, l.label(), err, adapterNames())
+	}
+	return a, nil
+}
+
+// scriptInterpreter is the "#!" line of the file at path without the "#!"
+// ("/usr/bin/env python3"), or "" when it is no script (or cannot be read:
+// resolving the loader says why).
+func scriptInterpreter(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	head := make([]byte, 256)
+	n, _ := io.ReadFull(f, head)
+	line, _, _ := strings.Cut(string(head[:n]), "\n")
+	if interp, ok := strings.CutPrefix(line, "#!"); ok {
+		return strings.TrimSpace(interp)
+	}
+	return ""
 }
 
 // loaderSpec is one loader resolved on the host, before anything runs: what
@@ -166,9 +202,9 @@ func resolveLoaderSpecs(ctx context.Context, given []Loader, binDir string, info
 				return nil, fmt.Errorf("%s: %w", spec.Given, err)
 			}
 		default:
-			a, err := adapters.Get(l.name)
+			a, err := l.builtin()
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w (built-ins: %s; or give an adapter path)", spec.Given, err, adapterNames())
+				return nil, err
 			}
 			progress(fmt.Sprintf("building adapter %s into %s", a.Name, binDir))
 			if spec.Path, err = a.Build(ctx, binDir); err != nil {

@@ -7,136 +7,105 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-)
 
-// outDir is a run's output directory (Plan.OutDir, --out), checked before any work.
-type outDir struct {
-	path string
-	// created is the outermost directory openOut created, removed again by
-	// abandon when the run never started.
-	created string
-	// previous lists an earlier run's output that --force replaces.
-	previous []string
-}
+	"github.com/perfconform/perfconform/internal/outdir"
+	"github.com/perfconform/perfconform/report"
+)
 
 // runOutputFiles are the files `conform run --out` writes beside the VM
 // directories (report.WriteAll).
 var runOutputFiles = []string{"results.json", "junit.xml", "report.md", "report.html"}
 
-// vmLogFiles mark a VM's log directory (vmtest.WithOutDir).
+// vmLogFiles are what a VM's log directory holds (vmtest.WithOutDir).
 var vmLogFiles = []string{"vm.json", "console.log", "events.jsonl"}
 
-// openOut checks that dir can take a run's output before anything runs: it
-// must be new or empty (with force: hold nothing but an earlier run's
-// output, which is then replaced, so the directory never mixes two runs),
-// and writable, which is tried by creating a file in it. A missing dir is
-// created. An empty path is no --out.
-func openOut(dir string, force bool) (*outDir, error) {
-	o := &outDir{path: dir}
-	if dir == "" {
-		return o, nil
-	}
-	entries, err := os.ReadDir(dir)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		if o.created, err = firstMissing(dir); err != nil {
-			return nil, fmt.Errorf("--out %s: %w", dir, err)
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("--out %s: %w", dir, err)
-		}
-	case err != nil:
-		return nil, fmt.Errorf("--out %s: %w", dir, err)
-	case len(entries) > 0 && !force:
-		return nil, fmt.Errorf("--out %s is not empty (%s): give a new directory, or --force to replace an earlier run's output there", dir, listNames(entries))
-	case len(entries) > 0:
-		for _, e := range entries {
-			if !isRunOutput(dir, e) {
-				return nil, fmt.Errorf("--out %s: %s is not output of conform run; --force only replaces an earlier run's output, so give a new directory", dir, e.Name())
-			}
-			o.previous = append(o.previous, filepath.Join(dir, e.Name()))
-		}
-	}
-	probe, err := os.CreateTemp(dir, ".conform-write-check-")
-	if err != nil {
-		o.abandon()
-		return nil, fmt.Errorf("--out %s is not writable: %w", dir, err)
-	}
-	probe.Close()
-	os.Remove(probe.Name())
-	return o, nil
+// openOut checks that dir can take a run's output before anything runs
+// (internal/outdir): it must be new or empty (with force: hold nothing but
+// an earlier run's output, which is then replaced, so the directory never
+// mixes two runs), writable, which is tried by creating a file in it, with
+// need bytes free on its file system (outputNeed), and not in use by
+// another run: it stays locked until Close. A missing dir is created. An
+// empty path is no --out.
+func openOut(dir string, force bool, need int64) (*outdir.Dir, error) {
+	return outdir.Open(dir, outOptions(force, need))
 }
 
-// clearPrevious removes the earlier run's output --force allowed, right
-// before the new run starts.
-func (o *outDir) clearPrevious() error {
-	for _, p := range o.previous {
-		if err := os.RemoveAll(p); err != nil {
-			return fmt.Errorf("--out %s: replace the earlier run's output: %w", o.path, err)
-		}
-	}
-	o.previous = nil
-	return nil
+// checkOut is openOut's check without creating, locking or writing
+// anything (outdir.Check), for Plan.Validate.
+func checkOut(dir string, force bool) error {
+	return outdir.Check(dir, outOptions(force, 0))
 }
 
-// abandon removes what openOut created, if the run left it empty.
-func (o *outDir) abandon() {
-	if o.created == "" {
-		return
-	}
-	dir, err := filepath.Abs(o.path)
-	if err != nil {
-		return
-	}
-	// Remove the created directories from the inside out while empty.
-	for ; ; dir = filepath.Dir(dir) {
-		if os.Remove(dir) != nil || dir == o.created {
-			return
-		}
-	}
+func outOptions(force bool, need int64) outdir.Options {
+	return outdir.Options{Force: force, Command: "conform run", Foreign: notRunOutput, Need: need}
 }
 
-// firstMissing is the outermost directory of path that does not exist yet.
-func firstMissing(path string) (string, error) {
-	path, err := filepath.Abs(path)
-	if err != nil {
-		return "", err
-	}
-	missing := path
-	for dir := filepath.Dir(path); dir != missing; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(dir); err == nil {
-			break
-		}
-		missing = dir
-	}
-	return missing, nil
-}
-
-// isRunOutput is true for a file report.WriteAll writes, a VM log
-// directory (a first boot attempt's too) or an empty directory.
-func isRunOutput(dir string, e os.DirEntry) bool {
+// notRunOutput is "" for a file report.WriteAll writes or a VM log
+// directory (a first boot attempt's too) holding nothing but a VM's log
+// files; otherwise the name of what is not run output.
+func notRunOutput(dir string, e os.DirEntry) string {
 	if !e.IsDir() {
-		return slices.Contains(runOutputFiles, e.Name())
+		if e.Type().IsRegular() && slices.Contains(runOutputFiles, e.Name()) {
+			return ""
+		}
+		return e.Name()
 	}
-	if sub, err := os.ReadDir(filepath.Join(dir, e.Name())); err == nil && len(sub) == 0 {
-		return true
+	sub, err := os.ReadDir(filepath.Join(dir, e.Name()))
+	if err != nil {
+		return e.Name()
 	}
-	for _, f := range vmLogFiles {
-		if _, err := os.Stat(filepath.Join(dir, e.Name(), f)); err == nil {
-			return true
+	for _, f := range sub {
+		if !f.Type().IsRegular() || !slices.Contains(vmLogFiles, f.Name()) {
+			return filepath.Join(e.Name(), f.Name())
 		}
 	}
-	return false
+	return ""
 }
 
-func listNames(entries []os.DirEntry) string {
-	var names []string
-	for i, e := range entries {
-		if i == 3 {
-			names = append(names, fmt.Sprintf("and %d more", len(entries)-i))
-			break
-		}
-		names = append(names, e.Name())
+// OutError is Run's error when the results could not all be written to
+// --out (a full file system). The run's results are in Run's return value
+// all the same; Saved, unless "", is where results.json went instead of
+// Dir; Missing are the files Dir lacks.
+type OutError struct {
+	Dir     string
+	Saved   string
+	Missing []string
+	Err     error
+}
+
+func (e *OutError) Error() string { return e.Err.Error() }
+func (e *OutError) Unwrap() error { return e.Err }
+
+// writeResults writes the run's reports into dir, results.json first. When
+// dir cannot take them all the results are not lost: without results.json
+// in dir, the reports go to a new temporary directory instead (as many as
+// fit there), and the *OutError says where, which files dir lacks, and how
+// to make the missing ones from results.json.
+func writeResults(dir string, doc *report.Results, opts report.Options) error {
+	err := report.WriteAll(dir, doc, opts)
+	var we *report.WriteError
+	if err == nil || !errors.As(err, &we) {
+		return err
 	}
-	return strings.Join(names, ", ")
+	oe := &OutError{Dir: dir, Missing: we.Missing}
+	if slices.Contains(we.Written, report.ResultsFile) {
+		oe.Err = fmt.Errorf("%s/%s is written, but not %s (%w): make them with 'conform report merge %s --out NEWDIR'",
+			dir, report.ResultsFile, strings.Join(we.Missing, ", "), we.Err, dir)
+		return oe
+	}
+	saved, serr := os.MkdirTemp("", "conform-results-")
+	if serr == nil {
+		serr = report.WriteAll(saved, doc, opts)
+		var swe *report.WriteError
+		if errors.As(serr, &swe) && slices.Contains(swe.Written, report.ResultsFile) {
+			serr = nil // the results are safe; the renderings can be made from them
+		}
+	}
+	if serr != nil {
+		oe.Err = fmt.Errorf("results not written to %s (%w) nor to a temporary directory (%v): only the lines printed above are left", dir, we.Err, serr)
+		return oe
+	}
+	oe.Saved = saved
+	oe.Err = fmt.Errorf("results not written to %s (%w); saved in %s instead", dir, we.Err, saved)
+	return oe
 }

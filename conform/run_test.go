@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -12,9 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perfconform/perfconform/adapters"
 	"github.com/perfconform/perfconform/adapters/process"
 	"github.com/perfconform/perfconform/adapters/protocol"
 	"github.com/perfconform/perfconform/adapters/reference/refadapter"
+	"github.com/perfconform/perfconform/internal/bpfsys/bpfsystest"
 	"github.com/perfconform/perfconform/report"
 	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/suite"
@@ -57,6 +60,13 @@ func TestParseLoader(t *testing.T) {
 // TestValidate: every argument check that needs no work refuses its plan,
 // and Run does nothing for a refused plan (no --out directory left behind).
 func TestValidate(t *testing.T) {
+	outFile := filepath.Join(t.TempDir(), "file")
+	outFull := t.TempDir()
+	for _, f := range []string{outFile, filepath.Join(outFull, "notes.txt")} {
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	host := func(p Plan) Plan { p.Host = true; return p }
 	vm := func(p Plan) Plan { p.Kernels = []string{"debian-6.1"}; return p }
 	for _, tt := range []struct {
@@ -75,11 +85,36 @@ func TestValidate(t *testing.T) {
 		{"unknown kernel", Plan{Kernels: []string{"nosuch"}}, "nosuch", nil},
 		{"negative -j", vm(Plan{Parallel: -1}), "-j -1", nil},
 		{"1ns timeout", host(Plan{Timeout: time.Nanosecond}), "--timeout", nil},
+		{"100000h timeout", vm(Plan{Timeout: 100000 * time.Hour}), "--timeout: 100000h0m0s is longer than", nil},
 		{"unknown requirement", host(Plan{Requirements: []string{"NOPE"}}), "unknown requirement", nil},
 		{"bad level", host(Plan{Gate: Gate{Level: "MAY"}}), "fail level", report.ErrGateOptions},
+		{"lower-case level", host(Plan{Gate: Gate{Level: "must"}}), "", nil},
+		{"mixed-case level", host(Plan{Gate: Gate{Level: "Should"}}), "", nil},
+		// A valid level in any case is one check among the others, not
+		// the end of the checks.
+		{"lower-case level, unknown requirement", host(Plan{Gate: Gate{Level: "must"}, Requirements: []string{"NOPE"}}), "unknown requirement", nil},
+		{"lower-case level, nowhere to run", Plan{Gate: Gate{Level: "should"}}, "say where to run", nil},
+		{"lower-case level, in-process in VMs", vm(Plan{Gate: Gate{Level: "must"}, Loaders: []Loader{InProcess(refadapter.New())}}), "host only", ErrLoader},
 		{"in-process in VMs", vm(Plan{Loaders: []Loader{InProcess(refadapter.New())}}), "host only", ErrLoader},
 		{"in-process nil", host(Plan{Loaders: []Loader{InProcess(nil)}}), "InProcess(nil)", ErrLoader},
 		{"empty name", host(Plan{Loaders: []Loader{Builtin("")}}), "without a name", ErrLoader},
+		{"unknown built-in", host(Plan{Loaders: []Loader{Builtin("gobpf")}}), `--loader gobpf: unknown adapter "gobpf" (built-ins: `, adapters.ErrUnknownAdapter},
+		{"unknown built-in version", vm(Plan{Loaders: []Loader{Builtin("libbpf@9.9")}}), "--loader libbpf@9.9", ErrLoader},
+		// an empty flag value (--topology "", --gate "", --requirement a,)
+		// names nothing; it must not silently mean the default
+		{"empty --topology", vm(Plan{Topologies: []string{}}), "--topology: an empty value", ErrEmptyValue},
+		{"blank topology", vm(Plan{Topologies: []string{"1cpu", " "}}), "--topology: an empty value", ErrEmptyValue},
+		{"empty --kernel", Plan{Kernels: []string{""}}, "--kernel: an empty value", ErrEmptyValue},
+		{"empty --requirement", host(Plan{Requirements: []string{}}), "--requirement: an empty value", ErrEmptyValue},
+		{"empty --gate", host(Plan{Gate: Gate{Loaders: []string{}}}), "--gate: an empty value", ErrEmptyValue},
+		{"blank --gate", host(Plan{Gate: Gate{Loaders: []string{"reference", ""}}}), "--gate: an empty value", ErrEmptyValue},
+		// --out is checked without creating anything
+		{"--out a file", host(Plan{OutDir: outFile}), "--out " + outFile, nil},
+		{"--out not empty", host(Plan{OutDir: outFull}), "is not empty", nil},
+		{"--out under a file", host(Plan{OutDir: filepath.Join(outFile, "x")}), "--out " + filepath.Join(outFile, "x"), nil},
+		{"--force, foreign file", host(Plan{OutDir: outFull, Force: true}), "is not output of conform run", nil},
+		{"--out empty", host(Plan{OutDir: t.TempDir()}), "", nil},
+		{"--out new", host(Plan{OutDir: filepath.Join(t.TempDir(), "a", "b")}), "", nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.plan.Validate()
@@ -93,13 +128,16 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("Validate = %v, want an error containing %q (is %v)", err, tt.want, tt.is)
 			}
 			p := tt.plan
-			p.OutDir = filepath.Join(t.TempDir(), "out")
+			if p.OutDir == "" {
+				p.OutDir = filepath.Join(t.TempDir(), "out")
+			}
+			before, _ := os.ReadDir(filepath.Dir(p.OutDir))
 			var events []Event
 			if _, err := Run(context.Background(), p, WithEvents(func(e Event) { events = append(events, e) })); err == nil || err.Error() != tt.plan.Validate().Error() {
 				t.Errorf("Run = %v, want Validate's error", err)
 			}
-			if _, err := os.Stat(p.OutDir); !os.IsNotExist(err) || len(events) > 0 {
-				t.Errorf("a refused Run left %s (%v) or reported %d events", p.OutDir, err, len(events))
+			if after, _ := os.ReadDir(filepath.Dir(p.OutDir)); len(after) != len(before) || len(events) > 0 {
+				t.Errorf("a refused Run changed %s (%d entries, then %d) or reported %d events", filepath.Dir(p.OutDir), len(before), len(after), len(events))
 			}
 		})
 	}
@@ -211,10 +249,12 @@ func TestGateError(t *testing.T) {
 	}
 }
 
-// TestRunOnHost runs a plan on this machine with an in-process loader and a
-// Go adapter that sizes perf arrays wrong (max_entries 1): the reports are
-// written, the events tell the run as it goes, and the gate names the wrong
-// loader, with the results returned beside the *GateError.
+// TestRunOnHost runs a plan on this machine with the reference in-process
+// and a Go adapter that sizes perf arrays wrong (max_entries 1): the reports
+// are written, the events tell the run as it goes, and the default gate
+// (every loader of the run: the reference beside a loader does not take its
+// gate) names the wrong loader, with the results returned beside the
+// *GateError.
 func TestRunOnHost(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("a host run loads BPF programs: needs root")
@@ -227,10 +267,10 @@ func TestRunOnHost(t *testing.T) {
 	p := Plan{
 		Host:         true,
 		Loaders:      []Loader{InProcess(refadapter.New()), GoAdapter("../adapters/testdata/sizeone")},
-		Requirements: []string{"SIZE-AUTO"},
+		Requirements: []string{"SIZE-AUTO", "SIZE-AUTO"}, // named twice, checked once
 		OutDir:       out,
 		BinDir:       t.TempDir(),
-		Gate:         Gate{All: true},
+		Gate:         Gate{Level: "must"}, // any case, as on the command line
 	}
 	doc, err := Run(context.Background(), p, WithEvents(func(e Event) { events = append(events, e) }))
 	var gate *GateError
@@ -261,17 +301,30 @@ func TestRunOnHost(t *testing.T) {
 			t.Errorf("%s not written: %v", f, err)
 		}
 	}
+	// The loaders run side by side: their checks' events interleave, but
+	// each loader's check starts before its result, and the run is framed
+	// by HostStarted and Stopped.
 	var kinds []string
-	for _, e := range events {
+	started := map[string]int{}
+	for i, e := range events {
 		kind := fmt.Sprintf("%T", e)
+		switch e := e.(type) {
+		case CheckStarted:
+			started[e.Loader] = i
+			kind = "check"
+		case ResultReady:
+			if at, ok := started[e.Result.Loader]; !ok || at > i {
+				t.Errorf("result of %s before its check started: %q", e.Result.Loader, kinds)
+			}
+			kind = "check"
+		}
 		if len(kinds) == 0 || kinds[len(kinds)-1] != kind {
 			kinds = append(kinds, kind)
 		}
 	}
-	want := []string{"conform.Message", "conform.HostStarted", "conform.CheckStarted", "conform.ResultReady",
-		"conform.CheckStarted", "conform.ResultReady", "conform.Stopped", "conform.Message"}
-	if !slices.Equal(kinds, want) {
-		t.Errorf("events %q, want %q", kinds, want)
+	want := []string{"conform.Message", "conform.HostStarted", "check", "conform.Stopped", "conform.Message"}
+	if !slices.Equal(kinds, want) || len(started) != 2 {
+		t.Errorf("events %q (checks of %v), want %q for both loaders", kinds, started, want)
 	}
 	if hs, ok := events[1].(HostStarted); !ok || hs.Checks != 2 {
 		t.Errorf("event %#v, want HostStarted{Checks: 2}", events[1])
@@ -323,5 +376,104 @@ func TestRunInVMs(t *testing.T) {
 	}
 	if !built || !started || !finished {
 		t.Errorf("events: guest built %v, VMsStarted{1} %v, VMsFinished with the VM %v", built, started, finished)
+	}
+}
+
+// secondRunEnv makes TestSecondHostRun's child process make the two runs.
+const secondRunEnv = "PERFCONFORM_TEST_SECOND_HOST_RUN"
+
+// TestSecondHostRun: the suite runs on Ginkgo, once per process. A second
+// host run in one process must be an error (suite.ErrSecondRun) returned
+// before any work: no output directory, nothing left in the temporary
+// directory, and the process goes on (Ginkgo itself would exit it). The two
+// runs happen in a child copy of this test binary, so that this binary's
+// own host run (TestRunOnHost) is not the first.
+func TestSecondHostRun(t *testing.T) {
+	if os.Getenv(secondRunEnv) != "" {
+		secondHostRunChild(t)
+		return
+	}
+	bpfsystest.RequireBPF(t, "a host run loads BPF programs")
+	tmp := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSecondHostRun$", "-test.v")
+	cmd.Env = append(os.Environ(), secondRunEnv+"="+t.TempDir(), "TMPDIR="+tmp)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestSecondHostRun") {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) > 0 {
+		t.Errorf("the runs left %v in their TMPDIR", left)
+	}
+	t.Logf("child:\n%s", out)
+}
+
+func secondHostRunChild(t *testing.T) {
+	dir := os.Getenv(secondRunEnv)
+	plan := func(out string) Plan {
+		return Plan{Host: true, Loaders: []Loader{InProcess(refadapter.New())}, Requirements: []string{"SIZE-AUTO"},
+			OutDir: filepath.Join(dir, out)}
+	}
+	if doc, err := Run(context.Background(), plan("first")); err != nil || len(doc.Results) != 1 || doc.Results[0].Status != result.Pass {
+		t.Fatalf("first run: %v, %v; want one PASS", doc, err)
+	}
+	var events []Event
+	_, err := Run(context.Background(), plan("second"), WithEvents(func(e Event) { events = append(events, e) }))
+	if !errors.Is(err, suite.ErrSecondRun) {
+		t.Fatalf("second run: %v, want suite.ErrSecondRun", err)
+	}
+	t.Logf("second run: %v", err)
+	if _, serr := os.Stat(filepath.Join(dir, "second")); !os.IsNotExist(serr) || len(events) > 0 {
+		t.Errorf("the refused run made its --out (%v) or reported %d events", serr, len(events))
+	}
+}
+
+// TestScriptAdapterInVMs: a VM has no interpreter for an adapter script, so
+// a script is refused for VM runs before anything runs, naming its
+// interpreter; the host runs it.
+func TestScriptAdapterInVMs(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ shebang, interpreter string }{
+		{"#!/bin/sh\n", "/bin/sh"},
+		{"#!/usr/bin/env python3\n", "/usr/bin/env python3"},
+		{"#! /bin/bash -e\n", "/bin/bash -e"},
+	} {
+		path := filepath.Join(dir, fmt.Sprintf("adapter-%d", len(tc.interpreter)))
+		if err := os.WriteFile(path, []byte(tc.shebang+"echo\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		loaders := []Loader{AdapterPath(path)}
+		err := Plan{Kernels: []string{"debian-6.1"}, Loaders: loaders}.Validate()
+		if !errors.Is(err, ErrLoader) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "interpreter "+tc.interpreter) {
+			t.Errorf("a %q script in VMs: Validate = %v, want ErrLoader naming the script and its interpreter", tc.shebang, err)
+		}
+		if err := (Plan{Host: true, Loaders: loaders}).Validate(); err != nil {
+			t.Errorf("a %q script on the host: Validate = %v, want nil", tc.shebang, err)
+		}
+	}
+}
+
+// TestBaselineForAbsentLoader: a --baseline for a loader this run does not
+// have would be silently unused (its deviations never match); like a --gate
+// naming no loader of the run it is refused before anything runs (the
+// context is cancelled: a run that starts ends in its error instead). A
+// bare name covers every version.
+func TestBaselineForAbsentLoader(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tc := range []struct {
+		loader string
+		want   string // "" = accepted: the run starts and is cancelled
+	}{
+		{"aya", `--baseline for loader "aya": no loader of this run is called "aya" (loaders: reference)`},
+		{"reference@9.9", `no loader of this run is called "reference@9.9"`},
+		{"reference", context.Canceled.Error()},
+	} {
+		out := filepath.Join(t.TempDir(), "out")
+		p := Plan{Kernels: []string{"debian-6.1"}, Topologies: []string{"1cpu"}, Loaders: []Loader{Builtin("reference")}, OutDir: out,
+			Gate: Gate{Baselines: map[string]report.Baseline{tc.loader: {Schema: report.BaselineSchema, Loader: tc.loader}}}}
+		_, err := Run(ctx, p, WithGuestBinary(os.Args[0]))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("baseline for %s: Run = %v, want an error containing %q", tc.loader, err, tc.want)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -49,7 +50,8 @@ type vmLoaders struct {
 // architecture (Adapter.VMFilesFor: the host build of resolveLoaderSpecs,
 // or a cross build for a foreign one, refused with the reason where there
 // is none); paths come with their library closure when dynamically linked,
-// and only into VMs of their ELF machine (a script goes anywhere).
+// and only into VMs of their ELF machine (a script is refused by
+// Plan.Validate: a VM has no interpreter).
 func vmLoadersOf(ctx context.Context, specs []loaderSpec, arches []string, progress func(string)) (vmLoaders, error) {
 	out := vmLoaders{files: map[string][]initramfs.File{}}
 	for i, s := range specs {
@@ -188,7 +190,7 @@ func runInVMs(ctx context.Context, o *options, p Plan, plan vmPlan, specs []load
 		}
 	}
 
-	ga := GuestArgs{Loaders: loaders.guest, Focus: p.Requirements, Timeout: p.Timeout}
+	ga := GuestArgs{Loaders: loaders.guest, Focus: p.Requirements, Timeout: p.Timeout, Serial: p.Serial, LoadersAtOnce: p.LoadersAtOnce}
 	var jobs []vmtest.Job
 	for _, k := range kernels {
 		for _, t := range tops {
@@ -302,14 +304,20 @@ func retryBootFailures(ctx context.Context, jobs []vmtest.Job, vms []vmtest.VMRe
 }
 
 // vmPayloadTimeout bounds one VM's suite run: the default per loader, more
-// when the per-sample timeout was raised above the TCG default.
+// when the per-sample timeout was raised above the TCG default. It
+// saturates at maxVMPayloadTimeout rather than wrap around to a negative
+// bound, which would kill the VM right after boot (Validate keeps the
+// timeout to MaxTimeout; this is the arithmetic's own guard).
 func vmPayloadTimeout(loaders int, sampleTimeout time.Duration) time.Duration {
-	d := vmtest.DefaultPayloadTimeout(qemu.AccelTCG) * time.Duration(max(loaders, 1))
+	d := float64(vmtest.DefaultPayloadTimeout(qemu.AccelTCG)) * float64(max(loaders, 1))
 	if sampleTimeout > TCGSampleTimeout {
-		d = time.Duration(float64(d) * float64(sampleTimeout) / float64(TCGSampleTimeout))
+		d = d * float64(sampleTimeout) / float64(TCGSampleTimeout)
 	}
-	return d
+	return time.Duration(min(d, float64(maxVMPayloadTimeout)))
 }
+
+// maxVMPayloadTimeout leaves vmtest room to add its boot bounds.
+const maxVMPayloadTimeout = time.Duration(math.MaxInt64 / 4)
 
 // StaticGuest returns a static guest binary for VMs of the host's
 // architecture to boot as /init: this executable when it is the conform

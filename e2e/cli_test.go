@@ -1,14 +1,17 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +22,7 @@ import (
 
 	"github.com/perfconform/perfconform/adapters"
 	"github.com/perfconform/perfconform/internal/bpfsys/bpfsystest"
+	"github.com/perfconform/perfconform/internal/filelock"
 )
 
 // These tests run conform on this host: they need root and a bpffs.
@@ -139,6 +143,36 @@ func TestResultsCarryTheDeclaredLoader(t *testing.T) {
 	}
 }
 
+// TestDefaultGateIsEveryLoader (issue 24, item 1): without --gate a run
+// gates every loader it ran, so the reference brought for comparison does
+// not take the gate from a wrong loader beside it; --gate reference gates
+// the reference alone, as scripts/test.sh asks for it.
+func TestDefaultGateIsEveryLoader(t *testing.T) {
+	needHost(t)
+	wrong := control(t, "hardcode32")
+	for _, tc := range []struct {
+		name string
+		gate []string
+		exit int
+	}{
+		{"default", nil, 1},
+		{"all", []string{"--gate", "all"}, 1},
+		{"the wrong loader", []string{"--gate", "hardcode32"}, 1},
+		{"the reference", []string{"--gate", "reference"}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"run", "--host", "--loader", "reference", "--loader", wrong, "--requirement", "SIZE-AUTO"}, tc.gate...)
+			r := runConform(t, t.TempDir(), 3*time.Minute, nil, args...)
+			if r.exit != tc.exit {
+				t.Errorf("exit %d, want %d; stderr:\n%s", r.exit, tc.exit, r.stderr)
+			}
+			if violation := "gate: host/host/hardcode32: MUST SIZE-AUTO failed"; (tc.exit == 1) != strings.Contains(r.stderr, violation) {
+				t.Errorf("stderr %q: want %q exactly when the wrong loader gates", r.stderr, violation)
+			}
+		})
+	}
+}
+
 // TestBadArgumentsRefusedUpFront (items 3, 5, 8, 12): a --gate naming no
 // loader of the run, a nonsense --timeout, a non-executable --loader and an
 // unknown topology are refused before anything runs, leaving no --out.
@@ -149,6 +183,10 @@ func TestBadArgumentsRefusedUpFront(t *testing.T) {
 	if err := os.WriteFile(plain, []byte("#!/bin/sh\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	script := filepath.Join(dir, "adapter.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -157,6 +195,11 @@ func TestBadArgumentsRefusedUpFront(t *testing.T) {
 		{"gate names an absent loader", []string{"run", "--host", "--gate", "foo"}, `no loader of this run is called "foo"`},
 		{"negative timeout", []string{"run", "--host", "--timeout", "-5s"}, "--timeout"},
 		{"1ns timeout", []string{"run", "--host", "--timeout", "1ns"}, "--timeout"},
+		{"empty --topology", []string{"run", "--topology", "", "--kernel", "debian-6.1"}, "--topology: an empty value"},
+		{"empty --gate", []string{"run", "--host", "--gate", ""}, "--gate: an empty value"},
+		{"unknown built-in", []string{"run", "--host", "--loader", "gobpf"}, `unknown adapter "gobpf"`},
+		{"script adapter in VMs", []string{"run", "--topology", "1cpu", "--kernel", "debian-6.1", "--loader", script}, "interpreter /bin/sh"},
+		{"100000h timeout", []string{"run", "--topology", "1cpu", "--kernel", "debian-6.1", "--timeout", "100000h"}, "is longer than 1h0m0s"},
 		{"non-executable loader", []string{"run", "--host", "--loader", plain}, "not an executable file"},
 		{"unknown topology", []string{"run", "--topology", "nosuch", "--kernel", "debian-6.1"}, "unknown topology"},
 		{"unknown kernel", []string{"run", "--topology", "1cpu", "--kernel", "nosuch"}, "nosuch"},
@@ -207,6 +250,22 @@ func TestOutIsNeverMixed(t *testing.T) {
 	r = runConform(t, dir, time.Minute, nil, "run", "--host", "--out", ro)
 	if r.exit != 2 || !strings.Contains(r.stderr, "not writable") || r.stdout != "" {
 		t.Errorf("unwritable --out: exit %d, stdout %q: want exit 2 before any result", r.exit, r.stdout)
+	}
+}
+
+// TestOutOnAFullDisk (issue 24 item 9): an --out whose file system cannot
+// take the results is refused before the run, not after it.
+func TestOutOnAFullDisk(t *testing.T) {
+	needHost(t)
+	small := t.TempDir()
+	if err := unix.Mount("tmpfs", small, "tmpfs", 0, "size=128k"); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v", err)
+	}
+	defer unix.Unmount(small, unix.MNT_DETACH)
+	os.WriteFile(filepath.Join(small, "filler"), make([]byte, 120<<10), 0o644) // fails when full: fine
+	r := runConform(t, t.TempDir(), 3*time.Minute, nil, "run", "--host", "--requirement", "SIZE-KV-DEFAULT", "--out", filepath.Join(small, "out"))
+	if r.exit != 2 || !strings.Contains(r.stderr, "free") || r.stdout != "" {
+		t.Errorf("--out on a full 128 KiB file system: exit %d, stdout %q, stderr %q: want exit 2 before any result, saying what is free", r.exit, r.stdout, r.stderr)
 	}
 }
 
@@ -338,5 +397,143 @@ func TestNoVerdictIsLoud(t *testing.T) {
 				t.Errorf("stderr names the no-verdict gate violation: %v, want %v:\n%s", gated, tc.exit == 1, r.stderr)
 			}
 		})
+	}
+}
+
+// firstLineThenClose runs conform with stdout on a pipe that is closed
+// after the first line (as `conform ... | head -1` does) and returns its
+// exit status and stderr.
+func firstLineThenClose(t *testing.T, tmp string, args ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, conform(t), args...)
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	line, _ := bufio.NewReader(pr).ReadString('\n')
+	pr.Close()
+	t.Logf("conform %s: first line %q", strings.Join(args, " "), line)
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, stderr.String()
+	case errors.As(err, &ee) && ee.ExitCode() >= 0:
+		return ee.ExitCode(), stderr.String()
+	}
+	t.Logf("stderr:\n%s", stderr.String())
+	return -1, stderr.String() // killed by a signal (SIGPIPE)
+}
+
+// TestClosedStdout (issue 24 item 11): a reader that goes away (`| head`)
+// does not kill conform with SIGPIPE: `run --host --out` finishes, writes
+// its results and removes its temporary directory; adapter-check finishes
+// and unpins what it pinned.
+func TestClosedStdout(t *testing.T) {
+	needHost(t)
+	tmp := t.TempDir()
+	out := filepath.Join(t.TempDir(), "out")
+	exit, stderr := firstLineThenClose(t, tmp, "run", "--host", "--requirement", "SIZE-AUTO,SIZE-KV-DEFAULT,RING-KEY", "--out", out)
+	if exit != 0 {
+		t.Errorf("run --host with stdout closed: exit %d, want 0; stderr:\n%s", exit, stderr)
+	}
+	if got := loadersIn(t, out); got["reference"] != 3 {
+		t.Errorf("results.json holds %v, want the 3 reference results", got)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) > 0 {
+		t.Errorf("temporary directory holds %v after the run", left)
+	}
+
+	before, _ := filepath.Glob("/sys/fs/bpf/conform-adapter-check-*")
+	exit, stderr = firstLineThenClose(t, tmp, "adapter-check", control(t, "sizeone"))
+	if exit != 1 {
+		t.Errorf("adapter-check of sizeone with stdout closed: exit %d, want 1 (a failed step); stderr:\n%s", exit, stderr)
+	}
+	after, _ := filepath.Glob("/sys/fs/bpf/conform-adapter-check-*")
+	for _, dir := range after {
+		if slices.Contains(before, dir) {
+			continue
+		}
+		// Another adapter-check running now holds its directory.
+		if release, err := filelock.TryLock(dir); err == nil {
+			release()
+			os.RemoveAll(dir)
+			t.Errorf("adapter-check left %s pinned", dir)
+		}
+	}
+	if left, _ := os.ReadDir(tmp); len(left) > 0 {
+		t.Errorf("temporary directory holds %v after adapter-check", left)
+	}
+}
+
+// TestConcurrentRunsIntoOneOut (issue 24 item 8): while a run writes into
+// --out, a second run into it is refused at once (both used to pass the
+// emptiness check, and the last writer's results won); the first run's
+// results are whole.
+func TestConcurrentRunsIntoOneOut(t *testing.T) {
+	needHost(t)
+	out := filepath.Join(t.TempDir(), "out")
+	// A never-ready adapter keeps the first run busy for its --timeout.
+	first := exec.Command(conform(t), "run", "--host", "--loader", control(t, "hang"), "--timeout", "5s",
+		"--requirement", "SIZE-AUTO", "--gate", "all", "--allow-errors", "--out", out)
+	first.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
+	stderr := &lockedBuffer{}
+	first.Stderr = stderr
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(stderr.String(), "checking"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			first.Process.Kill()
+			first.Wait()
+			t.Fatalf("the first run did not start within a minute:\n%s", stderr.String())
+		}
+	}
+	r := runConform(t, t.TempDir(), time.Minute, nil, "run", "--host", "--requirement", "SIZE-KV-DEFAULT", "--out", out, "--force")
+	if r.exit != 2 || !strings.Contains(r.stderr, "in use") || r.stdout != "" {
+		t.Errorf("a second run into the --out of a running one: exit %d, stdout %q: want exit 2 before any result, saying it is in use", r.exit, r.stdout)
+	}
+	if err := first.Wait(); err != nil {
+		t.Errorf("first run: %v\n%s", err, stderr.String())
+	}
+	if got := loadersIn(t, out); got["hang"] != 1 || len(got) != 1 {
+		t.Errorf("--out holds results of %v, want the first run's one result", got)
+	}
+}
+
+// TestReportMergeOut (issue 24 item 12): report merge refuses an --out that
+// is one of its inputs or holds anything but an earlier report.
+func TestReportMergeOut(t *testing.T) {
+	needHost(t)
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a")
+	if r := runConform(t, dir, 3*time.Minute, nil, "run", "--host", "--requirement", "SIZE-KV-DEFAULT", "--out", a); r.exit != 0 {
+		t.Fatalf("run: exit %d", r.exit)
+	}
+	before, _ := os.ReadFile(filepath.Join(a, "results.json"))
+	for _, force := range [][]string{nil, {"--force"}} {
+		r := runConform(t, dir, time.Minute, nil, append([]string{"report", "merge", a, "--out", a}, force...)...)
+		if r.exit != 2 || !strings.Contains(r.stderr, "input") {
+			t.Errorf("report merge A --out A %v: exit %d, stderr %q; want exit 2 saying it is an input", force, r.exit, r.stderr)
+		}
+	}
+	if after, _ := os.ReadFile(filepath.Join(a, "results.json")); !bytes.Equal(before, after) {
+		t.Error("report merge rewrote its input")
+	}
+	b := filepath.Join(dir, "b")
+	os.MkdirAll(b, 0o755)
+	os.WriteFile(filepath.Join(b, "notes.txt"), []byte("mine"), 0o644)
+	if r := runConform(t, dir, time.Minute, nil, "report", "merge", a, "--out", b, "--force"); r.exit != 2 || !strings.Contains(r.stderr, "notes.txt") {
+		t.Errorf("report merge --force into a directory with notes.txt: exit %d, stderr %q; want exit 2 naming it", r.exit, r.stderr)
 	}
 }

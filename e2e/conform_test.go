@@ -271,9 +271,9 @@ func TestCrashingLoaderInVM(t *testing.T) {
 	}
 	out := filepath.Join(tmp, "out")
 	r := runConform(t, tmp, vmLimit, nil, "run", "--topology", "sparse", "--kernel", testKernel, "-j", "1", "--out", out,
-		"--loader", "reference", "--loader", controls["crash"])
+		"--loader", "reference", "--loader", controls["crash"], "--gate", "reference")
 	if r.exit != 0 {
-		t.Errorf("conform run exited %d, want 0 (only the reference gates)", r.exit)
+		t.Errorf("conform run exited %d, want 0 (--gate reference: only the reference gates)", r.exit)
 	}
 	doc := readResults(t, out)
 	if len(doc.Runs) != 1 || !doc.Runs[0].Realized || doc.Runs[0].Error != "" {

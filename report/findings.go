@@ -34,6 +34,27 @@ type findingGroup struct {
 	Reason string // the baseline's reason, for known deviations
 }
 
+// Levels labels the group with every level among its results, strictest
+// first ("MUST" or, for merged ERRORs, "MUST, SHOULD"): Level alone would
+// put a SHOULD requirement's ERROR under "(MUST)".
+func (g findingGroup) Levels() string {
+	var ls []result.Level
+	for _, r := range g.Results {
+		if !slices.Contains(ls, r.Level) {
+			ls = append(ls, r.Level)
+		}
+	}
+	if len(ls) == 0 {
+		return string(g.Level)
+	}
+	slices.SortFunc(ls, func(a, b result.Level) int { return levelRank(a) - levelRank(b) })
+	names := make([]string, len(ls))
+	for i, l := range ls {
+		names[i] = string(l)
+	}
+	return strings.Join(names, ", ")
+}
+
 // Loader is the group's loader list, e.g. "cilium-ebpf" or "libbpf, bpftool".
 func (g findingGroup) Loader() string { return strings.Join(g.Loaders, ", ") }
 
@@ -181,6 +202,9 @@ func groupFindings(fs []finding, sc scope, impacts map[string]string) []findingG
 		if c := severity(b.Status) - severity(a.Status); c != 0 {
 			return c
 		}
+		if c := compareLoaders(a.Loaders[0], b.Loaders[0]); c != 0 {
+			return c
+		}
 		return cmpStrings(a.Loader(), b.Loader(), a.Requirement(), b.Requirement())
 	})
 	return out
@@ -242,7 +266,7 @@ func mergeErrors(gs []findingGroup, sc scope, impacts map[string]string) []findi
 	}
 	for i := range out {
 		if g := &out[i]; g.Status == result.Error && (len(g.Loaders) > 1 || len(g.Requirements) > 1) {
-			slices.Sort(g.Loaders)
+			slices.SortFunc(g.Loaders, compareLoaders)
 			slices.Sort(g.Requirements)
 			sortResults(g.Results)
 			g.finish(sc, impacts)
@@ -260,12 +284,15 @@ func placesKey(rs []result.Result) string {
 	return strings.Join(slices.Compact(ps), "\n")
 }
 
-// loaderSummary is one loader's line-up in the summary that leads both
-// reports: which requirements it fails where, with one line of evidence.
+// loaderSummary is one loader's entry in the summary that leads both
+// reports: the root causes of its failures, each with the requirements it
+// takes down, the versions, where it bites and its upstream status.
 type loaderSummary struct {
-	Loader   string
-	Versions string
-	Rows     []summaryRow
+	Loader string // the base name, every version together
+	// Versions are the loader names (with versions) of the results, in
+	// release order.
+	Versions []string
+	Causes   []*Cause
 	// Errors counts the loader's ERROR results (not verdicts); ErrorWhere
 	// says where they are.
 	Errors     int
@@ -280,97 +307,62 @@ func (s loaderSummary) ErrorCount() string {
 	return fmt.Sprintf("%d checks", s.Errors)
 }
 
-// summaryRow is a set of requirements one loader fails at one level in the
-// same places.
-type summaryRow struct {
-	Level        result.Level
-	Known        bool // every failure in the row is a baseline-accepted deviation
-	Requirements []string
-	Where        string
-	// Evidence is one line: requirement, place, CPU/errno and the start of
-	// the detail, of the row's most telling result.
-	Evidence string
-	places   int // how many places the row's requirements fail in
+// VersionText is the versions the loader ran at, e.g. "1.1, 1.4".
+func (s loaderSummary) VersionText() string {
+	var vs []string
+	for _, l := range s.Versions {
+		if v := result.ParseLoaderName(l).Version; v != "" {
+			vs = append(vs, v)
+		}
+	}
+	return strings.Join(vs, ", ")
 }
 
 // summaryRunes bounds the evidence detail in the summary table.
 const summaryRunes = 200
 
-// summarize builds the per-loader summary from the grouped findings and
-// known deviations; loaders without failures get an empty entry.
-func summarize(loaders []string, versions map[string][]string, groups []findingGroup, sc scope) []loaderSummary {
-	var out []loaderSummary
-	for _, l := range loaders {
-		s := loaderSummary{Loader: l, Versions: strings.Join(versions[l], ", ")}
-		type rowKey struct {
-			level result.Level
-			known bool
-			where string
+// summarize builds the per-loader summary from the root causes (known
+// deviations included, marked) and the ERROR groups; loaders without
+// failures get an empty entry.
+func summarize(loaders []string, causes []*Cause, errGroups []findingGroup, sc scope) []loaderSummary {
+	byBase := map[string]*loaderSummary{}
+	var out []*loaderSummary
+	sorted := slices.Clone(loaders)
+	slices.SortFunc(sorted, compareLoaders)
+	for _, l := range sorted {
+		b := result.ParseLoaderName(l).Base
+		s := byBase[b]
+		if s == nil {
+			s = &loaderSummary{Loader: b}
+			byBase[b] = s
+			out = append(out, s)
 		}
-		var order []rowKey
-		rows := map[rowKey]*summaryRow{}
-		reps := map[rowKey][]findingGroup{}
-		var errPlaces []place
-		for _, g := range groups {
-			if !slices.Contains(g.Loaders, l) {
-				continue
-			}
-			if g.Status == result.Error {
-				for _, r := range g.Results {
-					if r.Loader == l {
-						s.Errors++
-						errPlaces = append(errPlaces, placeOf(r))
-					}
-				}
-				continue
-			}
-			k := rowKey{g.Level, g.Reason != "", g.Where}
-			if rows[k] == nil {
-				rows[k] = &summaryRow{Level: g.Level, Known: k.known, Where: g.Where, places: len(g.Results)}
-				order = append(order, k)
-			}
-			rows[k].Requirements = append(rows[k].Requirements, g.Requirements...)
-			reps[k] = append(reps[k], g)
-		}
-		for _, k := range order {
-			row := rows[k]
-			gs := reps[k]
-			best := gs[0]
-			for _, g := range gs {
-				if g.Rep.CPU != nil || g.Rep.Errno != "" {
-					best = g
-					break
-				}
-			}
-			ev := best.Rep.Requirement + " on " + placeText(best.Rep)
-			if cpu := cpuErrno(best.Rep); cpu != "" {
-				ev += ": " + cpu
-			}
-			if d := shorten(best.Rep.Detail, summaryRunes); d != "" {
-				ev += ": " + d
-			}
-			row.Evidence = ev
-			s.Rows = append(s.Rows, *row)
-		}
-		// MUST first; then the most widespread; known deviations last.
-		slices.SortStableFunc(s.Rows, func(a, b summaryRow) int {
-			if c := levelRank(a.Level) - levelRank(b.Level); c != 0 {
-				return c
-			}
-			if a.Known != b.Known {
-				if a.Known {
-					return 1
-				}
-				return -1
-			}
-			return b.places - a.places
-		})
-		if s.Errors > 0 {
-			s.ErrorWhere = whereText(errPlaces, []string{l}, sc)
-		}
-		out = append(out, s)
+		s.Versions = append(s.Versions, l)
 	}
-	return out
+	for _, c := range causes {
+		if s := byBase[c.Base]; s != nil {
+			s.Causes = append(s.Causes, c)
+		}
+	}
+	for _, s := range out {
+		var errPlaces []place
+		for _, g := range errGroups {
+			for _, r := range g.Results {
+				if result.ParseLoaderName(r.Loader).Base == s.Loader {
+					s.Errors++
+					errPlaces = append(errPlaces, placeOf(r))
+				}
+			}
+		}
+		if s.Errors > 0 {
+			s.ErrorWhere = whereText(errPlaces, s.Versions, sc)
+		}
+	}
+	var res []loaderSummary
+	for _, s := range out {
+		res = append(res, *s)
+	}
+	return res
 }
 
 // cpuErrno is the CPU and errno of a result, without masks.

@@ -37,9 +37,12 @@ func bigRun() *report.Results {
 						r.Status = result.Error
 						r.Detail = "not checked: VM debian-6.12/gapped-possible did not complete the suite: context canceled"
 					case l == "libbpf@1.4" && rq.id == "SIZE-KV-DEFAULT":
-						r.Status, r.Detail = result.Fail, fmt.Sprintf("map events: BPF_MAP_CREATE: EINVAL on %s", topo)
+						// the same error, with the size of each topology
+						r.Status, r.Detail = result.Fail, fmt.Sprintf("map events (max_entries %d): BPF_MAP_CREATE: EINVAL", len(topo))
 					case l == "cilium-ebpf@v0.9.1" && rq.id == "RING-KEY" && strings.HasPrefix(topo, "sparse"):
-						r.Status, r.Detail = result.Fail, "CPU 2: bpf_perf_event_output returned -EOPNOTSUPP"
+						// one CPU's clause on sparse-high, two on sparse:
+						// one cause
+						r.Status, r.Detail = result.Fail, "CPU 2: bpf_perf_event_output returned -EOPNOTSUPP (the ring at this CPU's key belongs to another CPU); CPU 3: bpf_perf_event_output returned -ENOENT (no ring at this CPU's key)"
 						if topo == "sparse-high" {
 							r.CPU, r.Errno = cpu(5), "EOPNOTSUPP"
 							r.Detail = "CPU 5: bpf_perf_event_output returned -EOPNOTSUPP (the ring at this CPU's key belongs to another CPU)"
@@ -55,46 +58,48 @@ func bigRun() *report.Results {
 	return out
 }
 
-// TestFindingsAreGrouped: results that differ only by where they were
-// measured are one finding listing the places with one evidence line, MUST
-// findings come first, an interrupted VM is one ERROR finding, and the
-// summary names each loader's failing requirements.
+// TestFindingsAreGrouped: FAILs that differ only by where they were
+// measured are one root cause listing the places with one evidence line,
+// MUST causes come first, an interrupted VM is one ERROR finding, and the
+// summary names each loader's causes.
 func TestFindingsAreGrouped(t *testing.T) {
 	var buf bytes.Buffer
 	if err := report.WriteMarkdown(&buf, bigRun(), report.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	md := buf.String()
-	findings := md[strings.Index(md, "## Findings"):]
+	causes := md[strings.Index(md, "## Root causes"):strings.Index(md, "## Matrix")]
 	var entries []string
-	for _, line := range strings.Split(findings, "\n") {
-		if strings.HasPrefix(line, "- **") {
+	for _, line := range strings.Split(causes, "\n") {
+		if strings.HasPrefix(line, "<a id=") {
 			entries = append(entries, line)
 		}
 	}
 	want := []string{
-		// MUST first; by loader and requirement
-		"- **FAIL** `RING-KEY` (MUST) — cilium-ebpf@v0.9.1 — 4 results on debian-6.1, debian-6.12: sparse, sparse-high",
-		"- **FAIL** `SIZE-KV-DEFAULT` (MUST) — libbpf@1.4 — 9 results on debian-6.1: every topology; debian-6.12: 1cpu, 4cpu, sparse, sparse-high",
-		// one interrupted VM: every loader and requirement in one finding,
-		// at the strictest level it hides
-		"- **ERROR** `COMPAT-RELOAD`, `RING-KEY`, `SIZE-AUTO`, `SIZE-KV-DEFAULT` (MUST) — cilium-ebpf@v0.9.1, libbpf@1.4, reference — 12 results on debian-6.12: gapped-possible",
-		"- **FAIL** `COMPAT-RELOAD` (SHOULD) — cilium-ebpf@v0.9.1 — 9 results on debian-6.1: every topology; debian-6.12: 1cpu, 4cpu, sparse, sparse-high",
-		"- **FAIL** `COMPAT-RELOAD` (SHOULD) — libbpf@1.4 — 9 results on debian-6.1: every topology; debian-6.12: 1cpu, 4cpu, sparse, sparse-high",
+		// MUST first, then by loader
+		`<a id="c1"></a>**C1** cilium-ebpf@v0.9.1 — MUST: RING-KEY (4 results) — bites: on sparse, sparse-high — seen on debian-6.1, debian-6.12: sparse, sparse-high`,
+		`<a id="c2"></a>**C2** libbpf@1.4 — MUST: SIZE-KV-DEFAULT (9 results) — bites: every topology — seen on debian-6.1: every topology; debian-6.12: 1cpu, 4cpu, sparse, sparse-high`,
+		`<a id="c3"></a>**C3** cilium-ebpf@v0.9.1 — SHOULD: COMPAT-RELOAD (9 results) — bites: every topology — seen on debian-6.1: every topology; debian-6.12: 1cpu, 4cpu, sparse, sparse-high`,
+		`<a id="c4"></a>**C4** libbpf@1.4 — SHOULD: COMPAT-RELOAD (9 results) — bites: every topology — seen on debian-6.1: every topology; debian-6.12: 1cpu, 4cpu, sparse, sparse-high`,
 	}
 	if strings.Join(entries, "\n") != strings.Join(want, "\n") {
-		t.Errorf("findings:\n%s\nwant:\n%s", strings.Join(entries, "\n"), strings.Join(want, "\n"))
+		t.Errorf("causes:\n%s\nwant:\n%s", strings.Join(entries, "\n"), strings.Join(want, "\n"))
 	}
 	for _, w := range []string{
-		// the representative is the result with a CPU and errno
-		"  - Evidence (debian-6.1 / sparse-high): CPU 5 · errno EOPNOTSUPP · possible 0-1, present 0-1, online 0-1 — CPU 5: bpf\\_perf\\_event\\_output returned -EOPNOTSUPP",
-		"  - For cilium-ebpf@v0.9.1, libbpf@1.4, reference users: Not a verdict on cilium-ebpf@v0.9.1, libbpf@1.4, reference",
-		// the summary: loader → failing requirements → where → evidence
-		"| cilium-ebpf@v0.9.1 v1 | MUST RING-KEY | debian-6.1, debian-6.12: sparse, sparse-high | RING-KEY on debian-6.1 / sparse-high: CPU 5 · errno EOPNOTSUPP: CPU 5: bpf\\_perf\\_event\\_output returned -EOPNOTSUPP (the ring at this CPU's key belongs to another CPU) |",
-		"|  | SHOULD COMPAT-RELOAD | debian-6.1: every topology; debian-6.12: 1cpu, 4cpu, sparse, sparse-high |",
-		"|  | ERROR: 4 checks could not run (not a verdict) | debian-6.12: gapped-possible | see Findings |",
-		"| libbpf@1.4 v1 | MUST SIZE-KV-DEFAULT | debian-6.1: every topology; debian-6.12: 1cpu, 4cpu, sparse, sparse-high | SIZE-KV-DEFAULT on debian-6.1 / 1cpu: map events: BPF\\_MAP\\_CREATE: EINVAL on 1cpu |",
-		"| reference v1 | none | — | — |",
+		// one interrupted VM: every loader and requirement in one finding,
+		// listed with the strictest level it hides, labelled with every
+		// level it holds (COMPAT-RELOAD is SHOULD)
+		"- **ERROR** `COMPAT-RELOAD`, `RING-KEY`, `SIZE-AUTO`, `SIZE-KV-DEFAULT` (MUST, SHOULD) — reference, cilium-ebpf@v0.9.1, libbpf@1.4 — 12 results on debian-6.12: gapped-possible",
+		"  - For reference, cilium-ebpf@v0.9.1, libbpf@1.4 users: Not a verdict on reference, cilium-ebpf@v0.9.1, libbpf@1.4",
+		// the representative is the result with a CPU and errno; the two
+		// texts of RING-KEY (one CPU named, or two) are one cause
+		"- Evidence (cilium-ebpf@v0.9.1, debian-6.1 / sparse-high): CPU 5 · errno EOPNOTSUPP — CPU 5: bpf\\_perf\\_event\\_output returned -EOPNOTSUPP",
+		// the summary: loader → causes → where → evidence
+		"| cilium-ebpf v0.9.1 | [C1](#c1) | MUST: RING-KEY | cilium-ebpf@v0.9.1 | on sparse, sparse-high |",
+		"|  | [C3](#c3) | SHOULD: COMPAT-RELOAD | cilium-ebpf@v0.9.1 | every topology |",
+		"|  | ERROR: 4 checks could not run (not a verdict) | | | debian-6.12: gapped-possible | | see Findings |",
+		"| libbpf 1.4 | [C2](#c2) | MUST: SIZE-KV-DEFAULT | libbpf@1.4 | every topology |",
+		"| reference | none | — | — | — | — | — |",
 		// cells name what failed; a level whose every check errored says so
 		"**FAIL (MUST)**<br>MUST: 1 FAIL (RING-KEY), 2 PASS<br>SHOULD: 1 FAIL (COMPAT-RELOAD)",
 		"**ERROR**<br>MUST: 3 ERROR (all)<br>SHOULD: 1 ERROR (COMPAT-RELOAD)",
@@ -103,7 +108,14 @@ func TestFindingsAreGrouped(t *testing.T) {
 			t.Errorf("report.md lacks %q", w)
 		}
 	}
-	if i, j := strings.Index(md, "## Summary"), strings.Index(md, "## Matrix"); i < 0 || j < i {
-		t.Error("the summary does not lead the report")
+	if i, j, k := strings.Index(md, "## Compatibility"), strings.Index(md, "## Summary"), strings.Index(md, "## Matrix"); i < 0 || j < i || k < j {
+		t.Error("the compatibility table and the summary do not lead the report")
+	}
+	var html bytes.Buffer
+	if err := report.WriteHTML(&html, bigRun(), report.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "<code>SIZE-KV-DEFAULT</code> (MUST, SHOULD)"; !strings.Contains(html.String(), want) {
+		t.Errorf("report.html lacks %q", want)
 	}
 }

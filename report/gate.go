@@ -66,9 +66,9 @@ func (b Baseline) Match(r result.Result) (Deviation, bool) {
 	return Deviation{}, false
 }
 
-// LoadBaseline reads a baseline file. Unknown fields, a missing loader,
-// requirement or reason, and duplicate entries are errors that name the file
-// and the entry.
+// LoadBaseline reads a baseline file. Unknown fields, a key given twice, a
+// missing loader, requirement or reason, and duplicate entries are errors
+// that name the file and the entry.
 func LoadBaseline(path string) (Baseline, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -82,6 +82,9 @@ func LoadBaseline(path string) (Baseline, error) {
 	}
 	if dec.More() {
 		return Baseline{}, fmt.Errorf("baseline %s: %w: data after the JSON object", path, ErrBaseline)
+	}
+	if err := checkDuplicateKeys(data, true); err != nil {
+		return Baseline{}, fmt.Errorf("baseline %s: %w: %w", path, ErrBaseline, err)
 	}
 	if b.Schema != BaselineSchema {
 		return Baseline{}, fmt.Errorf("baseline %s: %w: schema %d, want \"schema\": %d", path, ErrBaseline, b.Schema, BaselineSchema)
@@ -226,6 +229,10 @@ type GateOptions struct {
 	AllowErrors bool
 	// Baselines, by loader name, mark known deviations that do not gate.
 	Baselines map[string]Baseline
+	// KnownRequirement, when set, says whether a requirement ID exists
+	// (the report package knows none; the suite's: conform.Names()'s
+	// Requirement). Gate refuses results naming another ID.
+	KnownRequirement func(id string) bool
 	// AllowNoVerdict lets a gated loader that got no verdict at all (see
 	// NoVerdict) pass. Off by default, AllowErrors included: an ERROR is
 	// allowed as one requirement not checked, not as a loader never judged.
@@ -262,9 +269,13 @@ func ParseLevel(s string) (result.Level, error) {
 // Gate returns the violations in r under opts, in canonical order; none means
 // the build passes. A FAIL at or above FailLevel gates unless a baseline
 // covers it; an ERROR at those levels, or a run error, gates unless
-// AllowErrors; a gated loader with no results at all gates, so that an empty
-// or truncated run never passes, and so does one whose results hold no
-// verdict at all (NoVerdict) unless AllowNoVerdict.
+// AllowErrors; a gated loader with no results at all gates, and so does one
+// a run lists (Run.Loaders) without a result in that run, so that an empty or
+// truncated run never passes. Every loader (Loaders empty) is every loader in
+// the results or in a run's list. Results with two entries for one cell, or
+// a requirement KnownRequirement refuses, are an error wrapping ErrInvalid.
+// A gated loader whose results hold no verdict at all (NoVerdict) gates
+// too, unless AllowNoVerdict (AllowErrors does not allow it).
 func Gate(r *Results, opts GateOptions) ([]Violation, error) {
 	var gated []result.Level
 	switch opts.FailLevel {
@@ -280,7 +291,15 @@ func Gate(r *Results, opts GateOptions) ([]Violation, error) {
 			return nil, fmt.Errorf("%w: baseline for loader %q is filed under %q", ErrGateOptions, b.Loader, name)
 		}
 	}
+	if err := checkCells(r, opts.KnownRequirement); err != nil {
+		return nil, err
+	}
 	c := canonical(r)
+	gates := func(loader string) bool {
+		return len(opts.Loaders) == 0 || slices.ContainsFunc(opts.Loaders, func(l string) bool {
+			return result.ParseLoaderName(l).Selects(loader)
+		})
+	}
 	have := map[string]bool{} // --gate value -> it selected some result
 	selected := func(loader string) bool {
 		if len(opts.Loaders) == 0 {
@@ -330,9 +349,29 @@ func Gate(r *Results, opts GateOptions) ([]Violation, error) {
 		}
 		out = append(out, v)
 	}
+	// Every loader is every loader the runs list, not only those with
+	// results: a loader a run lists without a result there was in the run
+	// and was not judged (a truncated or edited file). A run with an error
+	// answers for its missing results itself (it gates unless errors are
+	// allowed); a run not realizable has none to miss.
+	inRun := map[cellKey]bool{}
+	for _, res := range c.Results {
+		inRun[cellKey{Kernel: res.Kernel, Topology: res.Topology, Loader: res.Loader}] = true
+	}
+	for _, run := range c.Runs {
+		if run.Error != "" || run.NotRealizable != "" {
+			continue
+		}
+		for _, l := range run.Loaders {
+			if gates(l.Name) && !inRun[cellKey{Kernel: run.Kernel.Name, Topology: run.Topology, Loader: l.Name}] {
+				out = append(out, Violation{Kernel: run.Kernel.Name, Topology: run.Topology, Loader: l.Name,
+					Reason: "the run lists this loader but it has no results there"})
+			}
+		}
+	}
 	if !opts.AllowNoVerdict {
 		for _, l := range NoVerdict(c) {
-			if selected(l) {
+			if gates(l) {
 				out = append(out, Violation{Loader: l, Reason: noVerdictReason})
 			}
 		}
@@ -372,6 +411,30 @@ func NoVerdict(r *Results) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// checkCells refuses results Gate cannot vouch for: two results for one
+// cell (which one would the gate judge?), and requirement IDs known does
+// not know (nil: any). Every problem is named, by its index in r.Results.
+func checkCells(r *Results, known func(string) bool) error {
+	var errs []error
+	first := map[cellKey]int{}
+	for i, res := range r.Results {
+		where := res.Kernel + "/" + res.Topology + "/" + res.Loader
+		if known != nil && !known(res.Requirement) {
+			errs = append(errs, fmt.Errorf("results[%d] (%s): requirement %q is unknown to this suite", i, where, res.Requirement))
+		}
+		k := keyOf(res)
+		if j, dup := first[k]; dup {
+			errs = append(errs, fmt.Errorf("results[%d] repeats results[%d]: two results for the cell %s %s", i, j, where, res.Requirement))
+			continue
+		}
+		first[k] = i
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: the gate cannot judge these results: %w", ErrInvalid, errors.Join(errs...))
+	}
+	return nil
 }
 
 func nonEmpty(ss ...string) []string {

@@ -66,6 +66,31 @@ func TestGate(t *testing.T) {
 			res("debian-6.1", "smp-2", "libbpfgo", "LEGACY-003", result.Should, result.Skip, "no legacy-maps"))
 		return r
 	}
+	// A run that lists a loader (it was in the run) without any result of
+	// it in that run: a truncated or edited results.json.
+	listing := func(r *report.Results, kernel, topo, loader string) *report.Results {
+		for i := range r.Runs {
+			if r.Runs[i].Kernel.Name == kernel && r.Runs[i].Topology == topo {
+				r.Runs[i].Loaders = append(r.Runs[i].Loaders, report.Loader{Name: loader, Version: "v9"})
+			}
+		}
+		return r
+	}
+	withNotRealizable := func() *report.Results {
+		r := both()
+		nr := run("debian-6.12", "sparse")
+		nr.Realized, nr.NotRealizable = false, "hotplug slots are not possible CPUs on 6.12"
+		r.Runs = append(r.Runs, nr)
+		return r
+	}
+	// cilium-ebpf's results of one run are gone, its listing stays.
+	withoutCilium := func(kernel, topo string) *report.Results {
+		r := both()
+		r.Results = slices.DeleteFunc(r.Results, func(res result.Result) bool {
+			return res.Loader == "cilium-ebpf" && res.Kernel == kernel && res.Topology == topo
+		})
+		return r
+	}
 	for _, tc := range []struct {
 		name    string
 		results *report.Results
@@ -95,6 +120,24 @@ func TestGate(t *testing.T) {
 			[]string{"aya: no results for this loader"}},
 		{"empty results never pass", &report.Results{}, report.GateOptions{FailLevel: result.Must},
 			[]string{"no results to gate on"}},
+		// Every loader is every loader the runs list, not only those with
+		// results (issue 24, item 6).
+		{"a run's loader without results gates by default", listing(both(), "debian-6.12", "smp-2", "aya"), report.GateOptions{FailLevel: result.Must},
+			[]string{"debian-6.1/hotplug-8/cilium-ebpf: MUST RING-002 failed", "debian-6.12/hotplug-8/cilium-ebpf: MUST RING-002 failed",
+				"debian-6.12/smp-2/aya: the run lists this loader but it has no results there"}},
+		{"only loader of a run without results", listing(&report.Results{Runs: []report.Run{run("debian-6.1", "smp-2")}}, "debian-6.1", "smp-2", "aya"),
+			report.GateOptions{FailLevel: result.Must},
+			[]string{"debian-6.1/smp-2/cilium-ebpf: the run lists this loader", "debian-6.1/smp-2/reference: the run lists this loader",
+				"debian-6.1/smp-2/aya: the run lists this loader", "no results to gate on"}}, // in the run's (the plan's) order
+		{"a loader's results gone from one run", withoutCilium("debian-6.1", "smp-2"), report.GateOptions{FailLevel: result.Must, Loaders: []string{"cilium-ebpf"},
+			Baselines: map[string]report.Baseline{"cilium-ebpf": ciliumBaseline}},
+			[]string{"debian-6.1/smp-2/cilium-ebpf: the run lists this loader but it has no results there"}},
+		{"gated by name, listed without results", listing(both(), "debian-6.12", "smp-2", "aya"), report.GateOptions{FailLevel: result.Must, Loaders: []string{"aya"}},
+			[]string{"debian-6.12/smp-2/aya: the run lists this loader", "aya: no results for this loader"}},
+		{"a loader without results is not gated by another gate", listing(both(), "debian-6.12", "smp-2", "aya"), report.GateOptions{FailLevel: result.Must, Loaders: []string{"reference"}}, nil},
+		{"a run error accounts for its missing results", listing(withRunError(), "debian-6.1", "hotplug-8", "aya"), report.GateOptions{FailLevel: result.Must, Loaders: []string{"reference", "aya"}},
+			[]string{"debian-6.1/hotplug-8: run error: qemu exited", "aya: no results for this loader"}},
+		{"a not realizable run has no results to miss", withNotRealizable(), report.GateOptions{FailLevel: result.Must, Loaders: []string{"reference"}}, nil},
 		// A bare --gate or baseline name covers every version of the loader,
 		// a versioned one that version only; a baseline filed under the full
 		// name wins over the bare one.
@@ -174,6 +217,63 @@ func TestNoVerdict(t *testing.T) {
 	}
 }
 
+// TestGateRefusesBadResults (issue 24, item 6): results the gate cannot
+// vouch for are refused, naming the entries, not judged: two results for one
+// (kernel, topology, loader, requirement) cell, and a requirement ID the
+// caller's KnownRequirement does not know (a typo, an edited file, another
+// suite's results). Without KnownRequirement any ID is taken.
+func TestGateRefusesBadResults(t *testing.T) {
+	known := func(id string) bool {
+		return slices.Contains([]string{"SIZE-001", "RING-002", "LEGACY-003", "EXPLICIT-004"}, id)
+	}
+	one := func(results ...result.Result) *report.Results {
+		return &report.Results{Runs: []report.Run{run("debian-6.1", "smp-2")}, Results: results}
+	}
+	pass := func(loader, req string) result.Result {
+		return res("debian-6.1", "smp-2", loader, req, result.Must, result.Pass, "")
+	}
+	fail := func(loader, req string) result.Result {
+		return res("debian-6.1", "smp-2", loader, req, result.Must, result.Fail, "no")
+	}
+	for _, tc := range []struct {
+		name    string
+		results *report.Results
+		known   func(string) bool
+		want    []string // substrings of the error; none: no error
+	}{
+		{"good", one(pass("reference", "SIZE-001"), pass("cilium-ebpf", "SIZE-001")), known, nil},
+		{"duplicate cell", one(pass("reference", "SIZE-001"), pass("cilium-ebpf", "SIZE-001"), pass("reference", "SIZE-001")), known,
+			[]string{"results[2] repeats results[0]", "debian-6.1/smp-2/reference SIZE-001"}},
+		{"duplicate cell, conflicting", one(fail("reference", "RING-002"), pass("cilium-ebpf", "SIZE-001"), pass("reference", "RING-002")), nil,
+			[]string{"results[2] repeats results[0]"}},
+		{"duplicate cell of a loader not gated", one(pass("reference", "SIZE-001"), pass("cilium-ebpf", "SIZE-001"), pass("cilium-ebpf", "SIZE-001")), known,
+			[]string{"results[2] repeats results[1]"}},
+		{"unknown requirement", one(pass("reference", "SIZE-001"), pass("cilium-ebpf", "SIZE-001"), pass("reference", "RING-02")), known,
+			[]string{`results[2] (debian-6.1/smp-2/reference): requirement "RING-02" is unknown`}},
+		{"unknown requirements, and a duplicate", one(pass("reference", "SIZE-001"), pass("cilium-ebpf", "SIZE-001"), pass("reference", "NOPE"), pass("reference", "SIZE-001"), fail("cilium-ebpf", "NOPE2")), known,
+			[]string{`results[2] (debian-6.1/smp-2/reference): requirement "NOPE"`, `results[4] (debian-6.1/smp-2/cilium-ebpf): requirement "NOPE2"`, "results[3] repeats results[0]"}},
+		{"any requirement without KnownRequirement", one(pass("reference", "SIZE-001"), pass("cilium-ebpf", "SIZE-001"), pass("reference", "RING-02")), nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := report.Gate(tc.results, report.GateOptions{FailLevel: result.Must, Loaders: []string{"reference"}, KnownRequirement: tc.known})
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatalf("Gate: %v, want none", err)
+				}
+				return
+			}
+			if !errors.Is(err, report.ErrInvalid) {
+				t.Fatalf("Gate = %v, %v; want an error wrapping report.ErrInvalid", v, err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
 func TestGateRejectsBadOptions(t *testing.T) {
 	for _, opts := range []report.GateOptions{
 		{},
@@ -210,6 +310,11 @@ func TestLoadBaseline(t *testing.T) {
 		{"typo in field", `{"schema": 1, "loader": "aya", "deviations": [{"requirement": "R", "reason": "a", "topolgy": "x"}]}`, `unknown field "topolgy"`},
 		{"trailing data", `{"schema": 1, "loader": "aya", "deviations": []} {}`, `data after the JSON object`},
 		{"not json", `schema: 1`, `invalid character`},
+		// encoding/json keeps the last of two equal keys silently (and
+		// matches field names in any case): the first is lost
+		{"duplicate key", `{"schema": 1, "loader": "aya", "loader": "libbpf", "deviations": []}`, `key "loader" appears twice`},
+		{"duplicate key in any case", `{"schema": 1, "loader": "aya", "Loader": "libbpf", "deviations": []}`, `key "Loader" appears twice`},
+		{"duplicate key in a deviation", `{"schema": 1, "loader": "aya", "deviations": [{"requirement": "R", "reason": "a", "requirement": "S"}]}`, `key "requirement" appears twice in deviations[0]`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "aya.baseline.json")

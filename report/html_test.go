@@ -143,11 +143,28 @@ func TestHTMLInChromium(t *testing.T) {
 	}
 	// The summary leads, one row per loader at least; findings are grouped.
 	summary := findAll(doc, func(n *html.Node) bool { return attr(n, "id") == "summary" })
-	if len(summary) != 1 || !strings.Contains(text(summary[0]), "MUST SIZE-001") || !strings.Contains(text(summary[0]), "MUST RING-002 (known deviation)") {
+	if len(summary) != 1 || !strings.Contains(text(summary[0]), "MUST: SIZE-001") || !strings.Contains(text(summary[0]), "MUST: RING-002 (known deviation)") {
 		t.Errorf("summary table missing or incomplete")
 	}
-	if items := findAll(doc, func(n *html.Node) bool { return n.Data == "li" && attr(n, "data-status") != "" }); len(items) != 4 {
-		t.Errorf("%d findings and known deviations, want 4", len(items))
+	// FAILs are root causes (one per cause, known ones included); the
+	// findings list keeps the ERROR and the known deviation.
+	if items := findAll(doc, func(n *html.Node) bool { return n.Data == "li" && attr(n, "data-cause") != "" }); len(items) != 3 {
+		t.Errorf("%d root causes, want 3", len(items))
+	}
+	if items := findAll(doc, func(n *html.Node) bool { return n.Data == "li" && attr(n, "data-status") != "" }); len(items) != 2 {
+		t.Errorf("%d findings and known deviations, want 2", len(items))
+	}
+	// The compatibility table comes first; a failing cell opens to its
+	// evidence and links its cause.
+	compat := findAll(doc, func(n *html.Node) bool { return attr(n, "id") == "compat" })
+	if len(compat) != 1 {
+		t.Fatal("no compatibility table")
+	}
+	cells := findAll(compat[0], func(n *html.Node) bool {
+		return attr(n, "data-loader") == "cilium-ebpf" && attr(n, "data-state") == "fail"
+	})
+	if len(cells) != 1 || !strings.Contains(text(cells[0]), "CPU 4 · errno ENODEV") || len(findAll(cells[0], func(n *html.Node) bool { return n.Data == "details" })) != 1 {
+		t.Errorf("the failing compatibility cell does not open to its evidence")
 	}
 	// Self-contained: nothing is fetched.
 	for _, n := range findAll(doc, func(n *html.Node) bool { return attr(n, "src") != "" || (n.Data == "link" && attr(n, "href") != "") }) {
@@ -155,6 +172,9 @@ func TestHTMLInChromium(t *testing.T) {
 	}
 
 	shot := filepath.Join(dir, "report.png")
+	// Tall enough for the compatibility table, the summary and the causes
+	// above the matrix.
+	b.Height = 2600
 	if err := b.Screenshot(ctx, "file://"+page, shot); err != nil {
 		t.Fatal(err)
 	}

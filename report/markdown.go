@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,13 +32,63 @@ func WriteMarkdown(w io.Writer, r *Results, opts Options) error {
 // markdownSections are report.md's sections in order; a new section is a
 // new entry here (and a template in report.html.tmpl).
 var markdownSections = []func(p func(string, ...any), m *model){
-	mdHeader, mdSummary, mdMatrices, mdVersionHistory, mdFindings, mdKnown, mdRunErrors, mdConflicts,
+	mdHeader, mdCompat, mdSummary, mdCauses, mdMatrices, mdVersionHistory, mdFindings, mdKnown, mdRunErrors, mdConflicts,
 }
 
 func mdHeader(p func(string, ...any), m *model) {
 	p("# perfconform compatibility report\n\n")
 	p("Generated %s from %d results of %d runs (results.json schema %d).\n\n", m.Generated, m.NResults, m.NRuns, m.Schema)
 	p("%s\n\n", mdText(m.Setup))
+	if len(m.LevelChanges) > 0 {
+		p("Levels are the suite's current ones; these results were judged at another level: %s.\n\n",
+			mdText(strings.Join(m.LevelChanges, "; ")))
+	}
+}
+
+func mdCompat(p func(string, ...any), m *model) {
+	t := m.Compat
+	if t == nil || len(t.Columns) == 0 {
+		return
+	}
+	p("## Compatibility\n\n")
+	p("Requirements (by level) × loader versions in release order. ✓: passed everywhere it ran; ✗: failed, with the ")
+	p("topology classes where (derived from the CPU masks of the places it failed and passed: \"sparse online\" is an ")
+	p("online list with a gap, \"gapped possible\" a possible list with one, \"possible > online\" offline possible ")
+	p("CPUs, \"possible > present\" hotplug slots, \"present offline\" a present CPU offline) or the topologies when ")
+	p("no class tells them apart; –: not run. The root causes below say why; report.html opens each cell to its ")
+	p("evidence.\n\n")
+	p("| requirement |")
+	for _, c := range t.Columns {
+		p(" %s |", mdText(c.Label))
+	}
+	p("\n|---|")
+	for range t.Columns {
+		p("---|")
+	}
+	p("\n")
+	for _, g := range t.Groups {
+		p("| **%s** |%s\n", g.Level, strings.Repeat(" |", len(t.Columns)))
+		for _, row := range g.Rows {
+			p("| %s |", mdText(row.Requirement))
+			for _, c := range row.Cells {
+				p(" %s |", mdText(c.Text))
+			}
+			p("\n")
+		}
+	}
+	p("\n")
+	var notes []string
+	for _, g := range t.Groups {
+		for _, row := range g.Rows {
+			for _, n := range row.Notes {
+				notes = append(notes, fmt.Sprintf("- `%s` (%s) %s", row.Requirement, row.Level, mdText(n)))
+			}
+		}
+	}
+	if len(notes) > 0 {
+		p("Across versions (since/until):\n\n%s\n\n", strings.Join(notes, "\n"))
+	}
+	p("Where each column ran: %s.\n\n", mdText(strings.Join(t.Coverage, "; ")))
 }
 
 func mdSummary(p func(string, ...any), m *model) {
@@ -45,31 +96,59 @@ func mdSummary(p func(string, ...any), m *model) {
 		return
 	}
 	p("## Summary\n\n")
-	p("What each loader fails, at which level and where, with one line of evidence (the findings below have the rest). ")
-	p("\"every topology\" means every topology the loader ran on that kernel.\n\n")
-	p("| loader | fails | where | evidence |\n|---|---|---|---|\n")
+	p("Each loader's failures by root cause: one cause is one bug, listed once with every requirement it takes down, ")
+	p("the versions it was seen in, where it bites and what upstream knows (reports/upstream.json).\n\n")
+	p("| loader | cause | level: requirements | versions | where it bites | upstream | evidence |\n|---|---|---|---|---|---|---|\n")
 	for _, s := range m.Summary {
 		name := mdText(s.Loader)
-		if s.Versions != "" {
-			name += " " + mdText(s.Versions)
+		if v := s.VersionText(); v != "" {
+			name += " " + mdText(v)
 		}
-		if len(s.Rows) == 0 {
-			p("| %s | none | — | — |\n", name)
+		if len(s.Causes) == 0 {
+			p("| %s | none | — | — | — | — | — |\n", name)
 			name = ""
 		}
-		for _, row := range s.Rows {
-			fails := fmt.Sprintf("%s %s", row.Level, mdText(strings.Join(row.Requirements, ", ")))
-			if row.Known {
-				fails += " (known deviation)"
+		for _, c := range s.Causes {
+			reqs := mdText(c.LevelText())
+			if c.Known {
+				reqs += " (known deviation)"
 			}
-			p("| %s | %s | %s | %s |\n", name, fails, mdText(row.Where), mdText(row.Evidence))
+			p("| %s | [%s](#%s) | %s | %s | %s | %s | %s |\n", name, c.ID, strings.ToLower(c.ID), reqs, mdText(c.Versions()),
+				mdText(c.Bites), mdText(c.UpstreamText()), mdText(c.Evidence()))
 			name = ""
 		}
 		if s.Errors > 0 {
-			p("| %s | ERROR: %s could not run (not a verdict) | %s | see Findings |\n", name, s.ErrorCount(), mdText(s.ErrorWhere))
+			p("| %s | ERROR: %s could not run (not a verdict) | | | %s | | see Findings |\n", name, s.ErrorCount(), mdText(s.ErrorWhere))
 		}
 	}
 	p("\n")
+}
+
+func mdCauses(p func(string, ...any), m *model) {
+	if len(m.Causes) == 0 && len(m.KnownCauses) == 0 {
+		return
+	}
+	p("## Root causes\n\n")
+	p("FAILs of one loader that share the stage and the error text once CPU numbers, sizes, paths and map names are ")
+	p("taken out are one cause. Each lists the requirements it takes down, the versions, where it bites, the upstream ")
+	p("status and the evidence of one result (the newest version's; every result is in results.json and report.html).\n\n")
+	for _, c := range append(slices.Clone(m.Causes), m.KnownCauses...) {
+		p("<a id=\"%s\"></a>**%s** %s — %s (%s) — bites: %s — seen on %s\n", strings.ToLower(c.ID), c.ID, mdText(c.Versions()),
+			mdText(c.LevelText()), mdText(c.Count()), mdText(c.Bites), mdText(c.Where))
+		if c.Stage != "" {
+			p("- Stage: %s\n", mdText(c.Stage))
+		}
+		ev := cpuErrno(c.Rep)
+		if d := c.Detail(); d != "" {
+			ev = strings.TrimPrefix(ev+" — "+d, " — ")
+		}
+		p("- Evidence (%s, %s): %s\n", mdText(c.Rep.Loader), mdText(placeText(c.Rep)), mdText(ev))
+		p("- Upstream: %s\n", mdText(c.UpstreamText()))
+		if c.Reason != "" {
+			p("- Known deviation: %s\n", mdText(c.Reason))
+		}
+		p("- For %s users: %s\n\n", mdText(c.Base), mdText(c.Impact))
+	}
 }
 
 func mdMatrices(p func(string, ...any), m *model) {
@@ -139,11 +218,11 @@ func mdMatrices(p func(string, ...any), m *model) {
 func mdFindings(p func(string, ...any), m *model) {
 	p("## Findings\n\n")
 	if len(m.Findings) == 0 {
-		p("No FAIL or ERROR outside the baselines.\n\n")
+		p("No ERROR outside the baselines (FAILs are under Root causes).\n\n")
 		return
 	}
-	p("Grouped by loader, requirement and outcome, MUST first; each lists where it was seen and the evidence of one ")
-	p("result (every result's evidence is in results.json and in report.html's cells).\n\n")
+	p("The ERRORs (checks that could not run: not a verdict on the loader; FAILs are under Root causes), grouped by ")
+	p("loader, requirement and outcome, MUST first; each lists where it was seen and the evidence of one result.\n\n")
 	for _, g := range m.Findings {
 		writeFinding(p, g)
 	}
@@ -199,7 +278,7 @@ func mdConflicts(p func(string, ...any), m *model) {
 }
 
 func writeFinding(p func(string, ...any), g findingGroup) {
-	p("- **%s** %s (%s) — %s — %s on %s\n", g.Status, mdCodeList(g.Requirements), g.Level, mdText(g.Loader()),
+	p("- **%s** %s (%s) — %s — %s on %s\n", g.Status, mdCodeList(g.Requirements), g.Levels(), mdText(g.Loader()),
 		g.Count(), mdText(g.Where))
 	ev := g.Evidence()
 	if d := g.Detail(); d != "" {

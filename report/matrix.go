@@ -17,6 +17,20 @@ type Options struct {
 	// Baselines, by loader name, turn matching failures into known
 	// deviations: listed with their reason rather than as findings.
 	Baselines map[string]Baseline
+	// Levels maps requirement IDs to their current level. Results carry
+	// the level they were judged at; the reports show a requirement the
+	// caller knows at its current level (results.json is written as is),
+	// so results judged before a level changed render with today's levels,
+	// and the header says which changed. Requirements it does not list keep
+	// their results' level.
+	Levels map[string]result.Level
+	// Classify gives the topology classes of a place's masks, for the
+	// compatibility table and the root causes ("sparse online"); nil names
+	// topologies instead.
+	Classify Classifier
+	// Upstream maps findings to upstream reports (reports/upstream.json);
+	// nil leaves every cause's upstream status "not recorded".
+	Upstream *Upstream
 }
 
 // Verdict classes of a matrix cell, also used as CSS classes in report.html.
@@ -52,8 +66,17 @@ type model struct {
 	NResults int
 	NRuns    int
 	Kernels  []*kernelView
-	// Summary is one entry per loader: what it fails where.
+	// Summary is one entry per loader: the root causes of its failures.
 	Summary []loaderSummary
+	// Compat is the compatibility table that opens the reports.
+	Compat *compatTable
+	// Causes are the root causes of the FAILs no baseline covers;
+	// KnownCauses those of the failures baselines accept.
+	Causes      []*Cause
+	KnownCauses []*Cause
+	// LevelChanges lists requirements whose results were judged at another
+	// level than the current one (Options.Levels).
+	LevelChanges []string
 	// Findings are the FAILs and ERRORs no baseline covers, grouped;
 	// Known the failures baselines accept.
 	Findings  []findingGroup
@@ -110,7 +133,7 @@ func (c *cell) Label() string { return verdictLabels[c.Verdict] }
 
 // CountLines are the non-zero counts by level, problems first and naming
 // the requirements that failed or errored, e.g.
-// "MUST: 1 FAIL (SIZE-KV-DEFAULT), 10 PASS". Failures a baseline accepts are
+// "MUST: 1 FAIL (SIZE-AUTO), 10 PASS". Failures a baseline accepts are
 // listed after "known:"; "(all)" stands for every requirement of the level.
 func (c *cell) CountLines() []string {
 	var out []string
@@ -225,13 +248,15 @@ func impact(r result.Result, impacts map[string]string) string {
 
 func buildModel(r *Results, opts Options) *model {
 	c := canonical(r)
+	levelChanges := applyLevels(c, opts.Levels)
 	m := &model{
-		Generated: c.Generated.Format("2006-01-02T15:04:05Z07:00"),
-		Schema:    SchemaVersion,
-		NResults:  len(c.Results),
-		NRuns:     len(c.Runs),
-		Conflicts: c.Conflicts,
-		Setup:     setupLine(c),
+		LevelChanges: levelChanges,
+		Generated:    c.Generated.Format("2006-01-02T15:04:05Z07:00"),
+		Schema:       SchemaVersion,
+		NResults:     len(c.Results),
+		NRuns:        len(c.Runs),
+		Conflicts:    c.Conflicts,
+		Setup:        setupLine(c),
 
 		Versions: versionHistories(c),
 	}
@@ -318,7 +343,7 @@ func buildModel(r *Results, opts Options) *model {
 		slices.Sort(k.Topologies)
 		k.Versions = strings.Join(kernelVersions[n], ", ")
 		ls := loaders[n]
-		slices.Sort(ls)
+		slices.SortFunc(ls, compareLoaders) // versions in release order
 		for _, l := range ls {
 			row := &loaderRow{Loader: l, Versions: strings.Join(loaderVersions[l], ", ")}
 			for _, t := range k.Topologies {
@@ -338,7 +363,23 @@ func buildModel(r *Results, opts Options) *model {
 		m.Kernels = append(m.Kernels, k)
 	}
 	sc := scopeOf(c.Results)
-	m.Findings = groupFindings(findings, sc, opts.Impacts)
+	causes := rootCauses(append(slices.Clone(findings), known...), c.Results, opts.Classify, opts.Upstream, opts.Impacts)
+	for _, rc := range causes {
+		if rc.Known {
+			m.KnownCauses = append(m.KnownCauses, rc)
+		} else {
+			m.Causes = append(m.Causes, rc)
+		}
+	}
+	m.Compat = buildCompat(c, causes)
+	// FAILs are listed by root cause; the findings list keeps the ERRORs.
+	var errs []finding
+	for _, f := range findings {
+		if f.Result.Status == result.Error {
+			errs = append(errs, f)
+		}
+	}
+	m.Findings = groupFindings(errs, sc, opts.Impacts)
 	m.Known = groupFindings(known, sc, opts.Impacts)
 	var all []string
 	for _, ls := range loaders {
@@ -347,7 +388,7 @@ func buildModel(r *Results, opts Options) *model {
 		}
 	}
 	slices.Sort(all)
-	m.Summary = summarize(all, loaderVersions, append(slices.Clone(m.Findings), m.Known...), sc)
+	m.Summary = summarize(all, causes, m.Findings, sc)
 	return m
 }
 
@@ -436,7 +477,8 @@ func setupLine(c *Results) string {
 		addUnique(&loaders, l)
 	}
 	slices.Sort(kernels)
-	slices.Sort(loaders)
+	// "name version": by loader, versions in release order
+	slices.SortFunc(loaders, func(a, b string) int { return compareLoaders(strings.Fields(a)[0], strings.Fields(b)[0]) })
 	slices.Sort(accels)
 	line := fmt.Sprintf("Kernels: %s. Loaders: %s. Accelerators: %s.",
 		strings.Join(kernels, ", "), strings.Join(loaders, ", "), strings.Join(accels, ", "))

@@ -197,7 +197,7 @@ func TestMergeInto(t *testing.T) {
 	opts := report.Options{Impacts: suiteLines}
 
 	out := filepath.Join(t.TempDir(), "merged")
-	merged, conflicts, err := report.MergeInto(out, opts, impacts, "86400", d1, d2)
+	merged, conflicts, err := report.MergeInto(out, false, opts, impacts, "86400", d1, d2)
 	if err != nil || len(conflicts) != 0 {
 		t.Fatalf("MergeInto = %v, %v", conflicts, err)
 	}
@@ -229,7 +229,7 @@ func TestMergeInto(t *testing.T) {
 		}
 	}
 
-	if merged, _, err := report.MergeInto(t.TempDir(), opts, "", "", d1, d2); err != nil || !merged.Generated.Equal(testTime) {
+	if merged, _, err := report.MergeInto(t.TempDir(), false, opts, "", "", d1, d2); err != nil || !merged.Generated.Equal(testTime) {
 		t.Errorf("without an epoch: Generated %v, %v; want the inputs' %v", merged.Generated, err, testTime)
 	}
 	empty := t.TempDir()
@@ -240,14 +240,74 @@ func TestMergeInto(t *testing.T) {
 	}{
 		{"bad epoch", "", "yesterday", []string{d1}, `SOURCE_DATE_EPOCH="yesterday"`},
 		{"missing impacts", filepath.Join(empty, "none.json"), "", []string{d1}, "none.json"},
+		{"impacts naming an unknown requirement", writeFile(t, `{"RING-002": "x", "RING-999": "y"}`), "", []string{d1}, `"RING-999" is not a requirement`},
+		{"impacts with a key twice", writeFile(t, `{"RING-002": "x", "RING-002": "y"}`), "", []string{d1}, `key "RING-002" appears twice`},
 		{"input without results", "", "", []string{d1, empty}, empty},
 	} {
 		dir := filepath.Join(t.TempDir(), "out")
-		if _, _, err := report.MergeInto(dir, opts, tc.impacts, tc.epoch, tc.dirs...); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+		if _, _, err := report.MergeInto(dir, false, opts, tc.impacts, tc.epoch, tc.dirs...); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 			t.Errorf("%s: %v, want an error naming %q", tc.name, err, tc.wantErr)
 		}
 		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s: %s written anyway (%v)", tc.name, dir, err)
 		}
 	}
+}
+
+// TestMergeIntoIsCarefulWithOut (issue 24 item 12): --out must be new or
+// empty, as for `conform run --out`; with force it may hold only an earlier
+// report (the four files), which is replaced; it is never one of the
+// inputs; and it is refused while another merge or run holds it.
+func TestMergeIntoIsCarefulWithOut(t *testing.T) {
+	d1, d2 := t.TempDir(), t.TempDir()
+	s1, s2 := shard("debian-6.1"), shard("debian-6.12")
+	both, _ := report.Merge(s1, s2)
+	for d, s := range map[string]*report.Results{d1: s1, d2: s2} {
+		if err := report.WriteAll(d, s, report.Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, _ := os.ReadFile(filepath.Join(d1, report.ResultsFile))
+	for _, force := range []bool{false, true} {
+		if _, _, err := report.MergeInto(d1, force, report.Options{}, "", "", d1, d2); err == nil || !strings.Contains(err.Error(), "input") {
+			t.Errorf("--out an input (force %v): %v, want a refusal saying it is an input", force, err)
+		}
+		if _, _, err := report.MergeInto(d1, force, report.Options{}, "", "", filepath.Join(d1, report.ResultsFile), d2); err == nil || !strings.Contains(err.Error(), "input") {
+			t.Errorf("--out the directory of an input file (force %v): %v, want a refusal saying it is an input", force, err)
+		}
+	}
+	if after, _ := os.ReadFile(filepath.Join(d1, report.ResultsFile)); !bytes.Equal(before, after) {
+		t.Error("a merge into its own input rewrote it")
+	}
+
+	out := t.TempDir()
+	if _, _, err := report.MergeInto(out, false, report.Options{}, "", "", d1); err != nil {
+		t.Fatalf("merge into an empty directory: %v", err)
+	}
+	if _, _, err := report.MergeInto(out, false, report.Options{}, "", "", d1, d2); err == nil || !strings.Contains(err.Error(), "not empty") {
+		t.Errorf("merge into an earlier report without force: %v, want 'not empty'", err)
+	}
+	if _, _, err := report.MergeInto(out, true, report.Options{}, "", "", d1, d2); err != nil {
+		t.Errorf("merge into an earlier report with force: %v", err)
+	}
+	if r, err := report.ReadDir(out); err != nil || len(r.Runs) != len(both.Runs) {
+		t.Errorf("force did not replace the earlier report: %v", err)
+	}
+	os.WriteFile(filepath.Join(out, "thesis.tex"), nil, 0o644)
+	if _, _, err := report.MergeInto(out, true, report.Options{}, "", "", d1); err == nil || !strings.Contains(err.Error(), "thesis.tex") {
+		t.Errorf("merge with force into a directory with a foreign file: %v, want a refusal naming it", err)
+	}
+	if r, err := report.ReadDir(out); err != nil || len(r.Runs) != len(both.Runs) {
+		t.Errorf("a refused merge changed --out: %v", err)
+	}
+}
+
+// writeFile writes data to a new file and returns its path.
+func writeFile(t *testing.T, data string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "impacts.json")
+	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

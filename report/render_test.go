@@ -59,27 +59,34 @@ func TestMarkdown(t *testing.T) {
 	}
 	md := buf.String()
 	for _, want := range []string{
-		// the summary leads: per loader, what fails where, with evidence
+		// the compatibility table leads: requirement × loader version
+		"## Compatibility",
+		"| requirement | reference v1 | cilium-ebpf v1 |",
+		"| RING-002 | ✓ | ✗ on hotplug-8 |",
+		"| SIZE-001 | ✗ on smp-2 | ✓ |",
+		// the summary speaks in causes, with where they bite and evidence
 		"## Summary",
-		"| cilium-ebpf v1 | MUST RING-002 | debian-6.12: hotplug-8 | RING-002 on debian-6.12 / hotplug-8: CPU 4 · errno ENODEV: perf ring for CPU 4: no such device |",
-		"|  | MUST RING-002 (known deviation) | debian-6.1: hotplug-8 |",
-		"|  | ERROR: 1 check could not run (not a verdict) | debian-6.12: smp-2 | see Findings |",
-		"| reference v1 | MUST SIZE-001 | debian-6.1: smp-2 | SIZE-001 on debian-6.1 / smp-2: map has 1 entries, want 2 |",
+		"| reference | [C1](#c1) | MUST: SIZE-001 | reference | on smp-2 | upstream status not recorded | reference on debian-6.1 / smp-2: map has 1 entries, want 2 |",
+		"| cilium-ebpf | [C2](#c2) | MUST: RING-002 | cilium-ebpf | on hotplug-8 | upstream status not recorded | cilium-ebpf on debian-6.12 / hotplug-8: CPU 4 · errno ENODEV: perf ring for CPU 4: no such device |",
+		"|  | [C3](#c3) | MUST: RING-002 (known deviation) |",
+		"|  | ERROR: 1 check could not run (not a verdict) | | | debian-6.12: smp-2 | | see Findings |",
 		// matrix cells count by level and name what failed, known failures marked
 		"| reference v1 | **PASS**<br>MUST: 2 PASS<br>SHOULD: 1 SKIP<br>INFO: 1 PASS | **FAIL (MUST)**<br>MUST: 1 FAIL (SIZE-001), 1 PASS<br>SHOULD: 1 SKIP<br>INFO: 1 PASS |",
 		"| cilium-ebpf v1 | **FAIL (known)**<br>MUST: 1 FAIL (known: RING-002), 1 PASS<br>SHOULD: 1 SKIP<br>INFO: 1 PASS |",
 		"**ERROR**<br>MUST: 2 PASS<br>SHOULD: 1 ERROR (LEGACY-003)<br>INFO: 1 PASS |",
 		"**run error** |",
-		// a finding with where, CPU, errno, masks and the caller's impact text
-		"- **FAIL** `RING-002` (MUST) — cilium-ebpf — 1 result on debian-6.12: hotplug-8\n" +
-			"  - Evidence (debian-6.12 / hotplug-8): CPU 4 · errno ENODEV · possible 0-7, present 0-1, online 0-1 — perf ring for CPU 4: no such device\n" +
-			"  - For cilium-ebpf users: Events from CPUs without a ring are silently lost.",
+		// a cause with where, CPU, errno and the caller's impact text
+		"**C2** cilium-ebpf — MUST: RING-002 (1 result) — bites: on hotplug-8 — seen on debian-6.12: hotplug-8\n" +
+			"- Evidence (cilium-ebpf, debian-6.12 / hotplug-8): CPU 4 · errno ENODEV — perf ring for CPU 4: no such device\n" +
+			"- Upstream: upstream status not recorded\n" +
+			"- For cilium-ebpf users: Events from CPUs without a ring are silently lost.",
 		// the generic fallback for a requirement without impact text
-		"  - For reference users: Where listed, reference breaks a MUST",
+		"- For reference users: Where listed, reference breaks a MUST",
 		// ERROR says it is not a verdict on the loader
 		"- **ERROR** `LEGACY-003` (SHOULD) — cilium-ebpf — 1 result on debian-6.12: smp-2",
 		"## Known deviations",
 		"  - Known deviation: cilium/ebpf#1234, fixed in v0.23",
+		"- Known deviation: cilium/ebpf#1234, fixed in v0.23",
 		"## Run errors",
 		"[    2.2] init: waiting for /dev/vport0p1",
 		"## Conflicts",
@@ -94,9 +101,9 @@ func TestMarkdown(t *testing.T) {
 	if strings.Contains(findings, "debian-6.1: hotplug-8") {
 		t.Error("a known deviation is listed among the findings")
 	}
-	// MUST before SHOULD in the findings.
-	if i, j := strings.Index(findings, "(MUST)"), strings.Index(findings, "(SHOULD)"); i < 0 || j < 0 || j < i {
-		t.Errorf("findings are not MUST first:\n%s", findings)
+	// FAILs are root causes, not findings.
+	if strings.Contains(findings, "**FAIL**") {
+		t.Errorf("a FAIL is listed among the findings:\n%s", findings)
 	}
 	golden(t, "report.golden.md", buf.Bytes())
 }
@@ -109,7 +116,7 @@ func TestMarkdownEscapesText(t *testing.T) {
 	if err := report.WriteMarkdown(&buf, r, report.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(buf.String(), ` — bad \| pipe and \*stars\* \<script\>`) {
+	if !strings.Contains(buf.String(), `: bad \| pipe and \*stars\* \<script\>`) {
 		t.Errorf("detail not escaped:\n%s", buf.String())
 	}
 }

@@ -5,9 +5,14 @@
 // whether a set of results should fail a build (Gate, with per-loader
 // baselines of known deviations).
 //
-// The package knows no requirement IDs: what a failure means for users comes
-// from the caller (Options.Impacts), so the suite stays the one place that
-// defines requirements.
+// The reports open with a compatibility table (requirement × loader version,
+// failures named by topology classes) and list failures by root cause
+// (Causes), each with what upstream knows (Upstream).
+//
+// The package knows no requirement IDs: what a failure means for users, each
+// requirement's current level and the topology classes of a set of masks
+// come from the caller (Options.Impacts, Options.Levels, Options.Classify),
+// so the suite stays the one place that defines requirements.
 package report
 
 import (

@@ -18,7 +18,8 @@ need_root() {
 install_packages() {
 	local pkgs=(clang llvm make gcc libc6-dev libbpf-dev libelf-dev zlib1g-dev bpftool
 		qemu-system-x86 qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross
-		chromium ca-certificates debian-archive-keyring)
+		chromium ca-certificates debian-archive-keyring
+		python3-bpfcc) # the bcc adapter: bookworm's bcc 0.26 for /usr/bin/python3
 	# The aya adapter is Rust: aya 0.13.1 needs rustc >= 1.80, bookworm's rustc
 	# is 1.63, its rustc-web/cargo-web are 1.85+. Installed like every other
 	# package, so every machine (and the debian:bookworm CI container) has the

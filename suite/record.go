@@ -1,90 +1,47 @@
 package suite
 
 import (
-	"fmt"
-	"strings"
+	"cmp"
+	"slices"
 	"sync"
-
-	"github.com/onsi/ginkgo/v2/types"
 
 	"github.com/perfconform/perfconform/result"
 )
 
-// recorder turns Ginkgo spec reports into results. Checks note their evidence
-// (CPU, errno, detail) here before they pass or fail, because a Ginkgo failure
-// message alone would lose the structure reports need.
+// recorder collects the results of a run. Checks note their evidence (CPU,
+// errno, detail) in their pending result before they pass or fail, because
+// a failure message alone would lose the structure reports need.
 type recorder struct {
 	mu       sync.Mutex
+	emitMu   *sync.Mutex // serializes OnResult with OnCheck (environment.emitMu)
 	onResult func(result.Result)
 	results  []result.Result
-	hasSpecs bool
-	current  *pending
 }
 
+// pending is one check's result while it runs.
 type pending struct {
 	res      result.Result
-	isError  bool  // the environment, not the loader, failed
-	closeErr error // a loader session that did not close cleanly
+	base     result.Result // res as the check began (requirement, loader, masks)
+	isError  bool          // the environment, not the loader, failed
+	closeErr error         // a loader session that did not close cleanly
+	ended    error         // an adapter session ended on its own before a PASS (passWatch)
+	failed   bool          // failf or errorf ended the check
+	skipped  bool          // skip ended the check
+	msg      string        // the failure or skip message
+	panicked string        // the check panicked: the value and stack
 }
 
-func (r *recorder) begin(base result.Result) *pending {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.current = &pending{res: base}
-	return r.current
-}
-
+// add records res and hands it to OnResult; calls never overlap, so
+// OnResult needs no locking of its own even with loaders side by side.
 func (r *recorder) add(res result.Result) {
 	r.mu.Lock()
 	r.results = append(r.results, res)
 	r.mu.Unlock()
 	if r.onResult != nil {
+		r.emitMu.Lock()
+		defer r.emitMu.Unlock()
 		r.onResult(res)
 	}
-}
-
-// finish is the ReportAfterEach hook: the spec's state decides the status.
-func (r *recorder) finish(report types.SpecReport) {
-	r.mu.Lock()
-	p := r.current
-	r.current = nil
-	r.mu.Unlock()
-	if p == nil {
-		return // a spec that never reached its body (filtered out)
-	}
-	res := p.res
-	res.Duration = report.RunTime
-	msg := strings.TrimSpace(report.Failure.Message)
-	switch report.State {
-	case types.SpecStatePassed:
-		res.Status = result.Pass
-	case types.SpecStateSkipped:
-		res.Status = result.Skip
-		res.Detail = msg
-	case types.SpecStateFailed:
-		res.Status = result.Fail
-		if p.isError {
-			res.Status = result.Error
-		}
-		res.Detail = msg
-	case types.SpecStatePanicked:
-		res.Status = result.Error
-		res.Detail = fmt.Sprintf("panic in the check: %s %v", msg, report.Failure.ForwardedPanic)
-	default: // timed out, interrupted, aborted
-		res.Status = result.Error
-		res.Detail = fmt.Sprintf("%s: %s", report.State, msg)
-	}
-	if p.closeErr != nil {
-		// The adapter broke the protocol when asked to stop: its verdict is
-		// kept as evidence, but the result says nothing about the loader.
-		found := string(res.Status)
-		if res.Detail != "" {
-			found += ": " + res.Detail
-		}
-		res.Status = result.Error
-		res.Detail = fmt.Sprintf("the loader's session did not close cleanly: %v (the check itself found %s)", p.closeErr, found)
-	}
-	r.add(res)
 }
 
 // fillMissing adds an ERROR for every (loader, requirement) that produced no
@@ -105,4 +62,27 @@ func (r *recorder) fillMissing(loaders []NamedLoader, reqs []Requirement) {
 			}
 		}
 	}
+}
+
+// sorted returns the results in the order of a serial run: loader by
+// loader as Config.Loaders lists them, each in the order of Requirements,
+// however the checks were scheduled.
+func (r *recorder) sorted(loaders []NamedLoader) []result.Result {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	loaderAt := map[string]int{}
+	for i, nl := range loaders {
+		if _, ok := loaderAt[nl.Name]; !ok {
+			loaderAt[nl.Name] = i
+		}
+	}
+	reqAt := map[string]int{}
+	for i, req := range Requirements {
+		reqAt[req.ID] = i
+	}
+	out := slices.Clone(r.results)
+	slices.SortStableFunc(out, func(a, b result.Result) int {
+		return cmp.Or(cmp.Compare(loaderAt[a.Loader], loaderAt[b.Loader]), cmp.Compare(reqAt[a.Requirement], reqAt[b.Requirement]))
+	})
+	return out
 }

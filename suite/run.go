@@ -9,16 +9,18 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/ginkgo/v2/formatter"
-	"github.com/onsi/ginkgo/v2/types"
 	"golang.org/x/sys/unix"
 
 	"github.com/perfconform/perfconform/adapters/protocol"
 	bpffixtures "github.com/perfconform/perfconform/fixtures/bpf"
 	"github.com/perfconform/perfconform/internal/bpfsys"
+	"github.com/perfconform/perfconform/internal/filelock"
+	"github.com/perfconform/perfconform/reference/perfring"
 	"github.com/perfconform/perfconform/reference/topology"
 	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/suite/trigger"
@@ -40,8 +42,16 @@ const DefaultTimeout = 10 * time.Second
 // time. Below a second such a stall, not the loader, would decide verdicts.
 const MinTimeout = time.Second
 
+// MaxTimeout is the longest Config.Timeout: an hour for one sample is
+// beyond any emulation's stall, and the VM bounds derived from it must stay
+// far from overflowing.
+const MaxTimeout = time.Hour
+
 // CheckTimeout returns why d cannot bound the suite's waits, or nil.
 func CheckTimeout(d time.Duration) error {
+	if d > MaxTimeout {
+		return fmt.Errorf("%v is longer than %v: no stall of a machine or an emulator lasts that long, and the VM's bounds are derived from it", d, MaxTimeout)
+	}
 	if d < MinTimeout {
 		return fmt.Errorf("%v is too short: at least %v, or a stalled machine rather than the loader would decide verdicts", d, MinTimeout)
 	}
@@ -85,16 +95,33 @@ type Config struct {
 	// OnCheck, if set, is called when the check of one requirement against
 	// one loader starts (for progress displays).
 	OnCheck func(loader, requirement string)
+	// Serial runs the loaders one after another, every requirement on loads
+	// of its own and every CPU change for one loader: the schedule from
+	// before loaders ran side by side, kept to prove the two give the same
+	// verdicts. By default loaders run side by side (see schedule.go).
+	Serial bool
+	// Parallel bounds how many loaders run side by side (0: all of them).
+	// Kernels that charge BPF memory to RLIMIT_MEMLOCK run one at a time.
+	Parallel int
 	// Hotplug lets the RING-HOTPLUG-* checks take CPUs offline and bring them
 	// online through cpuN/online under SysfsRoot (putting them back after).
 	// Without it they SKIP. The VM guest sets it; a host run must not.
 	Hotplug bool
 }
 
+// ErrSecondRun is Run's error when the suite already ran in this process:
+// Ginkgo runs once per process (a second RunSpecs exits the program).
+var ErrSecondRun = errors.New("the suite already ran in this process (Ginkgo runs once per process): put every loader into one run")
+
+var ran atomic.Bool
+
 // Run runs every requirement against every loader and returns one result per
 // (loader, requirement). Ginkgo allows one suite run per process, so Run may be
-// called once.
+// called once; a second call returns ErrSecondRun before doing anything.
 func Run(ctx context.Context, cfg Config) ([]result.Result, error) {
+	if !ran.CompareAndSwap(false, true) {
+		return nil, ErrSecondRun
+	}
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
@@ -104,13 +131,30 @@ func Run(ctx context.Context, cfg Config) ([]result.Result, error) {
 	}
 	defer cleanup()
 
-	rec := &recorder{onResult: cfg.OnResult}
-	for _, nl := range cfg.Loaders {
-		info, err := infoWithTimeout(ctx, nl.Loader, cfg.Timeout)
-		if err != nil {
+	env.runCtx = ctx
+	rec := &recorder{onResult: cfg.OnResult, emitMu: &env.emitMu}
+	reqs := cfg.requirements()
+	infos := make([]protocol.Info, len(cfg.Loaders))
+	infoErrs := make([]error, len(cfg.Loaders))
+	var wg sync.WaitGroup
+	for i, nl := range cfg.Loaders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			infos[i], infoErrs[i] = infoWithTimeout(ctx, nl.Loader, cfg.Timeout)
+		}()
+		if cfg.Serial {
+			wg.Wait() // one loader after another, as the serial schedule runs them
+		}
+	}
+	wg.Wait()
+	masks := &result.Masks{Possible: env.topo.Possible.String(), Present: env.topo.Present.String(), Online: env.topo.Online.String()}
+	var runs []*loaderRun
+	for i, nl := range cfg.Loaders {
+		if err := infoErrs[i]; err != nil {
 			// Without info the loader cannot be run at all: every
 			// requirement is an ERROR carrying the reason.
-			for _, req := range cfg.requirements() {
+			for _, req := range reqs {
 				rec.add(result.Result{
 					Requirement: req.ID, Level: req.Level, Status: result.Error, Loader: nl.Name,
 					Detail: fmt.Sprintf("loader info: %v", err),
@@ -118,13 +162,17 @@ func Run(ctx context.Context, cfg Config) ([]result.Result, error) {
 			}
 			continue
 		}
-		registerLoader(env, rec, nl, info, cfg.requirements())
+		runs = append(runs, &loaderRun{nl: nl, info: infos[i], masks: masks, shared: &perLoader{}})
 	}
-	if !rec.hasSpecs {
-		return rec.results, nil
+	if len(runs) == 0 || len(reqs) == 0 {
+		return rec.sorted(cfg.Loaders), nil
+	}
+	if cfg.Serial {
+		env.registerSerial(rec, runs, reqs)
+	} else {
+		env.registerSideBySide(rec, runs, reqs, cfg.parallel(len(runs)))
 	}
 
-	ginkgo.ReportAfterEach(func(report types.SpecReport) { rec.finish(report) })
 	suiteConfig, reporterConfig := ginkgo.GinkgoConfiguration()
 	suiteConfig.RandomizeAllSpecs = false
 	suiteConfig.Timeout = 24 * time.Hour
@@ -134,8 +182,24 @@ func Run(ctx context.Context, cfg Config) ([]result.Result, error) {
 	// prints its own lines, so Ginkgo's go where the caller wants them.
 	formatter.ColorableStdOut = cfg.Log
 	ginkgo.RunSpecs(silentT{}, "perfconform", suiteConfig, reporterConfig)
-	rec.fillMissing(cfg.Loaders, cfg.requirements())
-	return rec.results, nil
+	rec.fillMissing(cfg.Loaders, reqs)
+	return rec.sorted(cfg.Loaders), nil
+}
+
+// parallel is how many of n loaders run side by side: Config.Parallel
+// (all when 0), and one at a time on kernels that charge BPF memory to
+// RLIMIT_MEMLOCK (before 5.11). There the charge is per user, so loaders
+// side by side could exhaust one another's limit where a serial run would
+// not: one loader at a time keeps their verdicts those of a serial run.
+func (cfg *Config) parallel(n int) int {
+	k := cfg.Parallel
+	if k <= 0 || k > n {
+		k = n
+	}
+	if bpfsys.MemlockCharged() {
+		k = 1
+	}
+	return k
 }
 
 func (cfg *Config) defaults() error {
@@ -145,8 +209,8 @@ func (cfg *Config) defaults() error {
 	if cfg.Pages == 0 {
 		cfg.Pages = 8
 	}
-	if cfg.Pages < 0 || cfg.Pages&(cfg.Pages-1) != 0 {
-		return fmt.Errorf("suite: pages %d is not a power of two", cfg.Pages)
+	if err := perfring.CheckPages(cfg.Pages); err != nil {
+		return fmt.Errorf("suite: %w", err)
 	}
 	if cfg.PinRoot == "" {
 		cfg.PinRoot = "/sys/fs/bpf/perfconform"
@@ -156,6 +220,9 @@ func (cfg *Config) defaults() error {
 	}
 	if err := CheckTimeout(cfg.Timeout); err != nil {
 		return fmt.Errorf("suite: timeout %w", err)
+	}
+	if cfg.Parallel < 0 {
+		return fmt.Errorf("suite: %d loaders side by side: want 0 (all) or more", cfg.Parallel)
 	}
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
@@ -189,9 +256,15 @@ func infoWithTimeout(ctx context.Context, l Loader, d time.Duration) (protocol.I
 	return l.Info(ctx)
 }
 
+// suiteTempPrefix names the suite's temporary directory (fixture files, the
+// DEGRADE-POSSIBLE file) under os.TempDir().
+const suiteTempPrefix = "perfconform-suite-"
+
 // environment is what every check shares: fixture files, the pin root, and the
 // masks the kernel reports (the oracle, read by the suite itself).
 type environment struct {
+	runCtx   context.Context // Run's: ending it interrupts every check
+	emitMu   sync.Mutex      // OnCheck and OnResult calls never overlap
 	cfg      Config
 	fixtures map[string]string
 	topo     topology.Topology
@@ -225,19 +298,24 @@ func newEnvironment(cfg Config) (*environment, func(), error) {
 	if err := bpfsys.RaiseMemlock(); err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrEnvironment, err)
 	}
-	tmp, err := os.MkdirTemp("", "perfconform-suite-")
+	// The fixtures' directory is locked while this run lives, so the next
+	// run removes one a killed run left behind (filelock.RemoveStale).
+	filelock.RemoveStale("", suiteTempPrefix)
+	tmp, releaseTmp, err := filelock.MkdirLocked("", suiteTempPrefix)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrEnvironment, err)
 	}
 	fixtures, err := bpffixtures.WriteAll(filepath.Join(tmp, "fixtures"))
 	if err != nil {
 		os.RemoveAll(tmp)
+		releaseTmp()
 		return nil, nil, fmt.Errorf("%w: write fixtures: %w", ErrEnvironment, err)
 	}
 	removeStalePinDirs(cfg.PinRoot)
 	pinRoot := filepath.Join(cfg.PinRoot, fmt.Sprintf("run-%d", os.Getpid()))
 	if err := os.MkdirAll(pinRoot, 0o700); err != nil {
 		os.RemoveAll(tmp)
+		releaseTmp()
 		return nil, nil, fmt.Errorf("%w: create pin root: %w", ErrEnvironment, err)
 	}
 	cfg.PinRoot = pinRoot
@@ -246,6 +324,7 @@ func newEnvironment(cfg Config) (*environment, func(), error) {
 		os.RemoveAll(pinRoot) // unpins whatever a check left behind
 		os.Remove(filepath.Dir(pinRoot))
 		os.RemoveAll(tmp)
+		releaseTmp()
 	}, nil
 }
 

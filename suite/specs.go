@@ -6,17 +6,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/onsi/ginkgo/v2"
 	"golang.org/x/sys/unix"
 
 	"github.com/perfconform/perfconform/adapters/protocol"
 	"github.com/perfconform/perfconform/internal/bpfsys"
 	"github.com/perfconform/perfconform/reference/topology"
-	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/suite/trigger"
 )
 
@@ -45,37 +44,6 @@ var checks = map[string]func(*check){
 	"DEGRADE-POSSIBLE":     checkDegradePossible,
 }
 
-// registerLoader adds one Ginkgo container per loader with one spec per
-// requirement, labelled with the requirement ID and level.
-func registerLoader(env *environment, rec *recorder, nl NamedLoader, info protocol.Info, reqs []Requirement) {
-	// Container bodies run later, when RunSpecs builds the tree.
-	rec.hasSpecs = rec.hasSpecs || len(reqs) > 0
-	masks := &result.Masks{Possible: env.topo.Possible.String(), Present: env.topo.Present.String(), Online: env.topo.Online.String()}
-	shared := &perLoader{}
-	// No label is derived from the loader's name: Ginkgo refuses labels
-	// with characters such as &|!,()/ and would abort the whole run.
-	ginkgo.Describe(nl.Name, ginkgo.Ordered, ginkgo.ContinueOnFailure, func() {
-		for _, req := range reqs {
-			run := checks[req.ID]
-			ginkgo.It(req.ID+": "+req.Title, ginkgo.Label(req.ID, string(req.Level)), func(ctx ginkgo.SpecContext) {
-				if env.cfg.OnCheck != nil {
-					env.cfg.OnCheck(nl.Name, req.ID)
-				}
-				p := rec.begin(result.Result{
-					Requirement: req.ID, Level: req.Level, Loader: nl.Name,
-					LoaderVersion: info.Version, Masks: masks,
-				})
-				c := &check{ctx: ctx, env: env, loader: nl.Loader, info: info, req: req, p: p, shared: shared}
-				// Sessions are closed before the body returns, while ctx
-				// (which Ginkgo cancels then) is live: how an adapter stops
-				// is part of the result (sessionClosed).
-				defer c.closeSessions()
-				run(c)
-			}, ginkgo.NodeTimeout(10*env.cfg.Timeout+time.Minute))
-		}
-	})
-}
-
 // check is one requirement being checked against one loader.
 type check struct {
 	ctx    context.Context
@@ -89,6 +57,16 @@ type check struct {
 	pages int
 	// shared is what the checks of this loader share in this run.
 	shared *perLoader
+	// share, when set, holds the loads the checks of one step share
+	// (sharedLoads); group, the CPU changes the hotplug checks of several
+	// loaders share (cpuGroup); toggles counts this check's changes.
+	share   *sharedLoads
+	group   *cpuGroup
+	toggles int
+	// cleanups run when the check ends (deferCleanup); abandoned says why
+	// the runner stopped waiting for the check's body.
+	cleanups  []func()
+	abandoned string
 }
 
 // perLoader is what one loader's checks share within a run: experiments
@@ -116,7 +94,7 @@ func (c *check) failf(cpu *int, errno string, format string, args ...any) {
 		}
 	}
 	c.p.res.CPU, c.p.res.Errno = cpu, errno
-	ginkgo.Fail(c.withMasks(msg), 1)
+	c.stop(false, c.withMasks(msg))
 }
 
 // errorf records that the environment (not the loader) failed, and ends the spec.
@@ -126,7 +104,7 @@ func (c *check) errorf(format string, args ...any) {
 	if err := c.adapterEnded(); err != nil && !strings.Contains(msg, err.Error()) {
 		msg = fmt.Sprintf("the adapter ended during the check: %v; then: %s", err, msg)
 	}
-	ginkgo.Fail(c.withMasks(msg), 1)
+	c.stop(true, c.withMasks(msg))
 }
 
 // failLoad fails the requirement because the loader refused or failed a
@@ -241,48 +219,92 @@ type loaded struct {
 	eventsClosed bool
 	// readyAt is when the loader said the load was ready (Load returned).
 	readyAt time.Time
+	// shared: the session serves several checks of one step (sharedLoads);
+	// they do not close it, the step does. fired memoizes fire on it.
+	shared bool
+	fired  map[string][]cpuOutcome
 }
 
 // load asks the loader to load a fixture. A refusal by the loader comes back
 // as *LoadError; anything else (adapter crash, hang, garbage) ends the spec
-// as ERROR, because it says nothing about the requirement.
+// as ERROR, because it says nothing about the requirement. Within a step
+// that shares loads (sharedLoads), a default load of a shared fixture is
+// done once and its outcome, whatever it was, serves every check of the
+// step.
 func (c *check) load(fixture, pinDir, possibleFile string) (*loaded, *LoadError) {
+	if c.share != nil && pinDir == "" && possibleFile == "" && c.pages == 0 {
+		if s := c.share.entry(fixture); s != nil {
+			return s.get(c)
+		}
+	}
+	l, lerr, errMsg := c.loadNew(c.ctx, fixture, pinDir, possibleFile)
+	if errMsg != "" {
+		c.errorf("%s", errMsg)
+	}
+	c.skipUnsupported(lerr)
+	if lerr == nil {
+		c.track(l)
+	}
+	return l, lerr
+}
+
+// skipUnsupported SKIPs the check when the loader said it cannot express
+// the object at all (protocol.StageUnsupported: bcc's C dialect has no perf
+// array with only its type declared): a fact about the loader's language,
+// neither a PASS nor a FAIL of what the object asks.
+func (c *check) skipUnsupported(lerr *LoadError) {
+	if lerr != nil && lerr.Stage == protocol.StageUnsupported {
+		c.skip(fmt.Sprintf("the loader cannot express this object (%s stage): %v", lerr.Stage, lerr.Err))
+	}
+}
+
+// track makes l one of this check's sessions: watched for a crash before a
+// verdict (adapterEnded), closed when the check ends (unless shared).
+func (c *check) track(l *loaded) {
+	c.loads = append(c.loads, l)
+	if !l.shared {
+		l.onClose = c.sessionClosed
+		c.deferCleanup(l.close)
+	}
+}
+
+// loadNew is one load of fixture for the session context ctx. It returns
+// the session, the loader's refusal, or (errMsg) why the load says nothing
+// about any requirement.
+func (c *check) loadNew(ctx context.Context, fixture, pinDir, possibleFile string) (*loaded, *LoadError, string) {
 	path, ok := c.env.fixtures[fixture]
 	if !ok {
-		c.errorf("fixture %s is not built into this binary", fixture)
+		return nil, nil, fmt.Sprintf("fixture %s is not built into this binary", fixture)
 	}
 	if pinDir == "" {
 		var err error
 		if pinDir, err = c.env.newPinDir(c.req.ID + "-" + fixture); err != nil {
-			c.errorf("%v", err)
+			return nil, nil, err.Error()
 		}
 	}
 	if possibleFile == "" {
 		possibleFile = c.env.cfg.PossibleCPUsFile
 	}
-	// The spec's context bounds the whole session (process loaders kill the
-	// adapter when it is done); loaders bound the load itself.
+	// The session's context bounds the whole session (process loaders
+	// kill the adapter when it is done); loaders bound the load itself.
 	pages := c.env.cfg.Pages
 	if c.pages != 0 {
 		pages = c.pages
 	}
 	before := PinsIn(pinDir)
-	sess, err := c.loader.Load(c.ctx, LoadRequest{Object: path, PinDir: pinDir, Pages: pages, PossibleCPUsFile: possibleFile})
+	sess, err := c.loader.Load(ctx, LoadRequest{Object: path, PinDir: pinDir, Pages: pages, PossibleCPUsFile: possibleFile})
 	if err != nil {
 		err = JudgeEnvironment(err, pinDir, before)
 		if le := AsLoadError(err); le != nil && le.Stage == protocol.StageEnvironment {
 			// No requirement may pass or fail on a loader that never got to
 			// the object (protocol.StageEnvironment).
-			c.errorf("the loader cannot run in this environment, so this says nothing about the requirement: %v", le.Err)
+			return nil, nil, fmt.Sprintf("the loader cannot run in this environment, so this says nothing about the requirement: %v", le.Err)
 		} else if le != nil {
-			return &loaded{fixture: fixture, pinDir: pinDir}, le
+			return &loaded{fixture: fixture, pinDir: pinDir}, le, ""
 		}
-		c.errorf("loader did not complete the load of %s: %v", fixture, err)
+		return nil, nil, fmt.Sprintf("loader did not complete the load of %s: %v", fixture, err)
 	}
-	l := &loaded{fixture: fixture, pinDir: pinDir, sess: sess, onClose: c.sessionClosed, readyAt: time.Now()}
-	c.loads = append(c.loads, l)
-	ginkgo.DeferCleanup(func() { l.close() })
-	return l, nil
+	return &loaded{fixture: fixture, pinDir: pinDir, sess: sess, readyAt: time.Now()}, nil, ""
 }
 
 // mustLoad is load where a refusal fails the requirement.
@@ -318,6 +340,13 @@ func (c *check) loadForSizes(fixture string, maps ...string) (*loaded, string) {
 }
 
 func (l *loaded) close() {
+	if l.shared {
+		return // the step closes it (sharedLoads.close)
+	}
+	l.closeNow()
+}
+
+func (l *loaded) closeNow() {
 	if l.sess != nil && !l.closed {
 		err := l.sess.Close()
 		l.closed = true
@@ -357,7 +386,7 @@ func (c *check) kernelMap(l *loaded, name string) (*ebpf.Map, *ebpf.MapInfo) {
 	if err != nil {
 		c.errorf("map %s of %s is not pinned at %s as the loader contract requires: %v", name, l.fixture, path, err)
 	}
-	ginkgo.DeferCleanup(m.Close)
+	c.deferCleanup(func() { m.Close() })
 	info, err := m.Info()
 	if err != nil {
 		c.errorf("map %s: kernel map info: %v", name, err)
@@ -426,10 +455,23 @@ func (c *check) ringCPUs(declared uint32) []int {
 
 // fire writes one sample on each CPU into the pinned map through the kernel
 // and waits for the loader's reader to deliver them.
+// On a shared session (sharedLoads) the outcome of a completed fire on the
+// same CPUs is reused: the checks of a step judge one experiment.
 func (c *check) fire(l *loaded, mapName string, m *ebpf.Map, cpus []int) []cpuOutcome {
+	key := fmt.Sprint(mapName, cpus)
+	if got, ok := l.fired[key]; ok {
+		return slices.Clone(got)
+	}
 	trig := c.newTrigger(mapName, m)
 	defer trig.Close()
-	return c.fireWith(l, mapName, trig, cpus)
+	outcomes := c.fireWith(l, mapName, trig, cpus)
+	if l.shared {
+		if l.fired == nil {
+			l.fired = map[string][]cpuOutcome{}
+		}
+		l.fired[key] = slices.Clone(outcomes)
+	}
+	return outcomes
 }
 
 func (c *check) newTrigger(mapName string, m *ebpf.Map) *trigger.Trigger {
@@ -693,7 +735,7 @@ func checkMulti(c *check) {
 
 func checkLegacy(c *check) {
 	if !c.info.Has(protocol.CapLegacyMaps) {
-		ginkgo.Skip(fmt.Sprintf("%s declares no %q capability", c.info.Loader, protocol.CapLegacyMaps))
+		c.skip(fmt.Sprintf("%s declares no %q capability", c.info.Loader, protocol.CapLegacyMaps))
 	}
 	l, note := c.loadForSizes("perf_legacy", "events")
 	_, info := c.kernelMap(l, "events")

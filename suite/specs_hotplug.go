@@ -1,16 +1,17 @@
 package suite
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/onsi/ginkgo/v2"
 
 	"github.com/perfconform/perfconform/reference/topology"
 )
@@ -26,14 +27,16 @@ var ErrHotplug = errors.New("CPU hotplug failed")
 // requireHotplug SKIPs the check unless the suite may hotplug CPUs here.
 func (c *check) requireHotplug() {
 	if !c.env.cfg.Hotplug {
-		ginkgo.Skip("CPU hotplug is exercised only inside perfconform's VMs (suite.Config.Hotplug): taking this machine's CPUs offline would disturb it")
+		c.skip("CPU hotplug is exercised only inside perfconform's VMs (suite.Config.Hotplug): taking this machine's CPUs offline would disturb it")
 	}
 }
 
 // onlineFile is the hotplug control of cpu, "" when the CPU has none (CPU 0
 // on most x86 kernels, CPUs that are not present).
-func (c *check) onlineFile(cpu int) string {
-	root := c.env.cfg.SysfsRoot
+func (c *check) onlineFile(cpu int) string { return c.env.onlineFile(cpu) }
+
+func (e *environment) onlineFile(cpu int) string {
+	root := e.cfg.SysfsRoot
 	if root == "" {
 		root = topology.DefaultSysfsRoot
 	}
@@ -46,8 +49,8 @@ func (c *check) onlineFile(cpu int) string {
 
 // setOnline brings cpu online or takes it offline and waits until the
 // online mask says so.
-func (c *check) setOnline(cpu int, online bool) error {
-	path := c.onlineFile(cpu)
+func (e *environment) setOnline(cpu int, online bool) error {
+	path := e.onlineFile(cpu)
 	if path == "" {
 		return fmt.Errorf("%w: CPU %d has no online control", ErrHotplug, cpu)
 	}
@@ -58,9 +61,9 @@ func (c *check) setOnline(cpu int, online bool) error {
 	if err := os.WriteFile(path, []byte(val), 0o644); err != nil {
 		return fmt.Errorf("%w: write %s to %s: %w", ErrHotplug, val, path, err)
 	}
-	deadline := time.Now().Add(c.env.cfg.Timeout)
+	deadline := time.Now().Add(e.cfg.Timeout)
 	for {
-		now, err := topology.ReadOnline(c.env.cfg.SysfsRoot)
+		now, err := topology.ReadOnline(e.cfg.SysfsRoot)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrHotplug, err)
 		}
@@ -68,23 +71,114 @@ func (c *check) setOnline(cpu int, online bool) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%w: CPU %d: online mask still %s %v after writing %s to %s", ErrHotplug, cpu, now, c.env.cfg.Timeout, val, path)
+			return fmt.Errorf("%w: CPU %d: online mask still %s %v after writing %s to %s", ErrHotplug, cpu, now, e.cfg.Timeout, val, path)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-// hotplugged changes cpu's state for the rest of the check and restores it
-// afterwards, before the check's sessions close (cleanups run in reverse).
+// hotplugged changes cpu's state for the rest of the check. The checks of
+// the loaders in the check's cpuGroup (side by side: every loader whose
+// reader is open; serially: this loader alone) make the change once, when
+// each of them has reached it, and the CPUs are put back once every check
+// of the group has ended and closed its sessions (runTogether).
 func (c *check) hotplugged(cpu int, online bool) {
-	if err := c.setOnline(cpu, online); err != nil {
+	if c.group == nil {
+		c.errorf("internal: a hotplug check outside a CPU group")
+	}
+	stage := c.toggles
+	c.toggles++
+	if err := c.group.at(c.ctx, stage, cpu, online, func() error { return c.setOnline(cpu, online) }); err != nil {
 		c.errorf("%v", err)
 	}
-	ginkgo.DeferCleanup(func() {
-		if err := c.setOnline(cpu, !online); err != nil {
-			ginkgo.Fail(fmt.Sprintf("restoring CPU %d: %v", cpu, err))
-		}
+}
+
+// cpuGroup is the CPU changes that the hotplug checks of several loaders
+// share. Every check goes through the same changes in the same order
+// (stages); a change is made when every check still in the group has
+// reached it, by the last to arrive, and all of them go on from there. A
+// check that ends early leaves the group and is waited for no more.
+type cpuGroup struct {
+	mu       sync.Mutex
+	cond     *sync.Cond
+	members  int
+	arrived  map[int]int
+	started  map[int]bool
+	finished map[int]bool
+	errs     map[int]error
+	// before is each changed CPU's state before the group's first change of
+	// it, in the order they were first changed: what restore puts back.
+	before []cpuState
+}
+
+type cpuState struct {
+	cpu    int
+	online bool
+}
+
+func newCPUGroup(members int) *cpuGroup {
+	g := &cpuGroup{members: members, arrived: map[int]int{}, started: map[int]bool{}, finished: map[int]bool{}, errs: map[int]error{}}
+	g.cond = sync.NewCond(&g.mu)
+	return g
+}
+
+// at waits until every member still in the group has reached stage, then
+// sets cpu online or offline once (change) and returns its error to each.
+// It gives up when ctx ends.
+func (g *cpuGroup) at(ctx context.Context, stage, cpu int, online bool, change func() error) error {
+	stop := context.AfterFunc(ctx, func() {
+		g.mu.Lock()
+		g.cond.Broadcast()
+		g.mu.Unlock()
 	})
+	defer stop()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.arrived[stage]++
+	for g.arrived[stage] < g.members && !g.started[stage] {
+		if ctx.Err() != nil {
+			g.arrived[stage]--
+			return fmt.Errorf("%w: interrupted while waiting for the other loaders' checks to reach CPU %d's change: %w", ErrHotplug, cpu, ctx.Err())
+		}
+		g.cond.Wait()
+	}
+	if !g.started[stage] {
+		g.started[stage] = true
+		if !slices.ContainsFunc(g.before, func(s cpuState) bool { return s.cpu == cpu }) {
+			g.before = append(g.before, cpuState{cpu: cpu, online: !online})
+		}
+		g.mu.Unlock()
+		err := change()
+		g.mu.Lock()
+		g.errs[stage], g.finished[stage] = err, true
+		g.cond.Broadcast()
+	}
+	for !g.finished[stage] {
+		g.cond.Wait()
+	}
+	return g.errs[stage]
+}
+
+// leave takes an ended check out of the group.
+func (g *cpuGroup) leave() {
+	g.mu.Lock()
+	g.members--
+	g.cond.Broadcast()
+	g.mu.Unlock()
+}
+
+// restore puts every CPU the group changed back as it was, last changed
+// first, once every check has ended.
+func (g *cpuGroup) restore(ctx context.Context, e *environment) error {
+	g.mu.Lock()
+	before := slices.Clone(g.before)
+	g.mu.Unlock()
+	for _, s := range slices.Backward(before) {
+		if err := e.setOnline(s.cpu, s.online); err != nil {
+			return fmt.Errorf("restoring CPU %d: %w", s.cpu, err)
+		}
+	}
+	return nil
 }
 
 // checkHotplugOffline: a CPU taken offline while the reader runs must not
@@ -142,15 +236,15 @@ func checkHotplugOffline(c *check) {
 // it for a note that is not judged, so it is not a grace (1s under TCG).
 const comebackWait = 500 * time.Millisecond
 
+func (c *check) setOnline(cpu int, online bool) error { return c.env.setOnline(cpu, online) }
+
 // comeback brings cpu back online and says what became of its output, for
 // the record (not judged: a CPU that comes back is RING-HOTPLUG-ONLINE's
 // kind of event): a ring filed before the CPU went offline does not work
 // again unless the reader files a new one. It writes there for up to
 // comebackWait (or a grace, where that is shorter).
 func (c *check) comeback(l *loaded, m *ebpf.Map, cpu int) string {
-	if err := c.setOnline(cpu, true); err != nil {
-		c.errorf("%v", err)
-	}
+	c.hotplugged(cpu, true)
 	trig := c.newTrigger("events", m)
 	defer trig.Close()
 	var o cpuOutcome

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/onsi/ginkgo/v2"
 	"golang.org/x/sys/unix"
 
 	"github.com/perfconform/perfconform/adapters/protocol"
@@ -193,7 +192,7 @@ func checkRingAttribute(c *check) {
 		}
 		c.failf(nil, "", "no sample reached the loader's reader, so none was attributed (see RING-DELIVER): %s", strings.Join(all, "; "))
 	case len(unknown) > 0:
-		ginkgo.Skip(fmt.Sprintf("the reader does not say which CPU a sample came from (cpu %d) for CPUs %s: attribution is not judged (samples were identified by their content)",
+		c.skip(fmt.Sprintf("the reader does not say which CPU a sample came from (cpu %d) for CPUs %s: attribution is not judged (samples were identified by their content)",
 			protocol.CPUUnknown, topology.CPUSetOf(unknown...)))
 	}
 	c.passf("samples from CPUs %s attributed to their CPU", topology.CPUSetOf(right...))

@@ -29,6 +29,7 @@ import (
 const (
 	scenarioEnv = "PERFCONFORM_SUITE_SCENARIO"
 	outEnv      = "PERFCONFORM_SUITE_OUT"
+	serialEnv   = "PERFCONFORM_SUITE_SERIAL" // "1": the serial schedule
 )
 
 func TestMain(m *testing.M) {
@@ -165,6 +166,7 @@ func runScenario(name, out string) int {
 	if err == nil {
 		cfg.PinRoot = "/sys/fs/bpf/perfconform-selftest"
 		cfg.Timeout = 5 * time.Second
+		cfg.Serial = os.Getenv(serialEnv) == "1"
 		var results []result.Result
 		if results, err = suite.Run(context.Background(), cfg); err == nil {
 			var data []byte
@@ -185,10 +187,19 @@ func runScenario(name, out string) int {
 // loader and requirement.
 func runChild(t *testing.T, name string) map[string]map[string]result.Result {
 	t.Helper()
+	return runChildSchedule(t, name, false)
+}
+
+// runChildSchedule is runChild with the serial schedule when serial.
+func runChildSchedule(t *testing.T, name string, serial bool) map[string]map[string]result.Result {
+	t.Helper()
 	bpfsystest.RequireBPF(t, "the suite loads BPF programs")
 	out := filepath.Join(t.TempDir(), "results.json")
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), scenarioEnv+"="+name, outEnv+"="+out)
+	if serial {
+		cmd.Env = append(cmd.Env, serialEnv+"=1")
+	}
 	switch name {
 	case "protocol":
 		bin := t.TempDir()
@@ -596,4 +607,48 @@ func TestAyaReadersOnOnlineCPUs(t *testing.T) {
 		delete(extra, id)
 	}
 	g.Expect(extra).To(BeEmpty(), "the control fails only what readers on offline CPUs break")
+}
+
+// TestSideBySideMatchesSerial is the proof that running loaders side by
+// side, sharing loads and CPU changes, changes no verdict: every scenario
+// with doubles runs under both schedules and every (loader, requirement)
+// cell has the same status. (The same comparison in VMs, with the
+// built-in loaders and the adapter controls on the quick topologies, is
+// conform's TestScheduleEquivalenceVMs.)
+func TestSideBySideMatchesSerial(t *testing.T) {
+	for _, name := range []string{"host", "fake-offline", "protocol"} {
+		t.Run(name, func(t *testing.T) {
+			serial := runChildSchedule(t, name, true)
+			side := runChildSchedule(t, name, false)
+			if diff := statusDiff(serial, side); len(diff) > 0 {
+				t.Errorf("side by side changed %d verdicts:\n%s", len(diff), strings.Join(diff, "\n"))
+			}
+		})
+	}
+}
+
+// statusDiff lists the (loader, requirement) cells whose status differs
+// between a and b, or that only one has.
+func statusDiff(a, b map[string]map[string]result.Result) []string {
+	var out []string
+	for loader, rs := range a {
+		for id, ra := range rs {
+			rb, ok := b[loader][id]
+			switch {
+			case !ok:
+				out = append(out, fmt.Sprintf("%s %s: %s, then missing", loader, id, ra.Status))
+			case ra.Status != rb.Status:
+				out = append(out, fmt.Sprintf("%s %s: %s (%s), then %s (%s)", loader, id, ra.Status, ra.Detail, rb.Status, rb.Detail))
+			}
+		}
+	}
+	for loader, rs := range b {
+		for id, rb := range rs {
+			if _, ok := a[loader][id]; !ok {
+				out = append(out, fmt.Sprintf("%s %s: missing, then %s", loader, id, rb.Status))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }

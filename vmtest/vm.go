@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/perfconform/perfconform/internal/filelock"
 	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/vmtest/arch"
 	"github.com/perfconform/perfconform/vmtest/event"
@@ -72,12 +73,20 @@ func (v *vmRun) run(ctx context.Context) (res VMResult) {
 		return res
 	}
 
-	work, err := os.MkdirTemp("", "perfconform-vm-")
+	// The work directory holds the VM's initrd (25 MB): locked while the
+	// VM runs, so the next Run removes it if this process is killed
+	// (removeStaleWorkDirs). A kept one has a name of its own.
+	prefix := workDirPrefix
+	if v.opts.keep {
+		prefix = keptWorkDirPrefix
+	}
+	work, release, err := filelock.MkdirLocked("", prefix)
 	if err != nil {
 		res.Err = fmt.Errorf("vm dir: %w", err)
 		return res
 	}
 	defer func() {
+		defer release()
 		if v.opts.keep {
 			v.progress("kept", "%s", work)
 			return
@@ -215,14 +224,14 @@ func (v *vmRun) run(ctx context.Context) (res VMResult) {
 	var errs []error
 	if cause := context.Cause(vmCtx); cause != nil {
 		// Our timeout or the caller's cancellation killed QEMU.
-		errs = append(errs, fmt.Errorf("%w; console tail:\n%s", cause, consoleTail(consoleLog, ConsoleTailLines)))
+		errs = append(errs, withConsole(cause, consoleLog))
 	} else {
 		if waitErr != nil {
 			errs = append(errs, fmt.Errorf("%w: %w", ErrQEMU, waitErr))
 		}
 		if decodeErr != nil {
 			if errors.Is(decodeErr, event.ErrMissingDone) {
-				errs = append(errs, fmt.Errorf("%w: %w; console tail:\n%s", ErrNoDone, decodeErr, consoleTail(consoleLog, ConsoleTailLines)))
+				errs = append(errs, withConsole(fmt.Errorf("%w: %w", ErrNoDone, decodeErr), consoleLog))
 			} else {
 				errs = append(errs, decodeErr)
 			}
@@ -246,6 +255,54 @@ func (v *vmRun) run(ctx context.Context) (res VMResult) {
 		res.Err = errors.Join(errs...)
 	}
 	return res
+}
+
+// Work directories of VMs in the temporary directory: removed when the VM
+// ends, except with WithKeep, which gives them the other prefix.
+const (
+	workDirPrefix     = "perfconform-vm-"
+	keptWorkDirPrefix = "perfconform-kept-vm-"
+)
+
+// removeStaleWorkDirs removes the work directories of VMs whose run was
+// killed (kill -9): nobody holds their lock.
+func removeStaleWorkDirs() []string { return filelock.RemoveStale("", workDirPrefix) }
+
+// withConsole is err of a VM that ended early, with its console tail. A
+// kernel panic on the console is named on the first line, after what the
+// kernel said about the initramfs if that failed: the panic line is far
+// above the tail's stack trace, and it is the cause ("No working init
+// found" is a broken image, not a broken suite).
+func withConsole(err error, consoleLog string) error {
+	if why := consolePanic(consoleLog); why != "" {
+		err = fmt.Errorf("%w: %s", err, why)
+	}
+	return fmt.Errorf("%w; console tail:\n%s", err, consoleTail(consoleLog, ConsoleTailLines))
+}
+
+// consolePanic is "kernel panic: REASON" for the first kernel panic on the
+// console, with any "Initramfs unpacking failed" line before it; "" when
+// the kernel did not panic.
+func consolePanic(consoleLog string) string {
+	b, err := os.ReadFile(consoleLog)
+	if err != nil {
+		return ""
+	}
+	var unpack string
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimRight(line, "\r ")
+		if _, msg, ok := strings.Cut(line, "Initramfs unpacking failed: "); ok && unpack == "" {
+			unpack = "Initramfs unpacking failed: " + msg
+		}
+		if _, reason, ok := strings.Cut(line, "Kernel panic - not syncing: "); ok {
+			why := "kernel panic: " + strings.TrimSuffix(reason, " ]---")
+			if unpack != "" {
+				why += " (after " + unpack + ")"
+			}
+			return why
+		}
+	}
+	return ""
 }
 
 func copyFile(src, dst string) error {

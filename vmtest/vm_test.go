@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perfconform/perfconform/internal/filelock"
 	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/vmtest"
 	"github.com/perfconform/perfconform/vmtest/arch"
@@ -176,6 +177,11 @@ func TestVMFailures(t *testing.T) {
 	if !errors.Is(res[0].Err, vmtest.ErrGuest) {
 		t.Errorf("panic: error %v, want the guest's error event too", res[0].Err)
 	}
+	// The kernel's panic (PID 1 exited) is named on the first line, which
+	// is what an ERROR result's detail carries.
+	if first, _, _ := strings.Cut(res[2].Err.Error(), "\n"); !strings.Contains(first, "kernel panic: Attempted to kill init") {
+		t.Errorf("exit: first line %q, want the kernel panic named", first)
+	}
 }
 
 // The leak check must see a qemu-system child that is still around.
@@ -298,5 +304,42 @@ func TestKernelCheckRefusesBeforeBooting(t *testing.T) {
 		vmtest.WithCacheDir(t.TempDir()), vmtest.WithGuestBinary(self), vmtest.WithOutDir(t.TempDir()))
 	if err == nil || !strings.Contains(err.Error(), "both named 6.6.30-test") {
 		t.Errorf("two files of one release: %v, want a refusal naming the release", err)
+	}
+}
+
+// TestStaleVMDirsAreRemoved (issue 24 item 11): a VM run killed with
+// SIGKILL leaves each VM's work directory (its 25 MB initrd) in the
+// temporary directory; the next Run removes those, but not one of a run
+// still going (held: here by this test) nor one kept with WithKeep.
+func TestStaleVMDirsAreRemoved(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	stale := filepath.Join(tmp, "perfconform-vm-123456")
+	live := filepath.Join(tmp, "perfconform-vm-654321")
+	kept := filepath.Join(tmp, "perfconform-kept-vm-42")
+	for _, d := range []string{stale, live, kept} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(d, "initrd.cpio"), []byte("070701"), 0o644)
+	}
+	release, err := filelock.TryLock(live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	// Refused before anything boots: no such kernel.
+	_, err = vmtest.Run(context.Background(), []vmtest.Job{{Kernel: filepath.Join(tmp, "no-such-bzImage"), Topology: mustTopology(t, "1cpu")}},
+		vmtest.WithCacheDir(t.TempDir()), vmtest.WithOutDir(t.TempDir()))
+	if err == nil {
+		t.Fatal("Run of a missing kernel succeeded")
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a killed run's %s is still there (%v)", stale, err)
+	}
+	for _, d := range []string{live, kept} {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("%s was removed: %v", d, err)
+		}
 	}
 }

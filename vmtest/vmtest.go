@@ -240,6 +240,7 @@ func Run(ctx context.Context, jobs []Job, opts ...Option) ([]VMResult, error) {
 	if o.parallel < 1 {
 		o.parallel = 1
 	}
+	removeStaleWorkDirs()
 	var progressMu sync.Mutex
 	report := func(p Progress) {
 		if o.progress != nil {
@@ -399,6 +400,9 @@ func (o *options) prepareArch(ctx context.Context, a arch.Arch, kernels map[stri
 		return g, fmt.Errorf("%s guests: %w", a.Name, err)
 	}
 	g.image = img
+	if img.Rebuilt != "" {
+		report(Progress{Stage: "image", Message: fmt.Sprintf("%s: rebuilt the image: %s", a.Name, img.Rebuilt)})
+	}
 	report(Progress{Stage: "image", Message: fmt.Sprintf("%s: %s (cache hit: %v)", a.Name, img.Path, img.Hit)})
 
 	g.accel = o.accel

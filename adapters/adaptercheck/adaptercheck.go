@@ -9,7 +9,10 @@
 // shutdown, garbage on stdout are that client's errors, so a check and a
 // `conform run` never disagree. This package only adds the order of the steps,
 // the fix hints, and what the suite judges elsewhere but a first check wants
-// to see (samples delivered and attributed to their CPU).
+// to see (samples delivered and attributed to their CPU), judged as the suite
+// judges them: a protocol 1.1 sample without a CPU (cpu -1) is a NOTE, as the
+// suite SKIPs RING-ATTRIBUTE for it, and each sample counts for the step of
+// the CPU the kernel wrote it on, however late it comes.
 package adaptercheck
 
 import (
@@ -29,6 +32,8 @@ import (
 	"github.com/perfconform/perfconform/adapters/protocol"
 	bpffixtures "github.com/perfconform/perfconform/fixtures/bpf"
 	"github.com/perfconform/perfconform/internal/bpfsys"
+	"github.com/perfconform/perfconform/internal/filelock"
+	"github.com/perfconform/perfconform/reference/perfring"
 	"github.com/perfconform/perfconform/reference/topology"
 	"github.com/perfconform/perfconform/suite"
 	"github.com/perfconform/perfconform/suite/trigger"
@@ -54,6 +59,8 @@ var (
 	ErrNotRoot = errors.New("adapter-check loads BPF programs and needs root")
 	// ErrNoBPFFS: there is no bpffs at BPFFS to pin under.
 	ErrNoBPFFS = errors.New("not a bpffs")
+	// ErrOptions: Options Check refuses before running anything.
+	ErrOptions = errors.New("invalid adapter-check option")
 )
 
 // Options configure Check. Zero values take the defaults.
@@ -77,9 +84,10 @@ const (
 )
 
 // Step is one checked step. Name is one of "info", "load", "ready", "pin",
-// "sample" (one per online CPU), "running" (the adapter exited on its own
-// after ready), "stream" (it printed a line that breaks the protocol after
-// ready, and the client stopped it there) and "shutdown".
+// "sample" (one per online CPU, plus a NOTE for each sample that arrived
+// during a later CPU's step), "running" (the adapter exited on its own after
+// ready), "stream" (it printed a line that breaks the protocol after ready,
+// and the client stopped it there) and "shutdown".
 type Step struct {
 	Name    string
 	Status  Status
@@ -125,6 +133,7 @@ func (r Report) String() string {
 
 // checker collects steps.
 type checker struct {
+	ctx    context.Context
 	r      Report
 	onStep func(Step)
 }
@@ -144,17 +153,41 @@ func (c *checker) note(step, format string, args ...any) {
 	c.add(Step{Name: step, Status: Note, Message: fmt.Sprintf(format, args...)})
 }
 
+// fail records a FAIL step, unless the check's context has ended: then
+// the failure is the interruption's, not the adapter's (Check returns the
+// context's error).
 func (c *checker) fail(step string, err error, fix string) {
+	if c.ctx.Err() != nil {
+		return
+	}
 	c.add(Step{Name: step, Status: Fail, Message: err.Error(), Err: err, Fix: fix})
 }
 
 // Check runs the adapter executable at path against Fixture (or o.Object)
 // through the suite's protocol client. A step the adapter fails is a FAIL step
 // in the Report, and the check stops at the first failure later steps depend
-// on; an error means the check itself could not run (path not executable,
-// not root, no bpffs, the fixture cannot be written), with the steps so far.
-// Nothing is left running or pinned when Check returns.
+// on; an error means the check itself could not run (options refused,
+// wrapping ErrOptions; path not executable, not root, no bpffs, the fixture
+// cannot be written), with the steps so far. A check ctx ends (Ctrl-C) stops
+// with ctx's error and no FAIL step: what failed after ctx ended says nothing
+// about the adapter. Nothing is left running or pinned when Check returns.
 func Check(ctx context.Context, path string, o Options) (Report, error) {
+	if err := o.defaults(); err != nil {
+		return Report{}, err
+	}
+	c := &checker{ctx: ctx, onStep: o.OnStep}
+	err := c.run(ctx, path, o)
+	if err == nil && ctx.Err() != nil {
+		err = fmt.Errorf("adapter-check interrupted after %d step(s): %w", len(c.r.Steps), ctx.Err())
+	}
+	return c.r, err
+}
+
+// defaults fills in zero values and refuses, wrapping ErrOptions, what
+// would make a sound adapter fail, with the rules of `conform run`: waits
+// below suite.MinTimeout (a stalled machine, not the adapter, would fail
+// them) and a ring size the kernel refuses (perfring.CheckPages).
+func (o *Options) defaults() error {
 	if o.ReadyTimeout == 0 {
 		o.ReadyTimeout = DefaultReadyTimeout
 	}
@@ -164,9 +197,16 @@ func Check(ctx context.Context, path string, o Options) (Report, error) {
 	if o.Pages == 0 {
 		o.Pages = DefaultPages
 	}
-	c := &checker{onStep: o.OnStep}
-	err := c.run(ctx, path, o)
-	return c.r, err
+	if err := suite.CheckTimeout(o.ReadyTimeout); err != nil {
+		return fmt.Errorf("%w: --ready-timeout %v: %w", ErrOptions, o.ReadyTimeout, err)
+	}
+	if err := suite.CheckTimeout(o.SampleTimeout); err != nil {
+		return fmt.Errorf("%w: --sample-timeout %v: %w", ErrOptions, o.SampleTimeout, err)
+	}
+	if err := perfring.CheckPages(o.Pages); err != nil {
+		return fmt.Errorf("%w: --pages %d: %w", ErrOptions, o.Pages, err)
+	}
+	return nil
 }
 
 func (c *checker) run(ctx context.Context, path string, o Options) error {
@@ -177,6 +217,7 @@ func (c *checker) run(ctx context.Context, path string, o Options) error {
 	if os.Geteuid() != 0 {
 		return ErrNotRoot
 	}
+	removeStale()
 	l := process.New(abs, process.WithReadyTimeout(o.ReadyTimeout))
 
 	// 1. info
@@ -196,11 +237,11 @@ func (c *checker) run(ctx context.Context, path string, o Options) error {
 		return err
 	}
 	defer cleanup()
-	pinDir, err := checkPinDir()
+	pinDir, releasePins, err := checkPinDir()
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(pinDir)
+	defer func() { os.RemoveAll(pinDir); releasePins() }()
 	before := suite.PinsIn(pinDir)
 	s, err := l.Load(ctx, suite.LoadRequest{Object: object, PinDir: pinDir, Pages: o.Pages})
 	err = suite.JudgeEnvironment(err, pinDir, before) // as conform run judges it
@@ -269,7 +310,10 @@ func (c *checker) run(ctx context.Context, path string, o Options) error {
 			c.fail("sample", err, fireHint(err, cpu))
 			continue
 		}
-		ev, err := awaitTriggered(ctx, s.Events(), tr, cpu, o.SampleTimeout)
+		ev, late, err := awaitTriggered(ctx, s.Events(), tr, cpu, o.SampleTimeout)
+		for _, l := range late {
+			c.note("sample", "CPU %d: its sample arrived late, during the step of CPU %d (not counted for it)", l, cpu)
+		}
 		if err != nil {
 			if c.endedOnItsOwn(s, readyAt) {
 				return nil
@@ -277,11 +321,19 @@ func (c *checker) run(ctx context.Context, path string, o Options) error {
 			c.fail("sample", fmt.Errorf("CPU %d: %w", cpu, err), `forward every record as soon as it is read: {"event":"sample","map":"events","cpu":CPU,"data":"BASE64"}, one line each, flushed`)
 			continue
 		}
-		if ev.Map != "events" || ev.CPU != cpu {
+		switch {
+		case ev.Map == "events" && ev.CPU == cpu:
+			c.pass("sample", "CPU %d: delivered, attributed to CPU %d", cpu, ev.CPU)
+		case ev.Map == "events" && ev.CPU == protocol.CPUUnknown && info.Minor >= protocol.MinorCPUUnknownSamples:
+			// As in conform run, which SKIPs RING-ATTRIBUTE for such a
+			// reader: samples are recognised by their content, so
+			// delivery is judged and attribution is not. (The process
+			// client refuses cpu -1 from a 1.0 adapter before this.)
+			c.note("sample", "CPU %d: delivered without a CPU (cpu %d, allowed by protocol %d.%d); 'conform run' SKIPs RING-ATTRIBUTE for this reader",
+				cpu, protocol.CPUUnknown, protocol.Version, protocol.MinorCPUUnknownSamples)
+		default:
 			c.fail("sample", fmt.Errorf("sample fired on CPU %d arrived as map %q CPU %d", cpu, ev.Map, ev.CPU), `"map" is the perf event array's name and "cpu" the CPU whose ring the reader took the record from`)
-			continue
 		}
-		c.pass("sample", "CPU %d: delivered, attributed to CPU %d", cpu, ev.CPU)
 	}
 
 	// 5. clean shutdown
@@ -335,28 +387,41 @@ func fireHint(err error, cpu int) string {
 	return ""
 }
 
-// awaitTriggered returns the first event carrying tr's sample written on
-// cpu. A sample tr wrote on another CPU (a late one of an earlier step) is
-// skipped: it says nothing about this CPU's ring.
-func awaitTriggered(ctx context.Context, events <-chan protocol.Event, tr *trigger.Trigger, cpu int, timeout time.Duration) (protocol.Event, error) {
+// awaitTriggered returns the first event carrying tr's sample fired on cpu
+// (the kernel writes the CPU it ran on into the sample). Samples tr fired
+// on other CPUs that arrive meanwhile are late ones of earlier steps: their
+// CPUs are returned in late, and they are neither credited to nor blamed on
+// this step.
+func awaitTriggered(ctx context.Context, events <-chan protocol.Event, tr *trigger.Trigger, cpu int, timeout time.Duration) (ev protocol.Event, late []int, err error) {
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	for {
 		select {
 		case ev, ok := <-events:
 			if !ok {
-				return ev, errors.New("the adapter's event stream ended before the sample arrived")
+				return ev, late, errors.New("the adapter's event stream ended before the sample arrived")
 			}
-			if from, ours := tr.Match(ev.Data); ours && from == cpu && ev.Event == protocol.EventSample {
-				return ev, nil
+			if ev.Event != protocol.EventSample {
+				continue
+			}
+			if from, ours := tr.Match(ev.Data); ours && from == cpu {
+				return ev, late, nil
+			} else if ours {
+				late = append(late, from)
 			}
 		case <-timer.C:
-			return protocol.Event{}, fmt.Errorf("no sample line within %v", timeout)
+			return protocol.Event{}, late, fmt.Errorf("no sample line within %v", timeout)
 		case <-ctx.Done():
-			return protocol.Event{}, ctx.Err()
+			return protocol.Event{}, late, ctx.Err()
 		}
 	}
 }
+
+// checkDirPrefix names the directories of a check: its pin directory under
+// BPFFS and its fixture's in the temporary directory. Each is locked while
+// its check runs (filelock.MkdirLocked), so the next check removes those of
+// a check that was killed (kill -9) before it could.
+const checkDirPrefix = "conform-adapter-check-"
 
 // checkObject returns the object to load: object, or the fixture written to
 // a temporary file.
@@ -369,22 +434,31 @@ func checkObject(object string) (string, func(), error) {
 	if err != nil {
 		return "", nil, err
 	}
-	dir, err := os.MkdirTemp("", "conform-adapter-check")
+	dir, release, err := filelock.MkdirLocked("", checkDirPrefix)
 	if err != nil {
 		return "", nil, err
 	}
+	cleanup := func() { os.RemoveAll(dir); release() }
 	path := filepath.Join(dir, Fixture+".o")
 	if err := os.WriteFile(path, b, 0o644); err != nil {
-		os.RemoveAll(dir)
+		cleanup()
 		return "", nil, err
 	}
-	return path, func() { os.RemoveAll(dir) }, nil
+	return path, cleanup, nil
 }
 
 // checkPinDir makes a fresh directory on the bpffs at BPFFS.
-func checkPinDir() (string, error) {
+func checkPinDir() (string, func(), error) {
 	if err := bpfsys.CheckBPFFS(BPFFS); err != nil {
-		return "", fmt.Errorf("%w: %w", ErrNoBPFFS, err)
+		return "", nil, fmt.Errorf("%w: %w", ErrNoBPFFS, err)
 	}
-	return os.MkdirTemp(BPFFS, "conform-adapter-check-")
+	return filelock.MkdirLocked(BPFFS, checkDirPrefix)
+}
+
+// removeStale removes the directories of checks that were killed: their
+// maps stay pinned, and their fixture in the temporary directory, until
+// then.
+func removeStale() {
+	filelock.RemoveStale(BPFFS, checkDirPrefix)
+	filelock.RemoveStale("", checkDirPrefix)
 }

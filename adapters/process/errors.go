@@ -36,6 +36,11 @@ var (
 	// fails at once with that evidence. Always wrapped together with
 	// ErrAdapter.
 	ErrNeverReady = errors.New("adapter never got ready")
+	// ErrUnsupported is the loader's own statement that it cannot express
+	// the object at all (protocol.StageUnsupported). It is carried by a
+	// *suite.LoadError of stage environment, so the requirement is an ERROR
+	// that says why, never a FAIL.
+	ErrUnsupported = errors.New("the loader cannot express this object")
 )
 
 // Error is an adapter failure with the adapter's last stderr output attached.

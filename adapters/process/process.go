@@ -533,10 +533,16 @@ func (s *session) handle(line []byte) bool {
 		case <-s.closing: // nobody reads any more; drain until exit
 		}
 	case protocol.EventError:
+		loadErr := &suite.LoadError{Stage: ev.Stage, Err: errors.New(ev.Message)}
+		if ev.Stage == protocol.StageUnsupported {
+			// Not a verdict on the loader: the suite SKIPs what needs the
+			// object, with the reason (protocol.StageUnsupported).
+			loadErr = &suite.LoadError{Stage: protocol.StageUnsupported, Err: fmt.Errorf("%w: %s", ErrUnsupported, ev.Message)}
+		}
 		s.mu.Lock()
 		first := s.loadErr == nil
 		if first {
-			s.loadErr = &suite.LoadError{Stage: ev.Stage, Err: errors.New(ev.Message)}
+			s.loadErr = loadErr
 		}
 		s.mu.Unlock()
 		if first && !sawReady {
@@ -582,7 +588,14 @@ func (s *session) parse(line []byte) (protocol.Event, error) {
 			return ev, err
 		}
 	case protocol.EventError:
-		if ev.Stage != protocol.StageLoad && ev.Stage != protocol.StageReader && ev.Stage != protocol.StageEnvironment {
+		switch ev.Stage {
+		case protocol.StageLoad, protocol.StageReader, protocol.StageEnvironment:
+		case protocol.StageUnsupported:
+			if minor := s.l.minor(); minor < protocol.MinorUnsupported {
+				return ev, fmt.Errorf("error line with stage %q, which protocol %d.%d does not allow (declare \"protocol_minor\": %d)",
+					ev.Stage, protocol.Version, minor, protocol.MinorUnsupported)
+			}
+		default:
 			return ev, fmt.Errorf("error line with unknown stage %q", ev.Stage)
 		}
 	default:
@@ -635,6 +648,17 @@ func duplicateKey(line []byte) string {
 	return ""
 }
 
+// minor is the protocol minor revision the adapter's info line declared (0
+// before info ran).
+func (l *Loader) minor() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.info == nil {
+		return 0
+	}
+	return l.info.Minor
+}
+
 // checkCPU applies the protocol's rule for the cpu field of a sample or lost
 // line: a CPU id, or protocol.CPUUnknown where the adapter's protocol
 // revision allows it (lost lines always; samples from minor revision
@@ -648,13 +672,7 @@ func (l *Loader) checkCPU(ev protocol.Event) error {
 	case ev.Event == protocol.EventLost:
 		return nil
 	}
-	l.mu.Lock()
-	minor := 0
-	if l.info != nil {
-		minor = l.info.Minor
-	}
-	l.mu.Unlock()
-	if minor < protocol.MinorCPUUnknownSamples {
+	if minor := l.minor(); minor < protocol.MinorCPUUnknownSamples {
 		return fmt.Errorf("sample line with cpu %d, which protocol %d.%d does not allow (declare \"protocol_minor\": %d)",
 			ev.CPU, protocol.Version, minor, protocol.MinorCPUUnknownSamples)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/perfconform/perfconform/adapters"
 	"github.com/perfconform/perfconform/adapters/process"
+	"github.com/perfconform/perfconform/adapters/protocol"
 	"github.com/perfconform/perfconform/suite"
 )
 
@@ -499,6 +500,41 @@ func TestStreamLineRules(t *testing.T) {
 				}
 			}
 			requireNoneRunning(t, path)
+		})
+	}
+}
+
+// TestUnsupportedStage: from protocol minor revision 2 on an adapter may say
+// its loader cannot express the object at all; the client makes it an
+// unsupported-stage LoadError (the suite SKIPs, with the reason; never a
+// FAIL) carrying ErrUnsupported. Before minor 2 the stage is a protocol violation.
+func TestUnsupportedStage(t *testing.T) {
+	const line = `{"event":"error","stage":"unsupported","message":"perf_auto: bcc cannot express it"}`
+	for _, tc := range []struct {
+		name, info string
+		broken     bool
+	}{
+		{"minor 2", `{"loader":"a","version":"1","protocol":1,"protocol_minor":2}`, false},
+		{"minor 1", `{"loader":"a","version":"1","protocol":1,"protocol_minor":1}`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "adapter")
+			script := fmt.Sprintf("#!/bin/sh\nif [ \"$1\" = info ]; then echo '%s'; exit 0; fi\necho '%s'\nexit 1\n", tc.info, line)
+			if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			_, err := process.New(path).Load(context.Background(), suite.LoadRequest{Object: "x.o", PinDir: t.TempDir(), Pages: 1})
+			le := suite.AsLoadError(err)
+			if tc.broken {
+				if le != nil || !errors.Is(err, process.ErrAdapter) || !strings.Contains(err.Error(), "does not allow") {
+					t.Fatalf("Load = %v, want ErrAdapter saying the stage is not allowed", err)
+				}
+				return
+			}
+			if le == nil || le.Stage != protocol.StageUnsupported || !errors.Is(err, process.ErrUnsupported) ||
+				!strings.Contains(err.Error(), "bcc cannot express it") {
+				t.Fatalf("Load = %v, want an unsupported LoadError wrapping ErrUnsupported with the reason", err)
+			}
 		})
 	}
 }

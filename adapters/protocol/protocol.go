@@ -17,7 +17,9 @@ const Version = 1
 //   - 0: the first protocol. Every sample names the CPU its ring belongs to.
 //   - 1: a sample may carry CPUUnknown: the loader's reader hands over bare
 //     bytes without saying which CPU they came from (libbpfgo's channel).
-const Minor = 1
+//   - 2: an error line may have the stage StageUnsupported: the loader cannot
+//     express the object at all (bcc compiles its own C dialect).
+const Minor = 2
 
 // Capability names an optional loader feature an adapter may declare in its
 // info line. A spec that needs a capability the loader does not declare is
@@ -81,7 +83,17 @@ const (
 	// CAP_SYS_RESOURCE. The suite reports ERROR: it says nothing about
 	// sizing or rings, and no requirement's FAIL may carry it.
 	StageEnvironment Stage = "environment"
+	// StageUnsupported (protocol 1.2): the loader cannot express the object
+	// at all — bcc compiles its own C dialect, which has no perf array with
+	// only its type declared and no legacy "maps" section. It is a fact about
+	// the loader's language, not a refusal of the object's sizes, so no
+	// requirement may FAIL or PASS on it: the suite SKIPs every requirement
+	// that needs the object, with the adapter's reason.
+	StageUnsupported Stage = "unsupported"
 )
+
+// MinorUnsupported is the first minor revision that allows StageUnsupported.
+const MinorUnsupported = 2
 
 // CPUUnknown is the CPU of a lost event whose loader does not say which CPU's
 // ring lost the records (bpftool's event_pipe prints lost counts without one),

@@ -129,10 +129,18 @@ func closed(err error) error {
 	return adapterkit.Abort(fmt.Errorf("close: %w", err))
 }
 
+// refusal is a loader's LoadError as the adapter's error line. One without a
+// stage is a load failure, as the suite judges it in-process: the same
+// loader must get the same verdict behind serve (not an adapter error for
+// an error line without a stage).
 func refusal(le *suite.LoadError) error {
 	err := le.Err
 	if err == nil {
 		err = errors.New("refused without a message")
 	}
-	return adapterkit.Fail(le.Stage, err)
+	stage := le.Stage
+	if stage == "" {
+		stage = protocol.StageLoad
+	}
+	return adapterkit.Fail(stage, err)
 }

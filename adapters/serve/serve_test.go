@@ -41,6 +41,11 @@ var adapterLoaders = map[string]func() suite.Loader{
 	"refuse": func() suite.Loader {
 		return &fake{loadErr: &suite.LoadError{Stage: protocol.StageLoad, Err: errors.New("map events: invalid argument")}}
 	},
+	// A refusal without a stage: in-process the suite judges it as a load
+	// failure (FAIL); through serve it must be the same, not an adapter error.
+	"nostage": func() suite.Loader {
+		return &fake{loadErr: &suite.LoadError{Err: errors.New("map events: invalid argument")}}
+	},
 	"envrefuse": func() suite.Loader {
 		return &fake{loadErr: &suite.LoadError{Stage: protocol.StageEnvironment, Err: errors.New("cannot raise memlock")}}
 	},
@@ -183,6 +188,7 @@ func TestProtocol(t *testing.T) {
 		{name: "nomaps", wantMaps: []string{"events"}},
 		{name: "refuse", wantLoad: "refusal load", wantText: "map events: invalid argument"},
 		{name: "envrefuse", wantLoad: "refusal environment", wantText: "cannot raise memlock"},
+		{name: "nostage", wantLoad: "refusal load", wantText: "map events: invalid argument"},
 		{name: "broken", wantLoad: "adapter", wantText: "loader panicked halfway"},
 		{name: "ghostmap", wantLoad: "adapter", wantText: "ghost"},
 		{name: "endsearly", wantMaps: []string{"events"}, wantClose: "adapter", wantText: "ended before it was asked to stop"},

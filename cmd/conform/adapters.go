@@ -13,6 +13,7 @@ import (
 	"github.com/perfconform/perfconform/adapters"
 	"github.com/perfconform/perfconform/adapters/adaptercheck"
 	"github.com/perfconform/perfconform/adapters/protocol"
+	"github.com/perfconform/perfconform/suite"
 )
 
 func init() {
@@ -40,8 +41,10 @@ needs inside a VM.`,
 		Short: "Check that an adapter executable speaks the adapter protocol",
 		Long: `Run a third-party adapter executable against the simplest fixture (` + adaptercheck.Fixture + `)
 and check, step by step: its info line, load + ready, maps pinned by name, one
-sample triggered on every online CPU delivered and attributed to that CPU, and a
-clean exit once stdin closes. Each failed step says what the protocol expects.
+sample triggered on every online CPU delivered and attributed to that CPU (a
+protocol 1.1 adapter's "cpu": -1 is a NOTE, as run SKIPs RING-ATTRIBUTE for
+it), and a clean exit once stdin closes. Each failed step says what the
+protocol expects.
 Needs root and a bpffs at /sys/fs/bpf. Exit status 1 if any step failed.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -60,9 +63,9 @@ Needs root and a bpffs at /sys/fs/bpf. Exit status 1 if any step failed.`,
 		},
 	}
 	checkCmd.Flags().StringVar(&o.Object, "object", "", "BPF object to load instead of the "+adaptercheck.Fixture+" fixture (must have a perf event array named events)")
-	checkCmd.Flags().DurationVar(&o.ReadyTimeout, "ready-timeout", adaptercheck.DefaultReadyTimeout, "how long the adapter may take to print ready")
-	checkCmd.Flags().DurationVar(&o.SampleTimeout, "sample-timeout", adaptercheck.DefaultSampleTimeout, "how long a triggered sample may take to arrive")
-	checkCmd.Flags().IntVar(&o.Pages, "pages", adaptercheck.DefaultPages, "--pages passed to the adapter")
+	checkCmd.Flags().DurationVar(&o.ReadyTimeout, "ready-timeout", adaptercheck.DefaultReadyTimeout, fmt.Sprintf("how long the adapter may take to print ready (at least %v)", suite.MinTimeout))
+	checkCmd.Flags().DurationVar(&o.SampleTimeout, "sample-timeout", adaptercheck.DefaultSampleTimeout, fmt.Sprintf("how long a triggered sample may take to arrive (at least %v)", suite.MinTimeout))
+	checkCmd.Flags().IntVar(&o.Pages, "pages", adaptercheck.DefaultPages, "--pages passed to the adapter (a power of two)")
 	rootCmd.AddCommand(checkCmd)
 }
 

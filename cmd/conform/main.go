@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -42,6 +44,12 @@ func main() {
 	// the wrapper must take over before cobra parses the adapter's arguments.
 	// Inside a VM this executable is /init, so `conform guest` needs it too.
 	process.MaybeRunNamespaceWrapper()
+	// A reader that goes away (conform run | head -2) must not kill conform
+	// mid-run with SIGPIPE, leaving pins, temporary directories and no
+	// results: asked for, SIGPIPE turns into EPIPE on the write (a handler,
+	// unlike SIG_IGN, is not inherited by adapters). run goes on when its
+	// results have somewhere to go (display.ClosedPipe).
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	if err := rootCmd.Execute(); err != nil {
 		var ee *exitError
 		if errors.As(err, &ee) {

@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/perfconform/perfconform/conform"
 	"github.com/perfconform/perfconform/report"
-	"github.com/perfconform/perfconform/suite"
 )
 
 var reportCmd = &cobra.Command{
@@ -18,7 +18,9 @@ var reportCmd = &cobra.Command{
 
 var reportMergeFlags struct {
 	out       string
+	force     bool
 	impacts   string
+	upstream  string
 	baselines []string
 	strict    bool
 }
@@ -28,8 +30,13 @@ var reportMergeCmd = &cobra.Command{
 	Short: "Merge the results of several runs into one report directory",
 	Long: `merge reads DIR/results.json of each DIR (the --out directory of a conform run, or a
 results.json file), merges them without double counting a (kernel, topology, loader,
-requirement) cell, and writes results.json, junit.xml, report.md and report.html to --out.
+requirement) cell, and writes results.json, junit.xml, report.md and report.html to --out,
+which must be new or empty (--force: hold nothing but an earlier report, which is replaced)
+and none of the inputs.
 Cells on which inputs disagree keep the worst status and are listed as conflicts.
+The reports show each requirement at the suite's current level (results.json keeps the
+level each result was judged at) and each root cause's upstream status from --upstream
+(default: the built-in reports/upstream.json).
 SOURCE_DATE_EPOCH, when set, fixes the "generated" time; otherwise it is the latest input's.`,
 	Args: cobra.MinimumNArgs(1),
 	RunE: func(cmd *cobra.Command, args []string) error {
@@ -41,9 +48,15 @@ SOURCE_DATE_EPOCH, when set, fixes the "generated" time; otherwise it is the lat
 		if err != nil {
 			return fmt.Errorf("report merge: %w", err)
 		}
-		// The suite's impact lines, overridden by those in --impacts.
-		opts := report.Options{Impacts: suite.Impacts(), Baselines: baselines}
-		merged, conflicts, err := report.MergeInto(f.out, opts, f.impacts, os.Getenv("SOURCE_DATE_EPOCH"), args...)
+		// The suite's impact lines (overridden by those in --impacts) and
+		// current levels, the built-in upstream map unless --upstream.
+		opts := conform.ReportOptions(baselines)
+		if f.upstream != "" {
+			if opts.Upstream, err = report.LoadUpstream(f.upstream); err != nil {
+				return fmt.Errorf("report merge: %w", err)
+			}
+		}
+		merged, conflicts, err := report.MergeInto(f.out, f.force, opts, f.impacts, os.Getenv("SOURCE_DATE_EPOCH"), args...)
 		if err != nil {
 			return fmt.Errorf("report merge: %w", err)
 		}
@@ -70,11 +83,13 @@ var reportGateCmd = &cobra.Command{
 	Short: "Exit 1 if the results in DIR fail the gate",
 	Long: `gate reads DIR/results.json (or a results.json file) and exits 1 when a FAIL at or above
 --fail-level, an ERROR at those levels or a run error (unless --allow-errors) is found for the
-gated loaders (--loader, repeatable; default every loader; a bare name such as libbpf gates every
-version of it, libbpf@1.4 that version only). Failures a --baseline file lists for
-that loader do not gate. A gated loader without any results fails the gate, and so does one
-without a verdict (not one PASS or FAIL: every result ERROR or SKIP), even with --allow-errors,
-unless --allow-no-verdict.`,
+gated loaders (--loader, repeatable; default every loader, in the results or listed by a run; a
+bare name such as libbpf gates every version of it, libbpf@1.4 that version only). Failures a
+--baseline file lists for that loader do not gate. A gated loader without any results, or
+listed by a run without results there, fails the gate. Results with a requirement this suite
+does not have, or two results for one cell, are refused (exit status 2). A gated loader
+without a verdict (not one PASS or FAIL: every result ERROR or SKIP) fails the gate even with
+--allow-errors, unless --allow-no-verdict.`,
 	Args: cobra.ExactArgs(1),
 	RunE: func(cmd *cobra.Command, args []string) error {
 		f := reportGateFlags
@@ -92,6 +107,7 @@ unless --allow-no-verdict.`,
 		}
 		violations, err := report.Gate(r, report.GateOptions{
 			FailLevel: level, Loaders: f.loaders, AllowErrors: f.allowErrors, AllowNoVerdict: f.noVerdict, Baselines: baselines,
+			KnownRequirement: conform.Names().Requirement,
 		})
 		if err != nil {
 			return fmt.Errorf("report gate: %w", err)
@@ -118,8 +134,10 @@ unless --allow-no-verdict.`,
 
 func init() {
 	mf := reportMergeCmd.Flags()
-	mf.StringVar(&reportMergeFlags.out, "out", "", "directory to write results.json, junit.xml, report.md and report.html to")
+	mf.StringVar(&reportMergeFlags.out, "out", "", "directory to write results.json, junit.xml, report.md and report.html to, which must be empty or new")
+	mf.BoolVar(&reportMergeFlags.force, "force", false, "let --out hold an earlier report, and replace it")
 	mf.StringVar(&reportMergeFlags.impacts, "impacts", "", "JSON file mapping requirement IDs to what a FAIL means for users (overrides the suite's own lines)")
+	mf.StringVar(&reportMergeFlags.upstream, "upstream", "", "JSON file mapping findings to upstream issues (default: the built-in reports/upstream.json)")
 	mf.StringArrayVar(&reportMergeFlags.baselines, "baseline", nil, "baseline file of a loader's known deviations (repeatable)")
 	mf.BoolVar(&reportMergeFlags.strict, "strict", false, strictBaselinesHelp)
 

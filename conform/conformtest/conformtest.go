@@ -18,9 +18,14 @@
 // /sys/fs/bpf; a VM run needs QEMU and the kernels fetched (`conform kernels
 // fetch debian-6.1`), and the go toolchain to build the adapter (GoAdapter)
 // and the static guest (package conform). Without them the test is skipped,
-// saying why; with -short VM runs are skipped too. A test binary can make one
-// host run (the suite runs on Ginkgo, once per process) and any number of VM
-// runs.
+// saying why; with -short VM runs are skipped too.
+//
+// A test binary can make one host run and any number of VM runs: the suite
+// runs on Ginkgo, once per process, so put every loader into one plan. A
+// second host run fails its test (suite.ErrSecondRun), and so does a host
+// run under go test's -count other than 1 or -parallel, which Ginkgo refuses
+// (conform.ErrTestFlags): run host conformance tests with -count=1. Neither
+// does any work nor stops the test binary.
 //
 // Host runs of adapter executables (AdapterPath, GoAdapter with Host) start
 // them under a session wrapper that is the test binary itself: call Main
@@ -34,7 +39,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/perfconform/perfconform/adapters/process"
@@ -49,9 +53,11 @@ import (
 // Run runs p as part of tb and returns its results. It skips tb when the
 // plan cannot run here (see the package documentation), logs the run as the
 // conform command shows it (one line per result, progress, the VM table),
-// and reports every gating violation (p.Gate; by default the plan's loaders'
-// MUST requirements, since the reference is not among them) as one tb.Error
-// naming the loader, requirement, kernel and topology and the detail. Any
+// and reports every gating violation (p.Gate; by default the MUST
+// requirements of every loader of the plan, so a reference added for
+// comparison is gated beside the loader under test, never instead of it) as
+// one tb.Error naming the loader, requirement, kernel and topology and the
+// detail. Any
 // other failure of the run is fatal. Without p.OutDir the reports go to a
 // temporary directory of tb.
 func Run(tb testing.TB, p conform.Plan, opts ...conform.Option) *report.Results {
@@ -61,9 +67,6 @@ func Run(tb testing.TB, p conform.Plan, opts ...conform.Option) *report.Results 
 	}
 	if p.Host {
 		requireHost(tb)
-		if hostRan.Swap(true) {
-			tb.Fatal("conformtest: one host run per test binary: the suite runs on Ginkgo, which runs once per process; put every loader into one plan")
-		}
 	} else {
 		for _, k := range p.Kernels {
 			vmtesting.RequireVMs(tb, k)
@@ -82,6 +85,9 @@ func Run(tb testing.TB, p conform.Plan, opts ...conform.Option) *report.Results 
 		for _, v := range ge.Violations {
 			tb.Error(Violation(v))
 		}
+		if oe := (*conform.OutError)(nil); errors.As(err, &oe) {
+			tb.Errorf("conformtest: %v", oe)
+		}
 		return res
 	}
 	if err != nil {
@@ -90,8 +96,6 @@ func Run(tb testing.TB, p conform.Plan, opts ...conform.Option) *report.Results 
 	tb.Logf("conformtest: %s", summary(res))
 	return res
 }
-
-var hostRan atomic.Bool
 
 // Main is TestMain for tests whose host runs start adapter executables: the
 // test binary serves as their session wrapper (process.MaybeRunNamespaceWrapper).
@@ -111,12 +115,12 @@ func Violation(v report.Violation) string {
 	case v.Kernel != "" || v.Topology != "":
 		where = " on " + v.Kernel + "/" + v.Topology
 	}
-	loader := v.Loader
+	loader := display.Name(v.Loader)
 	if loader == "" {
 		loader = "(no loader)"
 	}
 	if v.Result == nil {
-		return fmt.Sprintf("%s%s: %s", loader, where, v.Reason)
+		return fmt.Sprintf("%s%s: %s", loader, where, display.Text(v.Reason))
 	}
 	r := v.Result
 	detail := r.Detail
@@ -126,7 +130,7 @@ func Violation(v report.Violation) string {
 	if r.Errno != "" {
 		detail += " (" + r.Errno + ")"
 	}
-	return fmt.Sprintf("%s %s %s%s: %s: %s", loader, r.Level, r.Requirement, where, r.Status, detail)
+	return fmt.Sprintf("%s %s %s%s: %s: %s", loader, r.Level, r.Requirement, where, r.Status, display.Text(detail))
 }
 
 func requireHost(tb testing.TB) {

@@ -3,6 +3,8 @@ package conformtest_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	"github.com/perfconform/perfconform/conform"
 	"github.com/perfconform/perfconform/conform/conformtest"
 	"github.com/perfconform/perfconform/examples/goloader"
+	"github.com/perfconform/perfconform/internal/bpfsys/bpfsystest"
 	"github.com/perfconform/perfconform/reference"
 	"github.com/perfconform/perfconform/report"
 	"github.com/perfconform/perfconform/result"
@@ -46,15 +49,17 @@ func (n named) Info(ctx context.Context) (protocol.Info, error) {
 	return info, err
 }
 
-// TestRunReportsViolations runs correct loaders (in-process, and a Go
-// adapter started under Main's session wrapper) and a wrong one on the host:
-// Run must report one error per gating violation, each naming the wrong
-// loader, the requirement and where, and none for the correct ones.
+// TestRunReportsViolations runs correct loaders (the reference in-process,
+// brought for comparison as users do, and a Go adapter started under Main's
+// session wrapper) and a wrong one on the host: Run must report one error
+// per gating violation, each naming the wrong loader, the requirement and
+// where, and none for the correct ones. The reference in the plan must not
+// take the gate from the others (issue 24).
 func TestRunReportsViolations(t *testing.T) {
 	rec := &recorder{TB: t}
 	wrong := named{&refadapter.Loader{Options: []reference.Option{reference.WithPossibleCPUs(1)}}, "sizeone"}
 	res := conformtest.Run(rec, conform.Plan{Host: true, Loaders: []conform.Loader{
-		conform.InProcess(named{refadapter.New(), "correct"}),
+		conform.InProcess(refadapter.New()),
 		conform.GoAdapter("github.com/perfconform/perfconform/examples/goloader/cmd/adapter"),
 		conform.InProcess(wrong),
 	}})
@@ -63,7 +68,7 @@ func TestRunReportsViolations(t *testing.T) {
 	}
 	var want []string
 	for _, r := range res.Results {
-		if (r.Loader == "correct" || r.Loader == goloader.Name) && r.Level == result.Must && r.Status != result.Pass {
+		if (r.Loader == "reference" || r.Loader == goloader.Name) && r.Level == result.Must && r.Status != result.Pass {
 			t.Errorf("%s: %s %s: %s", r.Loader, r.Requirement, r.Status, r.Detail)
 		}
 		if r.Loader == goloader.Name && r.Requirement == "DEGRADE-POSSIBLE" && !strings.Contains(r.Detail, "not-a-cpu-list") {
@@ -105,9 +110,55 @@ func TestViolation(t *testing.T) {
 			"(no loader) on debian-6.1/sparse: run error: VM did not boot"},
 		{report.Violation{Loader: "goloader", Reason: "no results for this loader"},
 			"goloader: no results for this loader"},
+		// a declared name or a detail with control characters is escaped
+		{report.Violation{Kernel: "host", Topology: "host", Loader: "odd\x1b[2J", Result: &result.Result{
+			Requirement: "RING-KEY", Level: result.Must, Status: result.Fail, Detail: "line\nbreak\x1b"}},
+			`"odd\x1b[2J" MUST RING-KEY on host: FAIL: line break\x1b`},
 	} {
 		if got := conformtest.Violation(tc.v); got != tc.want {
 			t.Errorf("Violation(%+v)\n got %q\nwant %q", tc.v, got, tc.want)
 		}
+	}
+}
+
+// countEnv makes TestHostRunCounted run (in TestGoTestCount's child).
+const countEnv = "PERFCONFORM_TEST_COUNT"
+
+// TestHostRunCounted is TestGoTestCount's child test: one small host run.
+func TestHostRunCounted(t *testing.T) {
+	if os.Getenv(countEnv) == "" {
+		t.Skip("run by TestGoTestCount")
+	}
+	conformtest.Run(t, conform.Plan{Host: true, Loaders: []conform.Loader{conform.InProcess(refadapter.New())},
+		Requirements: []string{"SIZE-AUTO"}})
+}
+
+// TestGoTestCount: Ginkgo refuses go test's -count other than 1 and
+// -parallel by exiting the process from inside the suite. A host run under
+// them must fail its test saying so, and the test binary must go on (the
+// other tests run, nothing is left in TMPDIR).
+func TestGoTestCount(t *testing.T) {
+	if os.Getenv(countEnv) != "" {
+		return // the child's test after TestHostRunCounted: the binary went on
+	}
+	bpfsystest.RequireBPF(t, "a host run loads BPF programs")
+	for _, flag := range []string{"-test.count=2", "-test.parallel=2"} {
+		t.Run(flag, func(t *testing.T) {
+			tmp := t.TempDir()
+			cmd := exec.Command(os.Args[0], "-test.run=^(TestHostRunCounted|TestGoTestCount)$", flag, "-test.v")
+			cmd.Env = append(os.Environ(), countEnv+"=1", "TMPDIR="+tmp)
+			out, err := cmd.CombinedOutput()
+			t.Logf("child:\n%s", out)
+			if err == nil || !strings.Contains(string(out), "--- FAIL: TestHostRunCounted") || !strings.Contains(string(out), "--- PASS: TestGoTestCount") {
+				t.Errorf("child: %v; want TestHostRunCounted failing and the binary going on to the next test", err)
+			}
+			name, _, _ := strings.Cut(strings.TrimPrefix(flag, "-test."), "=")
+			if !strings.Contains(string(out), "-"+name) || strings.Contains(string(out), "Ginkgo detected") {
+				t.Errorf("the failure does not name -%s, or Ginkgo refused the flags itself", name)
+			}
+			if left, _ := os.ReadDir(tmp); len(left) > 0 {
+				t.Errorf("the run left %v in its TMPDIR", left)
+			}
+		})
 	}
 }

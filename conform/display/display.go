@@ -6,13 +6,17 @@
 package display
 
 import (
+	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
@@ -124,11 +128,11 @@ func PrintResult(out io.Writer, r result.Result) {
 	if r.Errno != "" {
 		detail = fmt.Sprintf("errno=%s %s", r.Errno, detail)
 	}
-	where := r.Loader
+	where := Name(r.Loader)
 	if r.Kernel != "" && r.Kernel != "host" {
-		where = fmt.Sprintf("%s@%s/%s", r.Loader, r.Kernel, r.Topology)
+		where = fmt.Sprintf("%s@%s/%s", where, r.Kernel, r.Topology)
 	}
-	fmt.Fprintf(out, "%-5s %-6s %-21s %-12s %s\n", r.Status, r.Level, r.Requirement, where, strings.ReplaceAll(detail, "\n", " "))
+	fmt.Fprintf(out, "%-5s %-6s %-21s %-12s %s\n", r.Status, r.Level, r.Requirement, where, Text(detail))
 }
 
 // CountStatuses counts results by status for the summary line.
@@ -169,7 +173,7 @@ func (d *hostDisplay) onCheck(loader, requirement string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.check, d.since, d.warned = requirement, time.Now(), 0
-	if loader != d.loader {
+	if loader = Name(loader); loader != d.loader {
 		d.loader = loader
 		d.line(fmt.Sprintf("%s %s: checking (%d/%d results so far)", d.elapsed(), loader, d.done, d.total))
 		return
@@ -225,7 +229,7 @@ func PrintVMTable(w io.Writer, runs []report.Run, vms []vmtest.VMResult) {
 		n := CountStatuses(vms[i].Results)
 		status := fmt.Sprintf("%d pass %d fail %d error %d skip", n[result.Pass], n[result.Fail], n[result.Error], n[result.Skip])
 		if run.Error != "" {
-			status += "; " + FirstLine(run.Error)
+			status += "; " + Text(FirstLine(run.Error))
 		}
 		after := time.Duration(0)
 		if run.Boot > 0 && run.Duration > run.Boot {
@@ -253,7 +257,7 @@ func loaderSeconds(results []result.Result) string {
 	}
 	parts := make([]string, 0, len(order))
 	for _, l := range order {
-		parts = append(parts, fmt.Sprintf("%s %.1fs", l, sum[l].Seconds()))
+		parts = append(parts, fmt.Sprintf("%s %.1fs", Name(l), sum[l].Seconds()))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -313,7 +317,7 @@ func newStatusDisplay(out, errw io.Writer, status func() string, tick func()) *s
 }
 
 func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+	f, ok := w.(interface{ Fd() uintptr })
 	if !ok {
 		return false
 	}
@@ -423,9 +427,9 @@ func (d *vmDisplay) progress(p vmtest.Progress) {
 	if p.Topology == "" {
 		where = p.Kernel
 	}
-	msg := fmt.Sprintf("%s %s %s: %s", d.elapsed(), strings.TrimPrefix(where, "/"), stage, FirstLine(p.Message))
+	msg := fmt.Sprintf("%s %s %s: %s", d.elapsed(), strings.TrimPrefix(where, "/"), stage, Text(FirstLine(p.Message)))
 	if p.Topology == "" && p.Kernel == "" {
-		msg = fmt.Sprintf("%s %s: %s", d.elapsed(), stage, FirstLine(p.Message))
+		msg = fmt.Sprintf("%s %s: %s", d.elapsed(), stage, Text(FirstLine(p.Message)))
 	}
 	d.line(msg)
 }
@@ -453,4 +457,90 @@ func (d *vmDisplay) status() string {
 	}
 	queued := d.total - finished - len(running)
 	return fmt.Sprintf("%s %d/%d VMs done, %d queued; %s", d.elapsed(), finished, d.total, max(queued, 0), strings.Join(running, "; "))
+}
+
+// ClosedPipe wraps a run's stdout so that a reader that goes away
+// (`conform run | head -2`) does not end the run: the first write that
+// fails with EPIPE calls gone, and that write and every later one are
+// dropped as if written. (The process must not die of SIGPIPE first: the
+// conform command asks for SIGPIPE with signal.Notify, which turns it into
+// EPIPE.) On a terminal the wrapper is still one (its Fd is out's).
+func ClosedPipe(out io.Writer, gone func()) io.Writer {
+	return &pipeWriter{w: out, gone: gone}
+}
+
+type pipeWriter struct {
+	mu     sync.Mutex
+	w      io.Writer
+	gone   func()
+	closed bool
+}
+
+func (p *pipeWriter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return len(b), nil
+	}
+	n, err := p.w.Write(b)
+	if errors.Is(err, syscall.EPIPE) {
+		p.closed = true
+		if p.gone != nil {
+			p.gone()
+		}
+		return len(b), nil
+	}
+	return n, err
+}
+
+// Fd is the wrapped writer's, for isTerminal.
+func (p *pipeWriter) Fd() uintptr {
+	if f, ok := p.w.(interface{ Fd() uintptr }); ok {
+		return f.Fd()
+	}
+	return ^uintptr(0)
+}
+
+// Name is a name from outside (the loader an adapter declares) as the
+// terminal shows it: as it is, or, when it holds anything unprintable,
+// quoted with Go escapes, so that it cannot start a line or send escape
+// sequences.
+func Name(s string) string {
+	for i, r := range s {
+		if !printable(s, i, r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
+// Text is free text from outside (a result's detail, a VM's error) on one
+// line: line breaks and tabs become spaces, other unprintable characters
+// Go escapes.
+func Text(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == '\n' || r == '\r' || r == '\t':
+			b.WriteByte(' ')
+		case !printable(s, i, r):
+			q := strconv.QuoteRune(r)
+			if r == utf8.RuneError {
+				q = strconv.Quote(s[i : i+1]) // an invalid byte, e.g. 0x9b, a C1 escape to some terminals
+			}
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// printable says whether the rune r at s[i] can go to a terminal as it is.
+func printable(s string, i int, r rune) bool {
+	if r == utf8.RuneError {
+		_, size := utf8.DecodeRuneInString(s[i:])
+		return size > 1 // a real U+FFFD
+	}
+	return unicode.IsPrint(r)
 }

@@ -1,6 +1,8 @@
 package display
 
 import (
+	"fmt"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -98,5 +100,74 @@ func TestPrintSummary(t *testing.T) {
 				t.Errorf("summary %q, want %q", b.String(), tc.want)
 			}
 		})
+	}
+}
+
+// TestClosedPipe: a write to a stdout whose reader went away calls gone
+// once and is dropped, as is every later one, so the run goes on.
+func TestClosedPipe(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	r.Close()
+	calls := 0
+	out := ClosedPipe(w, func() { calls++ })
+	for range 3 {
+		if _, err := fmt.Fprintln(out, "PASS  MUST   SIZE-AUTO"); err != nil {
+			t.Errorf("write after the reader went away: %v, want it dropped", err)
+		}
+	}
+	if calls != 1 {
+		t.Errorf("gone called %d times, want once", calls)
+	}
+}
+
+// TestOddNamesAreEscaped: a loader declares its own name and an adapter
+// writes its own error text; a newline or an ESC in them must not reach the
+// terminal raw (a forged result line, a cleared screen). Names with such
+// characters are shown quoted, text with them escaped, on one line.
+func TestOddNamesAreEscaped(t *testing.T) {
+	const evil = "evil\nFAIL  MUST   RING-KEY\x1b[2J"
+	r := result.Result{Requirement: "SIZE-AUTO", Level: result.Must, Status: result.Fail, Loader: evil, Detail: "bad\x1b[31m red\r\nnext"}
+	var out, errw strings.Builder
+	d := New(&out, &errw)
+	for _, e := range []conform.Event{
+		conform.HostStarted{Checks: 1},
+		conform.CheckStarted{Loader: evil, Requirement: "SIZE-AUTO"},
+		conform.ResultReady{Result: r},
+		conform.Stopped{},
+		conform.VMsFinished{Runs: []report.Run{{Kernel: report.Kernel{Name: "debian-6.1"}, Topology: "1cpu", Error: "panic\x1b[0m here"}},
+			VMs: []vmtest.VMResult{{Results: []result.Result{r}}}},
+	} {
+		d.Event(e)
+	}
+	d.Stop()
+	all := out.String() + errw.String()
+	if strings.ContainsAny(all, "\x1b\r") {
+		t.Errorf("raw control characters reach the terminal:\n%q", all)
+	}
+	quoted := `"evil\nFAIL  MUST   RING-KEY\x1b[2J"`
+	if want := "FAIL  MUST   SIZE-AUTO             " + quoted + " bad\\x1b[31m red  next\n"; out.String() != want {
+		t.Errorf("out %q\nwant %q", out.String(), want)
+	}
+	for _, want := range []string{quoted + ": checking", "specs: " + quoted + " 0.0s", `panic\x1b[0m here`} {
+		if !strings.Contains(errw.String(), want) {
+			t.Errorf("errw lacks %q:\n%s", want, errw.String())
+		}
+	}
+	for _, tc := range []struct{ in, name, text string }{
+		{"libbpf@1.4", "libbpf@1.4", "libbpf@1.4"},
+		{"aya…", "aya…", "aya…"},
+		{"a\tb", `"a\tb"`, "a b"},
+		{"\u202eevil", `"\u202eevil"`, `\u202eevil`},
+	} {
+		if got := Name(tc.in); got != tc.name {
+			t.Errorf("Name(%q) = %q, want %q", tc.in, got, tc.name)
+		}
+		if got := Text(tc.in); got != tc.text {
+			t.Errorf("Text(%q) = %q, want %q", tc.in, got, tc.text)
+		}
 	}
 }

@@ -97,6 +97,15 @@ type Reader struct {
 // index in Reader.rings.
 const wakeIndex = -1
 
+// CheckPages returns an error wrapping ErrBadPages unless pages is a size
+// the kernel accepts for a perf ring's data area: a power of two > 0.
+func CheckPages(pages int) error {
+	if pages <= 0 || pages&(pages-1) != 0 {
+		return fmt.Errorf("%w: %d pages", ErrBadPages, pages)
+	}
+	return nil
+}
+
 // New opens a perf ring on every CPU in cpus and stores each ring's event fd
 // in m at key = CPU id. m must be a perf event array with max_entries greater
 // than every CPU id. On error nothing stays open and no map entry stays set.
@@ -108,8 +117,8 @@ func New(m *ebpf.Map, cpus []int, opts Options) (_ *Reader, err error) {
 	if m.Type() != ebpf.PerfEventArray {
 		return nil, fmt.Errorf("%w: map %s has type %s", ErrNotPerfEventArray, name, m.Type())
 	}
-	if opts.Pages <= 0 || opts.Pages&(opts.Pages-1) != 0 {
-		return nil, fmt.Errorf("%w: %d pages for map %s", ErrBadPages, opts.Pages, name)
+	if err := CheckPages(opts.Pages); err != nil {
+		return nil, fmt.Errorf("%w for map %s", err, name)
 	}
 	if dataSize := opts.Pages * os.Getpagesize(); opts.Watermark < 0 || opts.Watermark >= dataSize {
 		return nil, fmt.Errorf("%w: watermark %d for %d-byte rings of map %s", ErrBadWatermark, opts.Watermark, dataSize, name)

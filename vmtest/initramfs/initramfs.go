@@ -6,7 +6,8 @@
 //
 // Images are cached by a content hash of every input, so repeated runs reuse
 // the image and a changed input (a rebuilt binary, an edited fixture) builds a
-// new one. Per-VM data (the guest config) goes into a small second archive
+// new one; a cached image is reused only while it has the size and SHA-256
+// recorded when it was built, so a truncated one is rebuilt. Per-VM data (the guest config) goes into a small second archive
 // appended to the cached image: the kernel unpacks concatenated archives in
 // order.
 package initramfs
@@ -74,12 +75,16 @@ type Image struct {
 	Path string // the .cpio file
 	Hash string // content hash of every input
 	Hit  bool   // true when the image was already in the cache
+	// Rebuilt says why a cached image was not reused (damaged), if so.
+	Rebuilt string
 	// Files maps each guest path of a regular file to its host source.
 	Files map[string]string
 }
 
 // Build returns the image for spec from cacheDir, building it when no image
-// with the same input hash is there yet. cacheDir is created if needed.
+// with the same input hash is there yet, or when the one there no longer has
+// the size and SHA-256 recorded when it was built (HASH.cpio.sha256 beside
+// it; Image.Rebuilt says what was wrong). cacheDir is created if needed.
 func Build(spec Spec, cacheDir string) (Image, error) {
 	entries, dirs, err := collect(spec)
 	if err != nil {
@@ -98,8 +103,15 @@ func Build(spec Spec, cacheDir string) (Image, error) {
 		img.Files[e.guest] = e.host
 	}
 	if _, err := os.Stat(img.Path); err == nil {
-		img.Hit = true
-		return img, nil
+		// A cached image is the one that was built only if it still has the
+		// size and SHA-256 recorded then: a truncated one boots into "No
+		// working init found" in every VM, run after run.
+		err := verifyCached(img.Path)
+		if err == nil {
+			img.Hit = true
+			return img, nil
+		}
+		img.Rebuilt = err.Error()
 	}
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return Image{}, fmt.Errorf("initramfs cache: %w", err)
@@ -109,18 +121,87 @@ func Build(spec Spec, cacheDir string) (Image, error) {
 		return Image{}, fmt.Errorf("initramfs cache: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if err := write(tmp, entries, dirs); err != nil {
+	sum := sha256.New()
+	counted := &countingWriter{w: io.MultiWriter(tmp, sum)}
+	if err := write(counted, entries, dirs); err != nil {
 		tmp.Close()
 		return Image{}, fmt.Errorf("write initramfs %s: %w", img.Path, err)
 	}
 	if err := tmp.Close(); err != nil {
 		return Image{}, fmt.Errorf("write initramfs %s: %w", img.Path, err)
 	}
-	// Rename is atomic: concurrent builders of the same hash race harmlessly.
+	// The digest goes first: an image is never in place without one. Rename
+	// is atomic: concurrent builders of the same hash race harmlessly.
+	digest := fmt.Sprintf("%d %s\n", counted.n, hex.EncodeToString(sum.Sum(nil)))
+	if err := writeAtomic(digestPath(img.Path), []byte(digest)); err != nil {
+		return Image{}, fmt.Errorf("initramfs cache: %w", err)
+	}
 	if err := os.Rename(tmp.Name(), img.Path); err != nil {
 		return Image{}, fmt.Errorf("initramfs cache: %w", err)
 	}
 	return img, nil
+}
+
+// digestPath is where the size and SHA-256 of a cached image are recorded.
+func digestPath(image string) string { return image + ".sha256" }
+
+// verifyCached checks a cached image against the size and SHA-256 recorded
+// when it was built.
+func verifyCached(path string) error {
+	b, err := os.ReadFile(digestPath(path))
+	if err != nil {
+		return fmt.Errorf("cached initramfs %s has no recorded digest: %w", path, err)
+	}
+	var size int64
+	var want string
+	if _, err := fmt.Sscanf(string(b), "%d %s", &size, &want); err != nil {
+		return fmt.Errorf("cached initramfs %s: bad digest file %s: %w", path, digestPath(path), err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return fmt.Errorf("cached initramfs %s: %w", path, err)
+	}
+	if n != size {
+		return fmt.Errorf("cached initramfs %s is damaged: %d bytes, %d when built", path, n, size)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != want {
+		return fmt.Errorf("cached initramfs %s is damaged: SHA-256 %s, %s when built", path, got, want)
+	}
+	return nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// writeAtomic writes path whole or not at all.
+func writeAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 // collect expands the spec into regular files and directories.

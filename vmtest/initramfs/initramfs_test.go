@@ -267,3 +267,51 @@ func mapKeys(m map[string]string) []string {
 	slices.Sort(out)
 	return out
 }
+
+// TestDamagedCacheIsRebuilt (issue 24 item 10): a cached image that was
+// truncated (a full disk, a killed copy) or changed is not reused, as a
+// damaged kernel image is not: it is rebuilt, and Image.Rebuilt says why.
+func TestDamagedCacheIsRebuilt(t *testing.T) {
+	src, cache := t.TempDir(), t.TempDir()
+	spec := initramfs.Spec{
+		Init:  writeFile(t, filepath.Join(src, "init"), "#!/bin/true\n", 0o755),
+		Files: []initramfs.File{{Host: writeFile(t, filepath.Join(src, "data"), strings.Repeat("payload ", 4096), 0o644), Guest: "/data"}},
+	}
+	first, err := initramfs.Build(spec, cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, err := os.ReadFile(first.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		damage func() error
+		want   string
+	}{
+		{"truncated", func() error { return os.Truncate(first.Path, int64(len(whole)/2)) }, "bytes"},
+		{"changed", func() error {
+			b := slices.Clone(whole)
+			b[len(b)/2] ^= 0xff
+			return os.WriteFile(first.Path, b, 0o644)
+		}, "SHA-256"},
+	} {
+		if err := tc.damage(); err != nil {
+			t.Fatal(err)
+		}
+		img, err := initramfs.Build(spec, cache)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if img.Hit || !strings.Contains(img.Rebuilt, tc.want) {
+			t.Errorf("%s cache entry: Hit %v, Rebuilt %q; want a rebuild saying %q", tc.name, img.Hit, img.Rebuilt, tc.want)
+		}
+		if got, _ := os.ReadFile(img.Path); !bytes.Equal(got, whole) {
+			t.Errorf("%s cache entry: not rebuilt whole (%d bytes, want %d)", tc.name, len(got), len(whole))
+		}
+	}
+	if img, err := initramfs.Build(spec, cache); err != nil || !img.Hit || img.Rebuilt != "" {
+		t.Errorf("a whole cache entry: Hit %v, Rebuilt %q, %v; want a plain hit", img.Hit, img.Rebuilt, err)
+	}
+}

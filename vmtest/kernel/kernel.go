@@ -482,10 +482,13 @@ func arm64Release(f *os.File) (string, error) {
 
 // Fetch downloads the named catalog kernels into the cache and returns them
 // in the order given. A cached kernel is kept (even if a newer package is
-// available) unless it is damaged (ErrDamaged) or c.Force is set.
+// available) unless it is damaged (ErrDamaged) or c.Force is set. A name
+// that is not fetchable is refused before anything is fetched.
 func (c *Cache) Fetch(ctx context.Context, names ...string) ([]Kernel, error) {
-	var out []Kernel
-	for _, name := range names {
+	// Every name is checked before anything is fetched: a typo at the
+	// end must not cost the downloads before it.
+	entries := make([]Entry, len(names))
+	for i, name := range names {
 		e, ok := lookup(name)
 		if !ok {
 			if name == Host {
@@ -493,6 +496,11 @@ func (c *Cache) Fetch(ctx context.Context, names ...string) ([]Kernel, error) {
 			}
 			return nil, fmt.Errorf("%w %q (fetchable: %s)", ErrUnknown, name, strings.Join(Fetchable(), ", "))
 		}
+		entries[i] = e
+	}
+	var out []Kernel
+	for i, name := range names {
+		e := entries[i]
 		k, err := c.Cached(name)
 		switch {
 		case err == nil && !c.Force:

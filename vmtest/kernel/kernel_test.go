@@ -282,3 +282,22 @@ func TestList(t *testing.T) {
 		t.Errorf("NewCache(\"\") = %+v, %v; want the default cache", c, err)
 	}
 }
+
+// TestFetchChecksEveryNameFirst: `conform kernels fetch debian-6.1 garbage`
+// must refuse garbage before fetching debian-6.1 (the context is cancelled,
+// so a fetch that starts ends in the context's error, not ErrUnknown).
+func TestFetchChecksEveryNameFirst(t *testing.T) {
+	var progress []string
+	c := &kernel.Cache{Dir: t.TempDir(), Progress: func(msg string) { progress = append(progress, msg) }}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, names := range [][]string{{"debian-6.1", "garbage"}, {"debian-6.1", kernel.Host}} {
+		ks, err := c.Fetch(ctx, names...)
+		if !errors.Is(err, kernel.ErrUnknown) && !errors.Is(err, kernel.ErrFetch) || !strings.Contains(err.Error(), names[1]) || len(ks) > 0 {
+			t.Errorf("Fetch(%q) = %v, %v; want an error naming %s before any fetch", names, ks, err, names[1])
+		}
+	}
+	if entries, _ := os.ReadDir(c.Dir); len(progress) > 0 || len(entries) > 0 {
+		t.Errorf("fetching started: %q, cache holds %d entries", progress, len(entries))
+	}
+}
