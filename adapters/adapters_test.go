@@ -319,6 +319,63 @@ func TestWrongLoadersShowHere(t *testing.T) {
 	}
 }
 
+// TestAffinityCountShowsUnderRestriction: the affinitycount control sizes
+// auto-sized arrays by its affinity, so it is right where it may run on
+// every CPU (this process's affinity here: two or more CPUs numbered from 0)
+// and one slot short per CPU it may not use once the session wrapper
+// restricts it to CPU 0 (process.WithCPUs): output on CPU 1 then finds no
+// slot (E2BIG).
+func TestAffinityCountShowsUnderRestriction(t *testing.T) {
+	possible, err := ebpf.PossibleCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var aff unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &aff); err != nil {
+		t.Fatal(err)
+	}
+	if aff.Count() != possible || len(onlineCPUs(t)) < 2 {
+		t.Skip("needs two online CPUs and an affinity of every possible CPU")
+	}
+	bins, err := adapters.BuildTestdata(context.Background(), binDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name       string
+		opts       []process.Option
+		maxEntries uint32
+		fire       map[int]unix.Errno
+	}{
+		{"every CPU", nil, uint32(possible), map[int]unix.Errno{0: 0, 1: 0}},
+		{"restricted to CPU 0", []process.Option{process.WithCPUs("0", "")}, 1, map[int]unix.Errno{0: 0, 1: unix.E2BIG}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := pinDir(t)
+			s, err := process.New(bins["affinitycount"], tc.opts...).Load(context.Background(), suite.LoadRequest{Object: object(t), PinDir: dir, Pages: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			m := pinnedMap(t, filepath.Join(dir, "events"))
+			if got := maxEntries(t, m); got != tc.maxEntries {
+				t.Errorf("max_entries = %d, want %d", got, tc.maxEntries)
+			}
+			tr, err := trigger.New(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tr.Close()
+			for cpu, want := range tc.fire {
+				err := tr.Fire(cpu)
+				if want == 0 && err != nil || want != 0 && !errors.Is(err, want) {
+					t.Errorf("CPU %d: Fire = %v, want errno %v", cpu, err, want)
+				}
+			}
+		})
+	}
+}
+
 // libbpfgoMemlock is the RLIMIT_MEMLOCK libbpfgo v0.4.6 sets in
 // NewModuleFromFile before anything else; it fails the load when it cannot.
 const libbpfgoMemlock = 512 << 20

@@ -37,6 +37,7 @@ var Controls = []Control{
 	{"keyplus1", true, "cilium/ebpf with the ring of CPU c filed under key c+1 (max_entries possible+1)"},
 	{"lostoverflow", true, "cilium/ebpf reporting each lost count n as 2^64-1 and then n+1 (a sum that wraps is n)"},
 	{"offlinefail", true, "cilium/ebpf whose reader fails (ENODEV) once a CPU it had a ring for goes offline (RING-HOTPLUG-OFFLINE; VMs only)"},
+	{"affinitycount", true, "cilium/ebpf with auto-sized perf arrays sized by the count of CPUs in its sched_getaffinity mask (nproc, runtime.NumCPU()); caught on the cpuset topology"},
 }
 
 // BuildTestdata builds every Control into binDir (static, so they also run in

@@ -149,6 +149,12 @@ func runGuestSuite(ctx context.Context, env guest.Env, args GuestArgs, emit func
 		}
 	}
 	var loaders []suite.NamedLoader
+	// On a topology that restricts the loaders (cpuset), every adapter
+	// runs in the loaders' cgroup with its affinity limited (the session
+	// wrapper applies both); its results carry that affinity. The
+	// reference runs in this process and is not restricted: restricting it
+	// would restrict the suite, which writes a sample on every online CPU.
+	restricted := map[string]bool{}
 	for _, l := range args.Loaders {
 		if l.Path == "" {
 			loaders = append(loaders, suite.NamedLoader{Name: l.Name, Loader: refadapter.New()})
@@ -164,6 +170,10 @@ func runGuestSuite(ctx context.Context, env guest.Env, args GuestArgs, emit func
 		if args.Timeout > 0 {
 			opts = append(opts, process.WithReadyTimeout(args.Timeout))
 		}
+		if env.Topology.LoaderCPUs != "" {
+			opts = append(opts, process.WithCPUs(env.Topology.LoaderCPUs, env.LoaderCgroup))
+			restricted[l.Name] = true
+		}
 		loaders = append(loaders, suite.NamedLoader{Name: l.Name, Loader: process.New(l.Path, opts...)})
 	}
 	emit(event.Log("conform guest: suite with %d loader(s), %v per sample or load", len(loaders), timeout))
@@ -176,10 +186,15 @@ func runGuestSuite(ctx context.Context, env guest.Env, args GuestArgs, emit func
 		Hotplug:  true, // a throwaway VM: the RING-HOTPLUG checks may offline its CPUs
 		OnResult: func(r result.Result) {
 			r.Kernel, r.Topology, r.Accelerator = env.Kernel, env.Topology.Name, env.Accelerator
-			if r.Masks == nil {
-				m := env.Masks
-				r.Masks = &m
+			m := env.Masks
+			if r.Masks != nil {
+				m = *r.Masks // the suite's own reading; a copy, results share it
 			}
+			m.Affinity = ""
+			if restricted[r.Loader] {
+				m.Affinity = env.Masks.Affinity
+			}
+			r.Masks = &m
 			emit(event.Result(r))
 		},
 	})

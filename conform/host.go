@@ -68,15 +68,34 @@ func runOnHost(ctx context.Context, o *options, p Plan, specs []loaderSpec) (*re
 	release := unix.ByteSliceToString(uts.Release[:])
 	started := time.Now()
 	o.emit(HostStarted{Checks: len(specs) * len(requirementsOf(p.Requirements))})
+	// With --loader-cpus every adapter runs with that affinity (the
+	// in-process reference would restrict the suite with it, so it does
+	// not), and its results say so.
+	var affinity string
+	restricted := map[string]bool{}
+	if p.LoaderCPUs != "" {
+		affinity = topology.MustParseCPUList(p.LoaderCPUs).String() // Validate parsed it
+		for _, s := range specs {
+			restricted[s.Name] = s.Path != ""
+		}
+	}
+	withAffinity := func(r result.Result) result.Result {
+		if restricted[r.Loader] && r.Masks != nil {
+			m := *r.Masks // the suite's own reading; a copy, results share it
+			m.Affinity = affinity
+			r.Masks = &m
+		}
+		return r
+	}
 	results, err := suite.Run(ctx, suite.Config{
-		Loaders:  hostLoaders(specs, p.Timeout),
+		Loaders:  hostLoaders(specs, p.Timeout, p.LoaderCPUs),
 		Focus:    p.Requirements,
 		Timeout:  p.Timeout,
 		Serial:   p.Serial,
 		Parallel: p.LoadersAtOnce,
 		Log:      ginkgoLog(),
 		OnCheck:  func(loader, req string) { o.emit(CheckStarted{Loader: loader, Requirement: req}) },
-		OnResult: func(r result.Result) { o.emit(ResultReady{Result: r}) },
+		OnResult: func(r result.Result) { o.emit(ResultReady{Result: withAffinity(r)}) },
 	})
 	o.emit(Stopped{})
 	if err != nil {
@@ -88,6 +107,7 @@ func runOnHost(ctx context.Context, o *options, p Plan, specs []loaderSpec) (*re
 		Accelerator: "host", Started: started, Duration: time.Since(started),
 	}
 	for i := range results {
+		results[i] = withAffinity(results[i])
 		results[i].Kernel, results[i].Topology, results[i].Accelerator = "host", "host", "host"
 	}
 	names := make([]string, len(specs))

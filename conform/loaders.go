@@ -259,10 +259,13 @@ func adapterNames() string {
 
 // hostLoaders turns resolved loaders into the suite's loaders on this
 // machine; readyTimeout, when set, bounds each adapter's wait for ready.
-func hostLoaders(specs []loaderSpec, readyTimeout time.Duration) []suite.NamedLoader {
+func hostLoaders(specs []loaderSpec, readyTimeout time.Duration, cpus string) []suite.NamedLoader {
 	var opts []process.Option
 	if readyTimeout > 0 {
 		opts = append(opts, process.WithReadyTimeout(readyTimeout))
+	}
+	if cpus != "" {
+		opts = append(opts, process.WithCPUs(cpus, ""))
 	}
 	var out []suite.NamedLoader
 	for _, s := range specs {

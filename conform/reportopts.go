@@ -10,7 +10,7 @@ import (
 
 // ReportOptions are the report.Options every report of this program is
 // rendered with: the suite's impact lines and current levels, topology
-// classes from the masks (topology.ClassesOfLists), the built-in
+// classes from the masks and any loader affinity (topology.ClassesOfLists), the built-in
 // reports/upstream.json (nil if it does not parse, which its test
 // forbids), and the given baselines.
 func ReportOptions(baselines map[string]report.Baseline) report.Options {
@@ -25,7 +25,7 @@ func ReportOptions(baselines map[string]report.Baseline) report.Options {
 // classes of masks given as CPU lists.
 func ClassifyMasks(m result.Masks) []string {
 	var out []string
-	for _, c := range topology.ClassesOfLists(m.Possible, m.Present, m.Online) {
+	for _, c := range topology.ClassesOfLists(m.Possible, m.Present, m.Online, m.Affinity) {
 		out = append(out, string(c))
 	}
 	return out

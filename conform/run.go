@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/perfconform/perfconform/adapters/process"
+	"github.com/perfconform/perfconform/reference/topology"
 	"github.com/perfconform/perfconform/report"
 	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/suite"
@@ -45,7 +46,13 @@ type Plan struct {
 	Force         bool          // let OutDir hold an earlier run's output (replaced when the run starts)
 	KeepVMs       bool          // keep each VM's temporary directory
 	BinDir        string        // where built-in and Go adapters are built; "" = adapters.DefaultBinDir()
-	Gate          Gate
+	// LoaderCPUs (host runs only; a CPU list, a proper subset of the online
+	// CPUs) restricts every adapter's affinity to those CPUs, as taskset
+	// does, while the suite still writes on every online CPU; the results
+	// of adapters carry it (result.Masks.Affinity). No cgroup is made on
+	// the host. In VMs the cpuset topology does this, with a cgroup cpuset.
+	LoaderCPUs string
+	Gate       Gate
 }
 
 // Gate says which results fail a run (report.Gate).
@@ -151,6 +158,11 @@ func (p Plan) Validate() error {
 	}
 	if p.LoadersAtOnce < 0 {
 		return fmt.Errorf("--loaders-at-once %d: want a positive number of loaders (0: all of them)", p.LoadersAtOnce)
+	}
+	if p.LoaderCPUs != "" {
+		if err := checkLoaderCPUs(p); err != nil {
+			return err
+		}
 	}
 	if p.Serial && p.LoadersAtOnce > 0 {
 		return fmt.Errorf("--serial runs one loader at a time; it does not combine with --loaders-at-once")
@@ -381,4 +393,28 @@ func parallelOf(n int) int {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
+}
+
+// checkLoaderCPUs: --loader-cpus is for the host (VMs have the cpuset
+// topology), a CPU list, and leaves the loaders fewer online CPUs than there
+// are, but at least one.
+func checkLoaderCPUs(p Plan) error {
+	if !p.Host {
+		return fmt.Errorf("--loader-cpus %s: host runs only; in VMs use --topology cpuset", p.LoaderCPUs)
+	}
+	cpus, err := topology.ParseCPUList(p.LoaderCPUs)
+	if err != nil {
+		return fmt.Errorf("--loader-cpus: %w", err)
+	}
+	online, err := topology.Read("")
+	if err != nil {
+		return fmt.Errorf("--loader-cpus: %w", err)
+	}
+	if out := cpus.Difference(online.Online); !out.Empty() {
+		return fmt.Errorf("--loader-cpus %s: CPUs %s are not online (online: %s)", cpus, out, online.Online)
+	}
+	if online.Online.Difference(cpus).Empty() {
+		return fmt.Errorf("--loader-cpus %s: that is every online CPU (%s), which restricts nothing", cpus, online.Online)
+	}
+	return nil
 }

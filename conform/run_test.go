@@ -18,6 +18,7 @@ import (
 	"github.com/perfconform/perfconform/adapters/protocol"
 	"github.com/perfconform/perfconform/adapters/reference/refadapter"
 	"github.com/perfconform/perfconform/internal/bpfsys/bpfsystest"
+	"github.com/perfconform/perfconform/reference/topology"
 	"github.com/perfconform/perfconform/report"
 	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/suite"
@@ -68,6 +69,10 @@ func TestValidate(t *testing.T) {
 		}
 	}
 	host := func(p Plan) Plan { p.Host = true; return p }
+	machine, err := topology.Read("")
+	if err != nil {
+		t.Fatal(err)
+	}
 	vm := func(p Plan) Plan { p.Kernels = []string{"debian-6.1"}; return p }
 	for _, tt := range []struct {
 		name string
@@ -115,6 +120,10 @@ func TestValidate(t *testing.T) {
 		{"--force, foreign file", host(Plan{OutDir: outFull, Force: true}), "is not output of conform run", nil},
 		{"--out empty", host(Plan{OutDir: t.TempDir()}), "", nil},
 		{"--out new", host(Plan{OutDir: filepath.Join(t.TempDir(), "a", "b")}), "", nil},
+		{"loader CPUs in VMs", vm(Plan{LoaderCPUs: "0"}), "host runs only", nil},
+		{"loader CPUs not a list", host(Plan{LoaderCPUs: "zero"}), "--loader-cpus", topology.ErrBadCPUList},
+		{"loader CPUs not online", host(Plan{LoaderCPUs: "0,4095"}), "not online", nil},
+		{"loader CPUs every online CPU", host(Plan{LoaderCPUs: machine.Online.String()}), "restricts nothing", nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.plan.Validate()
@@ -166,7 +175,7 @@ func TestResolveInProcess(t *testing.T) {
 	if got := specNames(specs); !slices.Equal(got, []string{"reference", "mine"}) {
 		t.Errorf("names %q, want reference and mine (its Info)", got)
 	}
-	hl := hostLoaders(specs, 0)
+	hl := hostLoaders(specs, 0, "")
 	if hl[1].Name != "mine" || hl[1].Loader != suite.Loader(mine) {
 		t.Errorf("host loader %+v, want the in-process loader itself", hl[1])
 	}

@@ -59,7 +59,7 @@ func (f fakeMachine) options(t *testing.T) doctor.Options {
 
 func classify(m result.Masks) []string {
 	var out []string
-	for _, c := range topology.ClassesOfLists(m.Possible, m.Present, m.Online) {
+	for _, c := range topology.ClassesOfLists(m.Possible, m.Present, m.Online, m.Affinity) {
 		out = append(out, string(c))
 	}
 	return out

@@ -328,7 +328,15 @@ func maskText(m *result.Masks) string {
 	if m == nil {
 		return "—"
 	}
-	return fmt.Sprintf("possible %s, present %s, online %s", dash(m.Possible), dash(m.Present), dash(m.Online))
+	return fmt.Sprintf("possible %s, present %s, online %s", dash(m.Possible), dash(m.Present), dash(m.Online)) + affinityText(m)
+}
+
+// affinityText names the CPUs the loader was restricted to, if it was.
+func affinityText(m *result.Masks) string {
+	if m == nil || m.Affinity == "" {
+		return ""
+	}
+	return ", loader affinity " + m.Affinity
 }
 
 func loaderList(ls []Loader) string {

@@ -215,7 +215,7 @@ func evidence(r result.Result) string {
 		parts = append(parts, "errno "+r.Errno)
 	}
 	if m := r.Masks; m != nil {
-		parts = append(parts, fmt.Sprintf("possible %s, present %s, online %s", dash(m.Possible), dash(m.Present), dash(m.Online)))
+		parts = append(parts, fmt.Sprintf("possible %s, present %s, online %s", dash(m.Possible), dash(m.Present), dash(m.Online))+affinityText(m))
 	}
 	return strings.Join(parts, " · ")
 }

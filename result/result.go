@@ -39,6 +39,10 @@ type Masks struct {
 	Possible string `json:"possible"`
 	Present  string `json:"present"`
 	Online   string `json:"online"`
+	// Affinity is set only where the loader ran restricted to some CPUs
+	// (the cpuset VM topology: its affinity and cgroup cpuset); empty means
+	// the loader could run on every online CPU.
+	Affinity string `json:"affinity,omitempty"`
 }
 
 // Result is one (kernel, topology, loader, requirement) outcome.

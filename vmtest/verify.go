@@ -68,12 +68,14 @@ func unexpected(t topology.Topology, r VMResult) bool {
 }
 
 // WriteVerifyTable writes res (VerifyTopologies) as `conform topologies
-// verify` shows it: one row per VM with the masks the guest read, whether
+// verify` shows it: one row per VM with the masks the guest read (and the
+// CPUs the loaders' cgroup cpuset took effect on, where the topology
+// restricts them: cpuset), whether
 // they matched, its boot and total time and the first line of its error.
 // failed counts the verdicts that failed (TopologyVerdict.Failed).
 func WriteVerifyTable(w io.Writer, res []TopologyVerdict) (failed int, err error) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KERNEL\tTOPOLOGY\tACCEL\tPOSSIBLE\tPRESENT\tONLINE\tREALIZED\tBOOT\tTOTAL\tERROR")
+	fmt.Fprintln(tw, "KERNEL\tTOPOLOGY\tACCEL\tPOSSIBLE\tPRESENT\tONLINE\tLOADER CPUS\tREALIZED\tBOOT\tTOTAL\tERROR")
 	dash := func(s string) string {
 		if s == "" {
 			return "-"
@@ -92,8 +94,8 @@ func WriteVerifyTable(w io.Writer, res []TopologyVerdict) (failed int, err error
 		if !r.Started.IsZero() {
 			total = r.Ended.Sub(r.Started)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%v\t%v\t%v\t%s\n", r.Kernel.Release, r.Topology, r.Accelerator,
-			dash(r.Masks.Possible), dash(r.Masks.Present), dash(r.Masks.Online), r.Realized,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%v\t%v\t%v\t%s\n", r.Kernel.Release, r.Topology, r.Accelerator,
+			dash(r.Masks.Possible), dash(r.Masks.Present), dash(r.Masks.Online), dash(r.Masks.Affinity), r.Realized,
 			r.BootTime().Round(100*time.Millisecond), total.Round(100*time.Millisecond), errText)
 	}
 	return failed, tw.Flush()

@@ -31,15 +31,19 @@ func TestWriteVerifyTable(t *testing.T) {
 			Err: fmt.Errorf("masks differ: present %q\nwant %q: %w", "", "0-3", vmtest.ErrTopologyNotRealized)}, Failed: true},
 		{VMResult: vmtest.VMResult{Kernel: kernel.Kernel{Release: "6.12.43+deb13-amd64"}, Topology: "hotplug-slots",
 			Err: fmt.Errorf("hotplug-slots: %w", vmtest.ErrNotRealizable)}},
+		{VMResult: vmtest.VMResult{Kernel: k61, Topology: "cpuset", Accelerator: "tcg", Realized: true,
+			Masks:   result.Masks{Possible: "0-3", Present: "0-3", Online: "0-3", Affinity: "0-1"},
+			Started: start, Booted: start.Add(4777 * time.Millisecond), Ended: start.Add(4812 * time.Millisecond)}},
 		{VMResult: vmtest.VMResult{Kernel: k61, Topology: "smt", Accelerator: "tcg", Started: start, Ended: start.Add(time.Minute),
 			Err: errors.Join(errors.New("no booted event"), vmtest.ErrTimeout)}, Failed: true},
 	}
 	want := [][]string{
-		{"KERNEL", "TOPOLOGY", "ACCEL", "POSSIBLE", "PRESENT", "ONLINE", "REALIZED", "BOOT", "TOTAL", "ERROR"},
-		{"6.1.0-57-cloud-amd64", "1cpu", "tcg", "0", "0", "0", "true", "4.8s", "4.8s", "-"},
-		{"6.1.0-57-cloud-amd64", "sparse", "tcg", "0-3", "-", "0,2", "false", "5s", "10s", `masks differ: present ""`},
-		{"6.12.43+deb13-amd64", "hotplug-slots", "", "-", "-", "-", "false", "0s", "0s", "hotplug-slots: topology not realizable on this kernel"},
-		{"6.1.0-57-cloud-amd64", "smt", "tcg", "-", "-", "-", "false", "0s", "1m0s", "no booted event"},
+		{"KERNEL", "TOPOLOGY", "ACCEL", "POSSIBLE", "PRESENT", "ONLINE", "LOADER CPUS", "REALIZED", "BOOT", "TOTAL", "ERROR"},
+		{"6.1.0-57-cloud-amd64", "1cpu", "tcg", "0", "0", "0", "-", "true", "4.8s", "4.8s", "-"},
+		{"6.1.0-57-cloud-amd64", "sparse", "tcg", "0-3", "-", "0,2", "-", "false", "5s", "10s", `masks differ: present ""`},
+		{"6.12.43+deb13-amd64", "hotplug-slots", "", "-", "-", "-", "-", "false", "0s", "0s", "hotplug-slots: topology not realizable on this kernel"},
+		{"6.1.0-57-cloud-amd64", "cpuset", "tcg", "0-3", "0-3", "0-3", "0-1", "true", "4.8s", "4.8s", "-"},
+		{"6.1.0-57-cloud-amd64", "smt", "tcg", "-", "-", "-", "-", "false", "0s", "1m0s", "no booted event"},
 	}
 	var out strings.Builder
 	failed, err := vmtest.WriteVerifyTable(&out, res)

@@ -187,7 +187,11 @@ func (v *vmRun) run(ctx context.Context) (res VMResult) {
 		case event.KindRealized:
 			res.Masks = e.Realized.Masks
 			res.Realized = e.Realized.Match
-			v.progress("realized", "possible %s present %s online %s (match %v)", res.Masks.Possible, res.Masks.Present, res.Masks.Online, res.Realized)
+			loaders := ""
+			if res.Masks.Affinity != "" {
+				loaders = " loaders on " + res.Masks.Affinity
+			}
+			v.progress("realized", "possible %s present %s online %s%s (match %v)", res.Masks.Possible, res.Masks.Present, res.Masks.Online, loaders, res.Realized)
 		case event.KindResult:
 			r := *e.Result
 			if r.Kernel == "" {
@@ -243,10 +247,10 @@ func (v *vmRun) run(ctx context.Context) (res VMResult) {
 		errs = append(errs, fmt.Errorf("%w: measured possible %q present %q online %q: %w",
 			ErrTopologyNotRealized, res.Masks.Possible, res.Masks.Present, res.Masks.Online, expErr))
 	default:
-		errs = append(errs, fmt.Errorf("%w: %s on %s: got possible %q present %q online %q, want %q %q %q",
+		errs = append(errs, fmt.Errorf("%w: %s on %s: got possible %q present %q online %q loader CPUs %q, want %q %q %q %q",
 			ErrTopologyNotRealized, v.job.Topology.Name, v.kernel.Release,
-			res.Masks.Possible, res.Masks.Present, res.Masks.Online,
-			res.Expected.Possible, res.Expected.Present, res.Expected.Online))
+			res.Masks.Possible, res.Masks.Present, res.Masks.Online, res.Masks.Affinity,
+			res.Expected.Possible, res.Expected.Present, res.Expected.Online, res.Expected.Affinity))
 	}
 	if len(guestErrs) > 0 {
 		errs = append(errs, fmt.Errorf("%w: %s", ErrGuest, strings.Join(guestErrs, "; ")))

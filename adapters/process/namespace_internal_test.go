@@ -2,10 +2,12 @@ package process
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -153,5 +155,127 @@ func TestNoMemlockVariableWithoutRaise(t *testing.T) {
 	}
 	if env := memlockEnv(); env != "" {
 		t.Errorf("memlockEnv() = %q, want none", env)
+	}
+}
+
+// cpusetRoot is a cpuset cgroup hierarchy of this machine: cgroup v2 with
+// the cpuset controller, or the v1 cpuset hierarchy.
+func cpusetRoot(t *testing.T) string {
+	t.Helper()
+	for _, root := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
+		if c, err := os.ReadFile(filepath.Join(root, "cgroup.controllers")); err == nil && slices.Contains(strings.Fields(string(c)), "cpuset") {
+			return root
+		}
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/cpuset/cpuset.cpus"); err == nil {
+		return "/sys/fs/cgroup/cpuset"
+	}
+	t.Skip("no cpuset cgroup hierarchy here")
+	return ""
+}
+
+// Both wrappers restrict the adapter to the CPUs they are told, by affinity
+// and by joining a cpuset cgroup (the kernel then narrows the affinity
+// itself), and refuse to start it when the restriction cannot be applied.
+// The adapter here is grep, reading its own status and cgroup.
+func TestWrapperRestrictsCPUs(t *testing.T) {
+	var all unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &all); err != nil {
+		t.Fatal(err)
+	}
+	if all.Count() < 2 || !all.IsSet(0) {
+		t.Skip("needs CPU 0 and another CPU in this process's affinity")
+	}
+	ws := wrappers(t)
+	root := cpusetRoot(t)
+	name := fmt.Sprintf("perfconform-test-%d", os.Getpid())
+	cg, effective, err := nswrap.CpusetCgroup(root, name, "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(cg)
+	if effective != "0" {
+		t.Fatalf("cgroup %s: effective CPUs %q, want 0", cg, effective)
+	}
+	allowed := regexp.MustCompile(`(?m)^Cpus_allowed_list:\s+(\S+)$`)
+	for wname, wrapper := range ws {
+		for _, tc := range []struct {
+			name       string
+			env        []string
+			want       string // Cpus_allowed_list
+			wantCgroup bool
+		}{
+			{"affinity", []string{nswrap.EnvCPUs + "=0"}, "0", false},
+			{"cgroup", []string{nswrap.EnvCgroup + "=" + cg}, "0", true},
+			{"both", []string{nswrap.EnvCPUs + "=0", nswrap.EnvCgroup + "=" + cg}, "0", true},
+		} {
+			t.Run(wname+"/"+tc.name, func(t *testing.T) {
+				out, err := wrapped(wrapper, tc.env, "/bin/sh", "-c", "cat /proc/self/status /proc/self/cgroup").CombinedOutput()
+				if err != nil {
+					t.Fatalf("wrapper: %v\n%s", err, out)
+				}
+				m := allowed.FindSubmatch(out)
+				if m == nil || string(m[1]) != tc.want {
+					t.Errorf("adapter's Cpus_allowed_list = %q, want %q\n%s", m, tc.want, out)
+				}
+				if got := strings.Contains(string(out), "/"+name+"\n"); got != tc.wantCgroup {
+					t.Errorf("adapter in cgroup %s: %v, want %v\n%s", name, got, tc.wantCgroup, out)
+				}
+			})
+		}
+		t.Run(wname+"/refused", func(t *testing.T) {
+			var ee *exec.ExitError
+			for _, env := range [][]string{
+				{nswrap.EnvCPUs + "=4095"},                           // no such CPU: sched_setaffinity fails
+				{nswrap.EnvCPUs + "=0-1"},                            // a CPU list, not ids (the client converts)
+				{nswrap.EnvCPUs + "=1", nswrap.EnvCgroup + "=" + cg}, // outside the cgroup's cpuset
+				{nswrap.EnvCgroup + "=" + filepath.Join(root, name+"-missing")},
+			} {
+				out, err := wrapped(wrapper, env, "/bin/true").CombinedOutput()
+				if !errors.As(err, &ee) || ee.ExitCode() != nswrap.ExitCPUs || !strings.Contains(string(out), "perfconform session wrapper: ") {
+					t.Errorf("%q: %v (%s), want exit status %d with the wrapper's message", env, err, out, nswrap.ExitCPUs)
+				}
+			}
+		})
+	}
+}
+
+// The client hands the wrapper a CPU list as ids and refuses one that does
+// not parse before anything starts.
+func TestWithCPUsEnv(t *testing.T) {
+	if !wrapperAvailable.Load() {
+		t.Skip("this test binary is not the session wrapper")
+	}
+	for _, tc := range []struct {
+		cpus, cgroup string
+		want         []string // variables, "" = an error
+	}{
+		{"0-1,4", "/sys/fs/cgroup/x", []string{nswrap.EnvCPUs + "=0,1,4", nswrap.EnvCgroup + "=/sys/fs/cgroup/x"}},
+		{"", "/sys/fs/cgroup/x", []string{nswrap.EnvCPUs + "=", nswrap.EnvCgroup + "=/sys/fs/cgroup/x"}},
+		{"0-1,x", "", nil},
+	} {
+		l := New("/bin/true", WithCPUs(tc.cpus, tc.cgroup)).(*Loader)
+		cmd, err := l.command("")
+		if tc.want == nil {
+			if err == nil {
+				t.Errorf("WithCPUs(%q): no error", tc.cpus)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("WithCPUs(%q): %v", tc.cpus, err)
+		}
+		for _, w := range tc.want {
+			if !slices.Contains(cmd.Env, w) {
+				t.Errorf("WithCPUs(%q, %q): env lacks %q", tc.cpus, tc.cgroup, w)
+			}
+		}
+	}
+	cmd, err := New("/bin/true").(*Loader).command("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.ContainsFunc(cmd.Env, func(kv string) bool { return strings.HasPrefix(kv, nswrap.EnvCPUs+"=") }) {
+		t.Errorf("without WithCPUs: env %q", cmd.Env)
 	}
 }

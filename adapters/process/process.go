@@ -33,6 +33,7 @@ import (
 
 	"github.com/perfconform/perfconform/adapters/protocol"
 	"github.com/perfconform/perfconform/internal/nswrap"
+	"github.com/perfconform/perfconform/reference/topology"
 	"github.com/perfconform/perfconform/suite"
 )
 
@@ -51,6 +52,7 @@ type config struct {
 	infoTimeout, readyTimeout, shutdownTimeout time.Duration
 	stderrTail                                 int
 	eventBuffer                                int
+	cpus, cgroup                               string
 }
 
 // Option configures a Loader.
@@ -73,6 +75,18 @@ func WithStderrTail(n int) Option { return func(c *config) { c.stderrTail = n } 
 
 // WithEventBuffer sets the capacity of Session.Events.
 func WithEventBuffer(n int) Option { return func(c *config) { c.eventBuffer = n } }
+
+// WithCPUs restricts the adapter to some CPUs, as a pod under Kubernetes'
+// static CPU manager (or any taskset'd, cpuset-limited process) is, while it
+// still sees every CPU in sysfs: the session wrapper joins the cgroup
+// directory cgroup when it is not "" (one whose cpuset the caller has
+// limited; the kernel narrows the affinity to it) and sets its affinity to
+// cpus (a CPU list) before it starts the adapter, so the adapter and
+// everything it starts inherit both. Needs the session wrapper. This process
+// is not restricted: the suite still writes on every online CPU.
+func WithCPUs(cpus, cgroup string) Option {
+	return func(c *config) { c.cpus, c.cgroup = cpus, cgroup }
+}
 
 // Loader runs one adapter executable.
 type Loader struct {
@@ -140,9 +154,22 @@ func (l *Loader) command(possible string, args ...string) (*exec.Cmd, error) {
 		if memlock != "" {
 			cmd.Env = append(cmd.Env, memlock)
 		}
+		if l.cfg.cpus != "" || l.cfg.cgroup != "" {
+			var ids string
+			if l.cfg.cpus != "" {
+				set, err := topology.ParseCPUList(l.cfg.cpus)
+				if err != nil {
+					return nil, fmt.Errorf("adapter CPUs: %w", err)
+				}
+				ids = nswrap.FormatCPUs(set.CPUs())
+			}
+			cmd.Env = append(cmd.Env, nswrap.EnvCPUs+"="+ids, nswrap.EnvCgroup+"="+l.cfg.cgroup)
+		}
 		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWPID | syscall.CLONE_NEWNS
 	} else if possible != "" {
 		return nil, errors.New("a substituted possible-CPU file needs the session wrapper: call process.MaybeRunNamespaceWrapper first thing in main (or TestMain)")
+	} else if l.cfg.cpus != "" || l.cfg.cgroup != "" {
+		return nil, errors.New("restricting the adapter's CPUs needs the session wrapper: call process.MaybeRunNamespaceWrapper first thing in main (or TestMain)")
 	} else if memlock != "" {
 		return nil, errors.New("this process raised RLIMIT_MEMLOCK (the kernel charges BPF memory to it), and the adapter would inherit that, " +
 			"hiding how its loader copes with the usual limit; giving it the old limit needs the session wrapper: " +

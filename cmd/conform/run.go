@@ -76,6 +76,7 @@ covers every version of that loader in the run.`,
 	fl.BoolVar(&strict, "strict", false, strictBaselinesHelp)
 	fl.StringSliceVar(&p.Requirements, "requirement", nil, "run only these requirement IDs")
 	fl.StringVar(&p.BinDir, "bin-dir", "", "where built-in adapters are built (default: the user cache directory)")
+	fl.StringVar(&p.LoaderCPUs, "loader-cpus", "", "with --host: run every adapter with its affinity restricted to these CPUs (a CPU list, fewer than are online), as under taskset or a Kubernetes cpuset; the suite still writes on every CPU (VMs: --topology cpuset)")
 	fl.DurationVar(&p.Timeout, "timeout", 0, fmt.Sprintf("bound on every wait for a loader: its info, its ready line, each sample (default: %v per sample on the host, %v under TCG, %v for info and %v for ready; at least %v, at most %v)",
 		suite.DefaultTimeout, conform.TCGSampleTimeout, process.DefaultInfoTimeout, process.DefaultReadyTimeout, suite.MinTimeout, conform.MaxTimeout))
 	rootCmd.AddCommand(cmd)

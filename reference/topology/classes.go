@@ -65,9 +65,10 @@ func ClassesOf(t Topology, affinity CPUSet) []Class {
 }
 
 // ClassesOfLists is ClassesOf for masks given as CPU-list strings (as
-// results carry them), without affinity. Masks that do not parse give no
-// classes.
-func ClassesOfLists(possible, present, online string) []Class {
+// results carry them: result.Masks, whose Affinity is set only where the
+// loader ran restricted, as on the cpuset VM topology); affinity "" is
+// unknown. Masks that do not parse give no classes.
+func ClassesOfLists(possible, present, online, affinity string) []Class {
 	var t Topology
 	var err error
 	if t.Possible, err = ParseCPUList(possible); err != nil {
@@ -79,5 +80,11 @@ func ClassesOfLists(possible, present, online string) []Class {
 	if t.Online, err = ParseCPUList(online); err != nil {
 		return nil
 	}
-	return ClassesOf(t, CPUSet{})
+	var aff CPUSet
+	if affinity != "" {
+		if aff, err = ParseCPUList(affinity); err != nil {
+			return nil
+		}
+	}
+	return ClassesOf(t, aff)
 }

@@ -3,7 +3,8 @@
 // The static conform binary runs as /init. Main mounts the pseudo file
 // systems, reads the config the host appended to the initramfs, applies the
 // topology's guest actions (taking CPUs offline, bind-mounting a synthetic
-// possible file), reads the CPU masks back and compares them with what the
+// possible file, making the loaders' cpuset cgroup), reads the CPU masks
+// (and that cgroup's effective CPUs) back and compares them with what the
 // topology expects on this kernel. Only when they match does it run the
 // payload; every step is reported on the event channel (ttyS1 on amd64,
 // hvc0 on arm64: arch.Arch.EventDevice), which ends with a done event, and
@@ -30,6 +31,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/perfconform/perfconform/internal/nswrap"
 	cpulist "github.com/perfconform/perfconform/reference/topology"
 	"github.com/perfconform/perfconform/result"
 	"github.com/perfconform/perfconform/vmtest/arch"
@@ -82,6 +84,9 @@ type Env struct {
 	Masks       result.Masks // as realized
 	Args        []string     // Config.Args
 	Files       map[string]string
+	// LoaderCgroup is the cgroup whose cpuset holds the topology's
+	// LoaderCPUs (for the session wrapper to join), when it has any.
+	LoaderCgroup string
 }
 
 // Payload is the work a VM exists for (the conformance suite). It reports
@@ -173,6 +178,9 @@ func Run(ctx context.Context, cfg Config, cpuRoot string, payload Payload, emit 
 		Topology: cfg.Topology, Kernel: cfg.Kernel, Release: release, Accelerator: cfg.Accelerator,
 		Masks: masks, Args: cfg.Args, Files: cfg.Files,
 	}
+	if cfg.Topology.LoaderCPUs != "" {
+		env.LoaderCgroup = LoaderCgroupDir(cpuRoot)
+	}
 	payloadEmit := func(e event.Event) {
 		if e.Kind == event.KindDone {
 			emit(event.Error("payload emitted done; the guest writes done itself"))
@@ -215,8 +223,9 @@ func Realize(t topology.Topology, release, cpuRoot string) (got, want result.Mas
 	if expErr != nil && !errors.Is(expErr, topology.ErrNotRealizable) {
 		return got, want, expErr
 	}
-	actErr := applyActions(t, cpuRoot)
+	affinity, actErr := applyActions(t, cpuRoot)
 	got, readErr := ReadMasks(cpuRoot)
+	got.Affinity = affinity
 	switch {
 	case readErr != nil:
 		return got, want, readErr
@@ -225,8 +234,8 @@ func Realize(t topology.Topology, release, cpuRoot string) (got, want result.Mas
 	case expErr != nil:
 		return got, want, fmt.Errorf("%w: %w", ErrTopologyNotRealized, expErr)
 	case got != want:
-		return got, want, fmt.Errorf("%w: topology %s on %s: possible %q present %q online %q, want possible %q present %q online %q",
-			ErrTopologyNotRealized, t.Name, release, got.Possible, got.Present, got.Online, want.Possible, want.Present, want.Online)
+		return got, want, fmt.Errorf("%w: topology %s on %s: possible %q present %q online %q loader affinity %q, want possible %q present %q online %q loader affinity %q",
+			ErrTopologyNotRealized, t.Name, release, got.Possible, got.Present, got.Online, got.Affinity, want.Possible, want.Present, want.Online, want.Affinity)
 	}
 	return got, want, nil
 }
@@ -241,8 +250,9 @@ func ReadMasks(cpuRoot string) (result.Masks, error) {
 	return result.Masks{Possible: t.Possible.String(), Present: t.Present.String(), Online: t.Online.String()}, nil
 }
 
-// applyActions takes CPUs offline and bind-mounts the synthetic possible file.
-func applyActions(t topology.Topology, cpuRoot string) error {
+// applyActions takes CPUs offline, bind-mounts the synthetic possible file
+// and makes the loaders' cpuset cgroup, whose effective CPUs it returns.
+func applyActions(t topology.Topology, cpuRoot string) (affinity string, err error) {
 	var errs []error
 	for _, cpu := range t.Offline {
 		p := filepath.Join(cpuRoot, "cpu"+strconv.Itoa(cpu), "online")
@@ -255,7 +265,37 @@ func applyActions(t topology.Topology, cpuRoot string) error {
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	if t.LoaderCPUs != "" {
+		dir := LoaderCgroupDir(cpuRoot)
+		_, effective, err := nswrap.CpusetCgroup(filepath.Dir(dir), filepath.Base(dir), t.LoaderCPUs)
+		if err == nil {
+			var set cpulist.CPUSet
+			if set, err = cpulist.ParseCPUList(effective); err == nil {
+				affinity = set.String()
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%w: loaders' CPUs %s: %w", ErrGuestAction, t.LoaderCPUs, err))
+		}
+	}
+	return affinity, errors.Join(errs...)
+}
+
+// CgroupRoot is where the guest mounts cgroup v2, and LoaderCgroupName the
+// cgroup under it whose cpuset restricts the loaders of a topology with
+// LoaderCPUs; the suite (PID 1) stays in the root cgroup, unrestricted.
+const (
+	CgroupRoot       = "/sys/fs/cgroup"
+	LoaderCgroupName = "perfconform-loaders"
+)
+
+// LoaderCgroupDir is the loaders' cgroup for the CPU directory cpuRoot: under
+// CgroupRoot, or beside a fake tree (tests).
+func LoaderCgroupDir(cpuRoot string) string {
+	if cpuRoot != CPURoot {
+		return filepath.Join(filepath.Dir(cpuRoot), "cgroup", LoaderCgroupName)
+	}
+	return filepath.Join(CgroupRoot, LoaderCgroupName)
 }
 
 // PossibleOverrideFile holds the synthetic possible mask that is
@@ -313,6 +353,9 @@ var mounts = []struct {
 	{"tmpfs", "/run", "tmpfs", true},
 	{"bpf", "/sys/fs/bpf", "bpf", true},
 	{"tracefs", "/sys/kernel/tracing", "tracefs", false},
+	// cgroup v2 (every kernel we boot has CONFIG_CPUSETS): the cpuset
+	// topology's loaders run in a child cgroup with a limited cpuset.
+	{"cgroup2", CgroupRoot, "cgroup2", false},
 }
 
 func mountAll() []error {

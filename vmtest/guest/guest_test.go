@@ -220,3 +220,79 @@ func TestRun(t *testing.T) {
 		})
 	}
 }
+
+// fakeCgroupRoot writes a cgroup v2 root beside a fake CPU root, as Realize
+// looks for it there: controllers as given, and the loaders' cgroup with the
+// effective cpuset the fake kernel reports (it cannot compute one).
+func fakeCgroupRoot(t *testing.T, cpuRoot, controllers, effective string) string {
+	t.Helper()
+	root := filepath.Join(filepath.Dir(cpuRoot), "cgroup")
+	loaders := filepath.Join(root, guest.LoaderCgroupName)
+	if err := os.MkdirAll(loaders, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for path, v := range map[string]string{
+		filepath.Join(root, "cgroup.controllers"):       controllers,
+		filepath.Join(root, "cgroup.subtree_control"):   "",
+		filepath.Join(loaders, "cpuset.cpus"):           "",
+		filepath.Join(loaders, "cpuset.cpus.effective"): effective,
+	} {
+		if err := os.WriteFile(path, []byte(v+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+// The cpuset topology's restriction is part of what is realized: the guest
+// makes the loaders' cgroup with the topology's CPUs and reads back what the
+// kernel made of them; the masks carry them as the loaders' affinity.
+func TestRealizeRestrictsLoaders(t *testing.T) {
+	all := result.Masks{Possible: "0-3", Present: "0-3", Online: "0-3"}
+	for _, tc := range []struct {
+		name, controllers, effective string
+		want                         result.Masks
+		err                          error
+	}{
+		{"restricted", "cpuset cpu io memory pids", "0-1", result.Masks{Possible: "0-3", Present: "0-3", Online: "0-3", Affinity: "0-1"}, nil},
+		{"the kernel gave other CPUs", "cpuset cpu", "0-3", result.Masks{Possible: "0-3", Present: "0-3", Online: "0-3", Affinity: "0-3"}, guest.ErrTopologyNotRealized},
+		{"no cpuset controller", "cpu io memory pids", "0-1", all, guest.ErrGuestAction},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := fakeCPURoot(t, 4, all)
+			cg := fakeCgroupRoot(t, root, tc.controllers, tc.effective)
+			got, want, err := guest.Realize(get(t, "cpuset"), release61, root)
+			if tc.err == nil && err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			if tc.err != nil && (!errors.Is(err, tc.err) || !errors.Is(err, guest.ErrTopologyNotRealized)) {
+				t.Fatalf("error %v, want %v and ErrTopologyNotRealized", err, tc.err)
+			}
+			if got != tc.want {
+				t.Errorf("realized %+v, want %+v", got, tc.want)
+			}
+			if want.Affinity != "0-1" {
+				t.Errorf("expected affinity %q, want 0-1", want.Affinity)
+			}
+			if tc.err != nil {
+				return
+			}
+			for file, v := range map[string]string{"cgroup.subtree_control": "+cpuset", guest.LoaderCgroupName + "/cpuset.cpus": "0-1"} {
+				if b, _ := os.ReadFile(filepath.Join(cg, file)); string(b) != v {
+					t.Errorf("%s = %q, want %q", file, b, v)
+				}
+			}
+			if dir := guest.LoaderCgroupDir(root); dir != filepath.Join(cg, guest.LoaderCgroupName) {
+				t.Errorf("LoaderCgroupDir = %s, want the cgroup made under %s", dir, cg)
+			}
+		})
+	}
+	// Topologies without the restriction touch no cgroup.
+	root := fakeCPURoot(t, 4, all)
+	if got, _, err := guest.Realize(get(t, "4cpu"), release61, root); err != nil || got != all {
+		t.Errorf("4cpu: %+v, %v", got, err)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(root), "cgroup")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("4cpu made a cgroup tree: %v", err)
+	}
+}

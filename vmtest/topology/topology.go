@@ -57,6 +57,15 @@ type Topology struct {
 	// Synthetic topologies are shaped by the guest rather than by QEMU and
 	// the kernel: the possible mask is a file we wrote.
 	Synthetic bool `json:"synthetic,omitempty"`
+	// LoaderCPUs, when set (a CPU list), restricts the loaders under test:
+	// each adapter process runs with its CPU affinity and its cgroup
+	// cpuset limited to these CPUs (the guest makes the cgroup, the
+	// session wrapper joins it and sets the affinity), as a pod under
+	// Kubernetes' static CPU manager or a taskset'd process does, while
+	// sysfs still shows every CPU. The suite itself, which writes a sample
+	// on every online CPU and judges against the real masks, and the
+	// in-process reference are not restricted.
+	LoaderCPUs string `json:"loader_cpus,omitempty"`
 
 	// Expect lists the masks per kernel series, lowest series first.
 	Expect []Expectation `json:"expect"`
@@ -136,6 +145,12 @@ func same(series string, m result.Masks) []Expectation {
 
 func masks(possible, present, online string) result.Masks {
 	return result.Masks{Possible: possible, Present: present, Online: online}
+}
+
+// restricted is m with the loaders' affinity.
+func restricted(m result.Masks, affinity string) result.Masks {
+	m.Affinity = affinity
+	return m
 }
 
 // hotplugSlotsIgnored explains why QEMU hotplug slots are not possible CPUs
@@ -226,13 +241,22 @@ var catalog = []Topology{
 		CPUs: 1, PossibleOverride: "0,2\n", Synthetic: true,
 		Expect: same("5.10", masks("0,2", "0", "0")),
 	},
+	{
+		Name: "cpuset", Description: "four CPUs, all online, the loaders restricted to CPUs 0-1 (affinity and cgroup cpuset, " +
+			"as under Kubernetes' static CPU manager or taskset; in quick): sizing from sched_getaffinity, nproc or Go's runtime.NumCPU() " +
+			"(2) instead of highest possible id + 1 (4) is exposed",
+		CPUs: 4, LoaderCPUs: "0-1",
+		Expect: same("5.10", restricted(masks("0-3", "0-3", "0-3"), "0-1")),
+	},
 }
 
 var sets = map[string][]string{
 	// gapped-1cpu makes the default run see the possible-count bug
 	// (libbpf, aya and bcc count possible CPUs), which only a gapped
 	// possible list exposes; with one vCPU it costs what 1cpu costs.
-	"quick": {"1cpu", "4cpu", "hotplug-slots", "boot-maxcpus", "sparse", "gapped-1cpu"},
+	// cpuset makes it see sizing from the affinity (Kubernetes' static
+	// CPU manager); it costs what 4cpu costs.
+	"quick": {"1cpu", "4cpu", "hotplug-slots", "boot-maxcpus", "sparse", "gapped-1cpu", "cpuset"},
 }
 
 // All returns every topology, in catalog order.
@@ -338,6 +362,9 @@ func (t Topology) Describe() string {
 	if t.PossibleOverride != "" {
 		fmt.Fprintf(&b, "  guest:   bind-mount %q over possible (synthetic)\n", t.PossibleOverride)
 	}
+	if t.LoaderCPUs != "" {
+		fmt.Fprintf(&b, "  guest:   loaders (each adapter process) restricted to CPUs %s: affinity and cgroup cpuset; the suite and the in-process reference are not\n", t.LoaderCPUs)
+	}
 	for _, e := range t.Expect {
 		on := "≥" + e.Series + ":"
 		if e.Arch != "" {
@@ -347,7 +374,11 @@ func (t Topology) Describe() string {
 			fmt.Fprintf(&b, "  %-7s  not realizable: %s\n", on, e.NotRealizable)
 			continue
 		}
-		fmt.Fprintf(&b, "  %-7s  possible %s  present %s  online %s\n", on, e.Masks.Possible, e.Masks.Present, e.Masks.Online)
+		aff := ""
+		if e.Masks.Affinity != "" {
+			aff = "  loader affinity " + e.Masks.Affinity
+		}
+		fmt.Fprintf(&b, "  %-7s  possible %s  present %s  online %s%s\n", on, e.Masks.Possible, e.Masks.Present, e.Masks.Online, aff)
 	}
 	return b.String()
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	cpulist "github.com/perfconform/perfconform/reference/topology"
 	"github.com/perfconform/perfconform/vmtest/qemu"
 	"github.com/perfconform/perfconform/vmtest/topology"
 )
@@ -32,6 +33,7 @@ func TestCatalogToQEMUArgs(t *testing.T) {
 		{"smt32", "32,sockets=1,cores=16,threads=2", "768", "console=ttyS0 panic=-1"},
 		{"gapped-possible", "6", "352", "console=ttyS0 panic=-1"},
 		{"gapped-1cpu", "1", "272", "console=ttyS0 panic=-1"},
+		{"cpuset", "4", "320", "console=ttyS0 panic=-1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			top, err := topology.Get(tc.name)
@@ -53,7 +55,7 @@ func TestCatalogToQEMUArgs(t *testing.T) {
 			}
 		})
 	}
-	if got, want := len(topology.All()), 12; got != want {
+	if got, want := len(topology.All()), 13; got != want {
 		t.Errorf("catalog has %d topologies, the table covers %d", got, want)
 	}
 }
@@ -77,7 +79,25 @@ func TestCatalogInvariants(t *testing.T) {
 		if (top.PossibleOverride != "") != top.Synthetic {
 			t.Errorf("%s: synthetic %v but possible override %q", top.Name, top.Synthetic, top.PossibleOverride)
 		}
+		if top.LoaderCPUs != "" {
+			if _, err := cpulist.ParseCPUList(top.LoaderCPUs); err != nil {
+				t.Errorf("%s: loader CPUs: %v", top.Name, err)
+			}
+		}
 		for _, e := range top.Expect {
+			// The realized restriction is part of what the guest checks:
+			// a restricted topology expects it, others expect none.
+			if e.NotRealizable == "" && e.Masks.Affinity != top.LoaderCPUs {
+				t.Errorf("%s on %s: expected affinity %q, but the topology restricts loaders to %q", top.Name, e.Series, e.Masks.Affinity, top.LoaderCPUs)
+			}
+			// The restriction must leave loaders fewer CPUs than are online,
+			// and only online ones, or it restricts nothing.
+			if top.LoaderCPUs != "" && e.NotRealizable == "" {
+				aff, online := cpulist.MustParseCPUList(top.LoaderCPUs), cpulist.MustParseCPUList(e.Masks.Online)
+				if !aff.Difference(online).Empty() || online.Difference(aff).Empty() {
+					t.Errorf("%s on %s: loader CPUs %s are not a proper subset of online %s", top.Name, e.Series, aff, online)
+				}
+			}
 			if (e.NotRealizable == "") == (e.Masks.Possible == "") {
 				t.Errorf("%s on %s: want masks or a reason, not both or neither", top.Name, e.Series)
 			}
@@ -147,8 +167,8 @@ func TestResolve(t *testing.T) {
 		want  []string
 		err   error
 	}{
-		{[]string{"quick"}, []string{"1cpu", "4cpu", "hotplug-slots", "boot-maxcpus", "sparse", "gapped-1cpu"}, nil},
-		{[]string{"sparse", "quick"}, []string{"sparse", "1cpu", "4cpu", "hotplug-slots", "boot-maxcpus", "gapped-1cpu"}, nil},
+		{[]string{"quick"}, []string{"1cpu", "4cpu", "hotplug-slots", "boot-maxcpus", "sparse", "gapped-1cpu", "cpuset"}, nil},
+		{[]string{"sparse", "quick"}, []string{"sparse", "1cpu", "4cpu", "hotplug-slots", "boot-maxcpus", "gapped-1cpu", "cpuset"}, nil},
 		{[]string{"full"}, topology.Names(), nil},
 		{[]string{"nope"}, nil, topology.ErrUnknown},
 	} {
@@ -186,6 +206,8 @@ func TestDescribe(t *testing.T) {
 		"sparse":        {"sparse: ", "  qemu:    -smp 4 -m 320\n", "  guest:   offline CPUs 1\n", "  ≥5.10:   possible 0-3  present 0-3  online 0,2-3\n"},
 		"boot-maxcpus":  {"  kernel:  maxcpus=2\n", "possible 0-3  present 0-3  online 0-1"},
 		"hotplug-slots": {"  ≥6.12:   not realizable: ", "  arm64 ≥6.1:  not realizable: "},
+		"cpuset": {"  guest:   loaders (each adapter process) restricted to CPUs 0-1: affinity and cgroup cpuset; the suite and the in-process reference are not\n",
+			"  ≥5.10:   possible 0-3  present 0-3  online 0-3  loader affinity 0-1\n"},
 	} {
 		tops, err := topology.Resolve(name)
 		if err != nil {

@@ -70,6 +70,10 @@ type Options struct {
 	// the readers deliver (controls that report them wrongly).
 	Sample func(w *adapterkit.Writer, m string, cpu int, data []byte) error
 	Lost   func(w *adapterkit.Writer, m string, cpu int, n uint64) error
+	// AutoSize, if set, gives every perf event array declared without
+	// max_entries its size before NewCollection (which fills in the
+	// possible-CPU count only where none is set, and clamps larger ones).
+	AutoSize func() (uint32, error)
 }
 
 // Load implements adapterkit.LoadFunc with opts.
@@ -113,6 +117,18 @@ func load(ctx context.Context, args adapterkit.LoadArgs, w *adapterkit.Writer, o
 				}
 			}
 			delete(spec.Maps, name)
+		}
+	}
+	if opts.AutoSize != nil {
+		for name, ms := range spec.Maps {
+			if ms.Type != ebpf.PerfEventArray || ms.MaxEntries != 0 {
+				continue
+			}
+			n, err := opts.AutoSize()
+			if err != nil {
+				return adapterkit.Fail(protocol.StageLoad, fmt.Errorf("size map %s: %w", name, err))
+			}
+			ms.MaxEntries = n
 		}
 	}
 	// Pin by name under the pin dir: cilium/ebpf's own pinning, which
