@@ -29,7 +29,7 @@ var Controls = []Control{
 	{"ignorestop", false, "cilium/ebpf, but ignores stdin EOF and SIGTERM until killed"},
 	{"badready", false, "cilium/ebpf, but its ready line lists a map the object does not have"},
 	{"badbase64", false, "cilium/ebpf, but right after ready it prints a sample whose data is not base64"},
-	{"nocpu", false, "cilium/ebpf, but its sample lines carry no \"cpu\" field"},
+	{"nocpu", false, "cilium/ebpf, but its sample lines carry no \"cpu\" field (one right after ready, then every record)"},
 	{"envafterpin", true, "pins every perf array with max_entries 32, then reports the stage \"environment\""},
 	{"orphan", false, "cilium/ebpf, but each load starts a helper in its own session (setsid) and leaves it running"},
 	{"hardcode32", true, "cilium/ebpf with every perf array created with max_entries 32"},
