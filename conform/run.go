@@ -65,7 +65,11 @@ type Gate struct {
 	All         bool         // every loader
 	Level       result.Level // lowest level whose FAIL gates: MUST or SHOULD in any case; "" = result.Must
 	AllowErrors bool         // ERROR results and run errors do not gate
-	Baselines   map[string]report.Baseline
+	// AllowNoVerdict: a gated loader that got no verdict at all
+	// (report.NoVerdict: every result ERROR or SKIP) does not gate either.
+	// AllowErrors alone does not allow it.
+	AllowNoVerdict bool
+	Baselines      map[string]report.Baseline
 }
 
 // level is g.Level normalised as report.Gate wants it: MUST or SHOULD in
@@ -297,7 +301,7 @@ func Run(ctx context.Context, p Plan, opts ...Option) (*report.Results, error) {
 			o.message(fmt.Sprintf("results written to %s", p.OutDir))
 		}
 	}
-	opt := report.GateOptions{FailLevel: p.Gate.Level, AllowErrors: p.Gate.AllowErrors, Baselines: p.Gate.Baselines, Loaders: gated,
+	opt := report.GateOptions{FailLevel: p.Gate.Level, AllowErrors: p.Gate.AllowErrors, AllowNoVerdict: p.Gate.AllowNoVerdict, Baselines: p.Gate.Baselines, Loaders: gated,
 		KnownRequirement: Names().Requirement}
 	violations, err := report.Gate(doc, opt)
 	if err != nil {

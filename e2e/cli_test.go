@@ -360,11 +360,43 @@ func TestAdapterCheckSharesTheRules(t *testing.T) {
 	for _, tc := range []struct{ control, step, hint string }{
 		{"badready", "FAIL  ready", "list every perf event array"},
 		{"exit3", "FAIL  shutdown", "exit 0 promptly"},
+		// Issue 24, item 3: a bad line right after ready is that line.
+		{"badbase64", "FAIL  stream", "one JSON object per line"},
 	} {
 		r := runConform(t, t.TempDir(), time.Minute, nil, "adapter-check", control(t, tc.control))
 		if r.exit != 1 || !strings.Contains(r.stdout, tc.step) || !strings.Contains(r.stdout, tc.hint) {
 			t.Errorf("adapter-check %s: exit %d, want 1 with %q and the hint %q", tc.control, r.exit, tc.step, tc.hint)
 		}
+	}
+}
+
+// TestNoVerdictIsLoud (issue 24, item 4): with --allow-errors, a gated
+// loader whose every result is an ERROR (the garbage control never gets
+// ready) no longer passes in silence: the summary names it and the run exits
+// 1, unless --allow-no-verdict asks for exit 0 (the summary still names it).
+func TestNoVerdictIsLoud(t *testing.T) {
+	needHost(t)
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		exit  int
+	}{
+		{"errors allowed", []string{"--allow-errors"}, 1},
+		{"no verdict allowed too", []string{"--allow-errors", "--allow-no-verdict"}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"run", "--host", "--loader", control(t, "garbage"), "--requirement", "SIZE-AUTO,RING-KEY"}, tc.flags...)
+			r := runConform(t, t.TempDir(), 3*time.Minute, nil, args...)
+			if r.exit != tc.exit {
+				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.exit, tc.exit, r.stdout, r.stderr)
+			}
+			if !strings.Contains(r.stdout, "NO VERDICT for garbage") {
+				t.Errorf("the summary does not name the loader without a verdict:\n%s", r.stdout)
+			}
+			if gated := strings.Contains(r.stderr, "gate: garbage: no verdict at all"); gated != (tc.exit == 1) {
+				t.Errorf("stderr names the no-verdict gate violation: %v, want %v:\n%s", gated, tc.exit == 1, r.stderr)
+			}
+		})
 	}
 }
 

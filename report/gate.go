@@ -233,6 +233,10 @@ type GateOptions struct {
 	// (the report package knows none; the suite's: conform.Names()'s
 	// Requirement). Gate refuses results naming another ID.
 	KnownRequirement func(id string) bool
+	// AllowNoVerdict lets a gated loader that got no verdict at all (see
+	// NoVerdict) pass. Off by default, AllowErrors included: an ERROR is
+	// allowed as one requirement not checked, not as a loader never judged.
+	AllowNoVerdict bool
 }
 
 // Violation is one reason to fail the build.
@@ -270,6 +274,8 @@ func ParseLevel(s string) (result.Level, error) {
 // truncated run never passes. Every loader (Loaders empty) is every loader in
 // the results or in a run's list. Results with two entries for one cell, or
 // a requirement KnownRequirement refuses, are an error wrapping ErrInvalid.
+// A gated loader whose results hold no verdict at all (NoVerdict) gates
+// too, unless AllowNoVerdict (AllowErrors does not allow it).
 func Gate(r *Results, opts GateOptions) ([]Violation, error) {
 	var gated []result.Level
 	switch opts.FailLevel {
@@ -363,6 +369,13 @@ func Gate(r *Results, opts GateOptions) ([]Violation, error) {
 			}
 		}
 	}
+	if !opts.AllowNoVerdict {
+		for _, l := range NoVerdict(c) {
+			if gates(l) {
+				out = append(out, Violation{Loader: l, Reason: noVerdictReason})
+			}
+		}
+	}
 	switch {
 	case len(opts.Loaders) == 0 && len(have) == 0:
 		out = append(out, Violation{Reason: "no results to gate on"})
@@ -374,6 +387,30 @@ func Gate(r *Results, opts GateOptions) ([]Violation, error) {
 		}
 	}
 	return out, nil
+}
+
+// noVerdictReason is the violation of a gated loader NoVerdict lists.
+const noVerdictReason = "no verdict at all: not one requirement PASSed or FAILed (every result ERROR or SKIP), so the gate says nothing about this loader"
+
+// NoVerdict lists, in name order, the loaders in r that have results but not
+// one PASS or FAIL among them, at any level and anywhere: a loader that could
+// not be judged at all (an adapter broken from the start, a loader that
+// cannot run in this environment). Gate refuses such a gated loader unless
+// AllowNoVerdict, even with AllowErrors; `conform run` names them under its
+// summary line.
+func NoVerdict(r *Results) []string {
+	judged := map[string]bool{}
+	for _, res := range r.Results {
+		judged[res.Loader] = judged[res.Loader] || res.Status == result.Pass || res.Status == result.Fail
+	}
+	var out []string
+	for l, ok := range judged {
+		if !ok {
+			out = append(out, l)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // checkCells refuses results Gate cannot vouch for: two results for one

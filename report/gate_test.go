@@ -57,6 +57,15 @@ func TestGate(t *testing.T) {
 		r.Runs[0].Error = "qemu exited: KVM internal error"
 		return r
 	}
+	// libbpfgo got no verdict at all: every result ERROR or SKIP.
+	noVerdict := func() *report.Results {
+		r := both()
+		r.Results = append(r.Results,
+			res("debian-6.1", "smp-2", "libbpfgo", "SIZE-001", result.Must, result.Error, "cannot run in this environment"),
+			res("debian-6.1", "smp-2", "libbpfgo", "RING-002", result.Must, result.Error, "cannot run in this environment"),
+			res("debian-6.1", "smp-2", "libbpfgo", "LEGACY-003", result.Should, result.Skip, "no legacy-maps"))
+		return r
+	}
 	// A run that lists a loader (it was in the run) without any result of
 	// it in that run: a truncated or edited results.json.
 	listing := func(r *report.Results, kernel, topo, loader string) *report.Results {
@@ -146,6 +155,17 @@ func TestGate(t *testing.T) {
 		{"versioned baseline wins over the bare one", versioned(), report.GateOptions{FailLevel: result.Must, Loaders: []string{"libbpf"},
 			Baselines: map[string]report.Baseline{"libbpf": bare, "libbpf@1.4": only14}},
 			[]string{"debian-6.1/smp-2/libbpf@1.1: MUST RING-002 failed", "debian-6.1/smp-2/libbpf@1.4: MUST SIZE-001 failed"}},
+		// --allow-errors lets a requirement that could not be checked pass,
+		// not a loader that was never judged.
+		{"no verdict gates with errors allowed", noVerdict(), report.GateOptions{FailLevel: result.Must, Loaders: []string{"libbpfgo"}, AllowErrors: true},
+			[]string{"libbpfgo: no verdict at all"}},
+		{"no verdict gates among all loaders", noVerdict(), report.GateOptions{FailLevel: result.Must, AllowErrors: true,
+			Baselines: map[string]report.Baseline{"cilium-ebpf": ciliumBaseline}}, []string{"libbpfgo: no verdict at all"}},
+		{"no verdict and its errors", noVerdict(), report.GateOptions{FailLevel: result.Must, Loaders: []string{"libbpfgo"}}, []string{
+			"debian-6.1/smp-2/libbpfgo: MUST RING-002 could not be checked (ERROR)", "debian-6.1/smp-2/libbpfgo: MUST SIZE-001 could not be checked (ERROR)",
+			"libbpfgo: no verdict at all"}},
+		{"no verdict allowed when asked", noVerdict(), report.GateOptions{FailLevel: result.Must, Loaders: []string{"libbpfgo"}, AllowErrors: true, AllowNoVerdict: true}, nil},
+		{"no verdict of a loader not gated", noVerdict(), report.GateOptions{FailLevel: result.Must, Loaders: []string{"reference"}, AllowErrors: true}, nil},
 		{"unversioned results gate by bare name", unversioned, report.GateOptions{FailLevel: result.Must, Loaders: []string{"libbpf"}},
 			[]string{"debian-6.1/smp-2/libbpf: MUST SIZE-001 failed"}},
 	} {
@@ -165,6 +185,33 @@ func TestGate(t *testing.T) {
 				if !strings.HasPrefix(strs[i], tc.want[i]) {
 					t.Errorf("violation %d: %q, want prefix %q", i, strs[i], tc.want[i])
 				}
+			}
+		})
+	}
+}
+
+// TestNoVerdict: a loader with results but not one PASS or FAIL anywhere.
+func TestNoVerdict(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		statuses map[string][]result.Status // loader -> its results' statuses
+		want     []string
+	}{
+		{"none", nil, nil},
+		{"every loader judged", map[string][]result.Status{"a": {result.Pass}, "b": {result.Fail, result.Error}}, nil},
+		{"all ERROR", map[string][]result.Status{"a": {result.Pass}, "b": {result.Error, result.Error}}, []string{"b"}},
+		{"ERROR and SKIP", map[string][]result.Status{"b": {result.Error, result.Skip}, "a": {result.Skip}}, []string{"a", "b"}},
+		{"one verdict anywhere is a verdict", map[string][]result.Status{"a": {result.Error, result.Error, result.Fail}}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &report.Results{}
+			for l, sts := range tc.statuses {
+				for _, st := range sts {
+					r.Results = append(r.Results, res("debian-6.1", "smp-2", l, "SIZE-001", result.Must, st, ""))
+				}
+			}
+			if got := report.NoVerdict(r); !slices.Equal(got, tc.want) {
+				t.Errorf("NoVerdict = %v, want %v", got, tc.want)
 			}
 		})
 	}

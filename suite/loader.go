@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
 
 	"github.com/perfconform/perfconform/adapters/protocol"
 )
@@ -64,4 +67,59 @@ func AsLoadError(err error) *LoadError {
 		return le
 	}
 	return nil
+}
+
+// ErrEnvironmentAfterPin is wrapped by the load failure a refusal at
+// protocol.StageEnvironment becomes when the loader had pinned maps first.
+var ErrEnvironmentAfterPin = errors.New(`stage "environment" reported after the loader pinned maps`)
+
+// Pins is what a pin directory holds: entry name -> inode (a pin replaced
+// under the same name is a new inode).
+type Pins map[string]uint64
+
+// PinsIn lists dir's pins (none if it cannot be read).
+func PinsIn(dir string) Pins {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	pins := make(Pins, len(entries))
+	for _, e := range entries {
+		fi, err := os.Lstat(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		var ino uint64
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			ino = st.Ino
+		}
+		pins[e.Name()] = ino
+	}
+	return pins
+}
+
+// JudgeEnvironment returns err as the suite judges it after a load into
+// pinDir, which held before when the load started. A refusal at
+// protocol.StageEnvironment promises that the loader never touched the
+// object, so it is no verdict (every requirement an ERROR). A loader that
+// pinned a map under pinDir (a name that was not there, or a pin replaced)
+// did touch it: its refusal is a failure at protocol.StageLoad, judged as
+// such (a wrong size it pinned is still a FAIL), wrapping
+// ErrEnvironmentAfterPin. Any other err is returned as it is.
+func JudgeEnvironment(err error, pinDir string, before Pins) error {
+	le := AsLoadError(err)
+	if le == nil || le.Stage != protocol.StageEnvironment {
+		return err
+	}
+	var touched int
+	for name, ino := range PinsIn(pinDir) {
+		if was, ok := before[name]; !ok || was != ino {
+			touched++
+		}
+	}
+	if touched == 0 {
+		return err
+	}
+	return &LoadError{Stage: protocol.StageLoad,
+		Err: fmt.Errorf("%w (%d new in its pin directory), so it had touched the object: judged as a failure at load: %w", ErrEnvironmentAfterPin, touched, le.Err)}
 }

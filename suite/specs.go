@@ -101,7 +101,7 @@ func (c *check) failf(cpu *int, errno string, format string, args ...any) {
 func (c *check) errorf(format string, args ...any) {
 	c.p.isError = true
 	msg := fmt.Sprintf(format, args...)
-	if err := c.adapterEnded(); err != nil {
+	if err := c.adapterEnded(); err != nil && !strings.Contains(msg, err.Error()) {
 		msg = fmt.Sprintf("the adapter ended during the check: %v; then: %s", err, msg)
 	}
 	c.stop(true, c.withMasks(msg))
@@ -291,8 +291,10 @@ func (c *check) loadNew(ctx context.Context, fixture, pinDir, possibleFile strin
 	if c.pages != 0 {
 		pages = c.pages
 	}
+	before := PinsIn(pinDir)
 	sess, err := c.loader.Load(ctx, LoadRequest{Object: path, PinDir: pinDir, Pages: pages, PossibleCPUsFile: possibleFile})
 	if err != nil {
+		err = JudgeEnvironment(err, pinDir, before)
 		if le := AsLoadError(err); le != nil && le.Stage == protocol.StageEnvironment {
 			// No requirement may pass or fail on a loader that never got to
 			// the object (protocol.StageEnvironment).

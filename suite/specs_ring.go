@@ -2,6 +2,7 @@ package suite
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -228,8 +229,14 @@ type lossPhase struct {
 
 func (p lossPhase) total() uint64 { return lostTotal(p.lost) }
 
+// lostTotal sums the counts, saturating at the largest uint64: a sum that
+// wrapped around (2^64-1 and then 17 reads as 16) would credit a reader
+// claiming absurd loss with the count the kernel dropped.
 func lostTotal(lost []protocol.Event) (n uint64) {
 	for _, ev := range lost {
+		if n+ev.Lost < n {
+			return math.MaxUint64
+		}
 		n += ev.Lost
 	}
 	return n

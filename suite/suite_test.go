@@ -425,6 +425,12 @@ func TestProtocolControls(t *testing.T) {
 		"exit3":      "exit status 3 after stdin was closed",
 		"ignorestop": "still running",
 		"badready":   `"ghost"`,
+		// Issue 24, item 3: a line that breaks the protocol right after
+		// ready; the client stops the adapter and its rings go with it.
+		"badbase64": "illegal base64",
+		// Issue 24, item 5: a sample without "cpu" is not CPU 0 (which
+		// FAILed RING-ATTRIBUTE for CPU 1) but a protocol break.
+		"nocpu": `sample line without "cpu"`,
 	} {
 		rs := results[name]
 		g.Expect(rs).To(HaveLen(len(suite.Requirements)), name)
@@ -440,6 +446,26 @@ func TestProtocolControls(t *testing.T) {
 		}
 	}
 	g.Expect(results["exit3"]["SIZE-AUTO"].Detail).To(ContainSubstring("the check itself found PASS"), "the verdict is kept as evidence")
+	// What the checks that fire found is the protocol break itself, every
+	// time: an ERROR that names the line first, never a FAIL of the rings
+	// (ENOENT) the stopped adapter took with it (which may follow "then:"
+	// as what the check saw afterwards).
+	for _, id := range []string{"RING-KEY", "RING-DELIVER", "RING-ATTRIBUTE", "RING-LOST", "SIZE-EXPLICIT-LARGE"} {
+		g.Expect(results["badbase64"][id].Detail).To(MatchRegexp(
+			`the check itself found ERROR: the adapter ended during the check: adapter \S+: stream: printed a line that breaks the protocol, so the suite stopped it: line .*illegal base64`),
+			"badbase64 %s", id)
+	}
+	// Issue 24, item 4: "environment" after pinning a 32-entry map is a
+	// failure at load, judged as such (it was every requirement an ERROR).
+	env := results["envafterpin"]
+	g.Expect(statusSet(env, result.Error)).To(BeEmpty(), "envafterpin: %v", env)
+	g.Expect(env["SIZE-AUTO"].Status).To(Equal(result.Fail))
+	g.Expect(env["SIZE-AUTO"].Detail).To(ContainSubstring(`stage "environment" reported after the loader pinned maps`))
+	// Issue 24, item 5: 2^64-1 and then n+1 lost is not n lost.
+	lost := results["lostoverflow"]
+	g.Expect(statusSet(lost, result.Error)).To(BeEmpty(), "lostoverflow: %v", lost)
+	g.Expect(lost["RING-LOST"].Status).To(Equal(result.Fail))
+	g.Expect(lost["RING-LOST"].Detail).To(SatisfyAll(ContainSubstring("more loss than the kernel had"), ContainSubstring("18446744073709551615")))
 	// A helper started with setsid is reaped with its adapter.
 	g.Expect(statusSet(results["orphan"], result.Error)).To(BeEmpty(), "orphan: %v", results["orphan"])
 	g.Expect(statusSet(results["hardcode32"], result.Fail)).To(ContainElement("SIZE-AUTO"))

@@ -86,7 +86,8 @@ const (
 // Step is one checked step. Name is one of "info", "load", "ready", "pin",
 // "sample" (one per online CPU, plus a NOTE for each sample that arrived
 // during a later CPU's step), "running" (the adapter exited on its own after
-// ready) and "shutdown".
+// ready), "stream" (it printed a line that breaks the protocol after ready,
+// and the client stopped it there) and "shutdown".
 type Step struct {
 	Name    string
 	Status  Status
@@ -241,7 +242,13 @@ func (c *checker) run(ctx context.Context, path string, o Options) error {
 		return err
 	}
 	defer func() { os.RemoveAll(pinDir); releasePins() }()
+	before := suite.PinsIn(pinDir)
 	s, err := l.Load(ctx, suite.LoadRequest{Object: object, PinDir: pinDir, Pages: o.Pages})
+	err = suite.JudgeEnvironment(err, pinDir, before) // as conform run judges it
+	if errors.Is(err, suite.ErrEnvironmentAfterPin) {
+		c.fail("load", err, `report the stage "environment" only for refusals before the loader touched the object (nothing pinned yet); a failure after it pinned maps is the stage "load", and the suite judges the maps it left`)
+		return nil
+	}
 	if le := suite.AsLoadError(err); le != nil {
 		c.fail("load", err, fmt.Sprintf("the loader refused %s (one BTF perf event array \"events\", 4-byte key and value, no max_entries); if that is a loader limitation, the adapter is fine but every spec will fail", filepath.Base(object)))
 		return nil
@@ -295,6 +302,11 @@ func (c *checker) run(ctx context.Context, path string, o Options) error {
 	defer tr.Close()
 	for _, cpu := range topo.Online.CPUs() {
 		if err := tr.Fire(cpu); err != nil {
+			// An adapter that is gone took its rings with it: the
+			// kernel's refusal is its end's doing, not the rings'.
+			if c.endedOnItsOwn(s, readyAt) {
+				return nil
+			}
 			c.fail("sample", err, fireHint(err, cpu))
 			continue
 		}
@@ -327,7 +339,9 @@ func (c *checker) run(ctx context.Context, path string, o Options) error {
 	// 5. clean shutdown
 	start := time.Now()
 	closed = true
-	if err := s.Close(); err != nil {
+	if err := s.Close(); errors.Is(err, process.ErrLine) {
+		c.fail("stream", err, streamHint)
+	} else if err != nil {
 		c.fail("shutdown", err, "keep running until stdin closes or SIGTERM arrives, then exit 0 promptly (within 5s); never exit on your own")
 	} else {
 		c.pass("shutdown", "exited 0 %v after stdin closed", time.Since(start).Round(time.Millisecond))
@@ -340,13 +354,25 @@ func (c *checker) run(ctx context.Context, path string, o Options) error {
 // stderr: the root cause of a missing pin or sample, which is then not
 // reported (it says nothing about an adapter that was no longer there). It
 // watches the session as the suite does before it blames a loader.
+//
+// A session the client ended itself, because the adapter printed a line that
+// breaks the protocol (process.ErrLine), is the FAIL step "stream" naming
+// that line instead: the adapter did not exit on its own.
 func (c *checker) endedOnItsOwn(s suite.Session, readyAt time.Time) bool {
 	err := suite.SessionEnded([]suite.Session{s}, readyAt.Add(suite.AdapterCrashWindow))
-	if err != nil {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, process.ErrLine):
+		c.fail("stream", err, streamHint)
+	default:
 		c.fail("running", err, "keep running with the reader open until stdin closes or SIGTERM arrives; never exit on your own (the adapter's stderr above says why it ended)")
 	}
-	return err != nil
+	return true
 }
+
+// streamHint is the fix for a line that breaks the protocol.
+const streamHint = `print one JSON object per line and nothing else: {"event":"sample","map":MAP,"cpu":CPU,"data":"BASE64"} (standard base64 with padding) or {"event":"lost","map":MAP,"cpu":CPU,"lost":N} (N >= 0), MAP one the ready line listed, "cpu" always present; the suite stops an adapter at the first line that is not the protocol`
 
 // fireHint explains the errno of a failed bpf_perf_event_output on cpu.
 func fireHint(err error, cpu int) string {

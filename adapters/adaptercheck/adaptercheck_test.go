@@ -363,6 +363,14 @@ func TestCheckSharesTheRules(t *testing.T) {
 		{"sizeone", "sample", unix.E2BIG, "size it to the highest possible CPU id + 1"},
 		{"crash", "running", process.ErrAdapter, "never exit on your own"},
 		{"earlyexit", "running", process.ErrAdapter, "never exit on your own"},
+		// A line that breaks the protocol right after ready: the client
+		// stops the adapter, and its rings go with it. The one failure is
+		// that line, not the rings (ENOENT on every CPU) nor a shutdown.
+		{"badbase64", "stream", process.ErrLine, "one JSON object per line"},
+		// A sample without "cpu" is not CPU 0.
+		{"nocpu", "stream", process.ErrLine, `"cpu" always present`},
+		// "environment" after pinning is judged as a failure at load.
+		{"envafterpin", "load", suite.ErrEnvironmentAfterPin, `"environment" only for refusals before`},
 	} {
 		t.Run(tc.control, func(t *testing.T) {
 			var seen []adaptercheck.Step
@@ -386,6 +394,9 @@ func TestCheckSharesTheRules(t *testing.T) {
 				}
 				if s.Name != tc.step || !errors.Is(s.Err, tc.is) || !strings.Contains(s.Fix, tc.hint) {
 					t.Errorf("failed step %s (%v, fix %q), want %s failing with %v and the hint %q", s.Name, s.Err, s.Fix, tc.step, tc.is, tc.hint)
+				}
+				if s.Name == "stream" && strings.Contains(s.Fix, "never exit on your own") {
+					t.Errorf("the client stopped the adapter, yet the hint says it exited on its own: %q", s.Fix)
 				}
 				if !strings.Contains(s.String(), "\n                fix: "+s.Fix) {
 					t.Errorf("step prints as %q, want the hint on its own line", s)

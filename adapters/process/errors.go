@@ -24,6 +24,13 @@ var (
 	// 0 promptly once stdin closes or SIGTERM arrives. Always wrapped
 	// together with ErrAdapter.
 	ErrShutdown = errors.New("did not shut down as the protocol requires")
+	// ErrLine means the adapter printed a line that is not the protocol
+	// (not one JSON event, an unknown event, a sample without a CPU or for a
+	// map its ready line did not list, invalid base64, a negative count,
+	// ...), and the client stopped the adapter there: the session ended
+	// because of the line, not on the adapter's own. Always wrapped together
+	// with ErrAdapter.
+	ErrLine = errors.New("printed a line that breaks the protocol, so the suite stopped it")
 	// ErrNeverReady means the load was not even started: an earlier load of
 	// the same adapter timed out waiting for ready, and every later load
 	// fails at once with that evidence. Always wrapped together with

@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -231,6 +232,9 @@ func (l *Loader) runInfo(ctx context.Context) (protocol.Info, error) {
 	if err := json.Unmarshal(line, &info); err != nil {
 		return protocol.Info{}, l.adapterErr("info", stderr, fmt.Errorf("info line %q is not a JSON Info object: %v", truncate(line), err))
 	}
+	if key := duplicateKey(line); key != "" {
+		return protocol.Info{}, l.adapterErr("info", stderr, fmt.Errorf("info line %q has the key %q twice", truncate(line), key))
+	}
 	if info.Protocol != protocol.Version {
 		return protocol.Info{}, l.adapterErr("info", stderr, fmt.Errorf("%w: adapter speaks %d, this suite speaks %d", ErrProtocolVersion, info.Protocol, protocol.Version))
 	}
@@ -391,15 +395,23 @@ func (s *session) Maps() []string {
 	return append([]string(nil), s.readyMaps...)
 }
 
-// fail records a protocol violation and kills the adapter.
+// fail records a protocol violation and kills the adapter. It is the
+// "load" step's failure until ready, the "stream"'s after it.
 func (s *session) fail(err error) {
 	s.mu.Lock()
 	if s.broken == nil {
-		s.broken = s.l.adapterErr("load", nil, err)
+		op := "load"
+		if s.sawReady {
+			op = "stream"
+		}
+		s.broken = s.l.adapterErr(op, nil, err)
 	}
 	s.mu.Unlock()
 	s.kill(nil)
 }
+
+// badLine is fail for a line that breaks the protocol (ErrLine).
+func (s *session) badLine(err error) { s.fail(fmt.Errorf("%w: %w", ErrLine, err)) }
 
 func (s *session) kill(cause error) {
 	s.mu.Lock()
@@ -414,6 +426,15 @@ func (s *session) kill(cause error) {
 // protocol violation), with its stderr attached; nil while it runs. The suite
 // asks before it judges the loader, so a dead adapter is an ERROR, not a FAIL.
 func (s *session) Ended() error {
+	// A line that broke the protocol ended the session the moment the
+	// client saw it (it kills the adapter next): what the adapter's rings
+	// do from then on, gone while it is torn down, is that line's doing.
+	s.mu.Lock()
+	broken := s.broken != nil
+	s.mu.Unlock()
+	if broken {
+		return s.err()
+	}
 	select {
 	case <-s.exited:
 	default:
@@ -460,7 +481,7 @@ func (s *session) run(rd *bufio.Reader) {
 		line, err := readLine(rd)
 		if err != nil {
 			if !errors.Is(err, errEOF) {
-				s.fail(err)
+				s.badLine(err)
 			}
 			break
 		}
@@ -501,12 +522,18 @@ func readLine(rd *bufio.Reader) ([]byte, error) {
 	}
 }
 
+// wireEvent is a protocol line as read: CPU is a pointer so that a line
+// without "cpu" is told from one saying CPU 0 (it shadows Event.CPU).
+type wireEvent struct {
+	protocol.Event
+	CPU *int `json:"cpu"`
+}
+
 // handle processes one line; false stops reading.
 func (s *session) handle(line []byte) bool {
-	var ev protocol.Event
-	dec := json.NewDecoder(bytes.NewReader(line))
-	if err := dec.Decode(&ev); err != nil {
-		s.fail(fmt.Errorf("line %q is not a JSON protocol event: %v", truncate(line), err))
+	ev, err := s.parse(line)
+	if err != nil {
+		s.badLine(fmt.Errorf("line %q: %w", truncate(line), err))
 		return false
 	}
 	s.mu.Lock()
@@ -515,11 +542,11 @@ func (s *session) handle(line []byte) bool {
 	switch ev.Event {
 	case protocol.EventReady:
 		if sawReady {
-			s.fail(errors.New("second ready line"))
+			s.badLine(errors.New("second ready line"))
 			return false
 		}
 		if err := s.checkReadyMaps(ev.Maps); err != nil {
-			s.fail(err)
+			s.badLine(err)
 			return false
 		}
 		s.mu.Lock()
@@ -528,38 +555,16 @@ func (s *session) handle(line []byte) bool {
 		s.mu.Unlock()
 		close(s.ready)
 	case protocol.EventSample, protocol.EventLost:
-		if !sawReady {
-			s.fail(fmt.Errorf("%s line before ready: %q", ev.Event, truncate(line)))
-			return false
-		}
-		if ev.Map == "" {
-			s.fail(fmt.Errorf("%s line without a map: %q", ev.Event, truncate(line)))
-			return false
-		}
-		if err := s.l.checkCPU(ev); err != nil {
-			s.fail(fmt.Errorf("%w: %q", err, truncate(line)))
-			return false
-		}
 		select {
 		case s.events <- ev:
 		case <-s.closing: // nobody reads any more; drain until exit
 		}
 	case protocol.EventError:
 		loadErr := &suite.LoadError{Stage: ev.Stage, Err: errors.New(ev.Message)}
-		switch ev.Stage {
-		case protocol.StageLoad, protocol.StageReader, protocol.StageEnvironment:
-		case protocol.StageUnsupported:
-			if minor := s.l.minor(); minor < protocol.MinorUnsupported {
-				s.fail(fmt.Errorf("error line with stage %q, which protocol %d.%d does not allow (declare \"protocol_minor\": %d): %q",
-					ev.Stage, protocol.Version, minor, protocol.MinorUnsupported, truncate(line)))
-				return false
-			}
+		if ev.Stage == protocol.StageUnsupported {
 			// Not a verdict on the loader: the suite SKIPs what needs the
 			// object, with the reason (protocol.StageUnsupported).
 			loadErr = &suite.LoadError{Stage: protocol.StageUnsupported, Err: fmt.Errorf("%w: %s", ErrUnsupported, ev.Message)}
-		default:
-			s.fail(fmt.Errorf("error line with unknown stage %q: %q", ev.Stage, truncate(line)))
-			return false
 		}
 		s.mu.Lock()
 		first := s.loadErr == nil
@@ -570,11 +575,104 @@ func (s *session) handle(line []byte) bool {
 		if first && !sawReady {
 			close(s.failed)
 		}
-	default:
-		s.fail(fmt.Errorf("unknown event %q in line %q", ev.Event, truncate(line)))
-		return false
 	}
 	return true
+}
+
+// parse reads one line as a protocol event and applies the rules every line
+// obeys: one JSON object and nothing after it, no key twice, a known event;
+// sample and lost lines only after ready, for a map the ready line listed,
+// with a "cpu" the protocol revision allows; error lines with a known stage.
+func (s *session) parse(line []byte) (protocol.Event, error) {
+	var w wireEvent
+	if err := json.Unmarshal(line, &w); err != nil {
+		return protocol.Event{}, fmt.Errorf("not a JSON protocol event: %v", err)
+	}
+	if key := duplicateKey(line); key != "" {
+		return protocol.Event{}, fmt.Errorf("the key %q appears twice", key)
+	}
+	ev := w.Event
+	if w.CPU != nil {
+		ev.CPU = *w.CPU
+	}
+	switch ev.Event {
+	case protocol.EventReady:
+	case protocol.EventSample, protocol.EventLost:
+		s.mu.Lock()
+		sawReady, ready := s.sawReady, s.readyMaps
+		s.mu.Unlock()
+		switch {
+		case !sawReady:
+			return ev, fmt.Errorf("%s line before ready", ev.Event)
+		case ev.Map == "":
+			return ev, fmt.Errorf("%s line without a map", ev.Event)
+		case !slices.Contains(ready, ev.Map):
+			return ev, fmt.Errorf("%s line for map %q, which the ready line did not list (it listed %q)", ev.Event, ev.Map, ready)
+		case w.CPU == nil:
+			return ev, fmt.Errorf("%s line without \"cpu\" (the CPU whose ring the record came from, or %d where the protocol allows it)", ev.Event, protocol.CPUUnknown)
+		}
+		if err := s.l.checkCPU(ev); err != nil {
+			return ev, err
+		}
+	case protocol.EventError:
+		switch ev.Stage {
+		case protocol.StageLoad, protocol.StageReader, protocol.StageEnvironment:
+		case protocol.StageUnsupported:
+			if minor := s.l.minor(); minor < protocol.MinorUnsupported {
+				return ev, fmt.Errorf("error line with stage %q, which protocol %d.%d does not allow (declare \"protocol_minor\": %d)",
+					ev.Stage, protocol.Version, minor, protocol.MinorUnsupported)
+			}
+		default:
+			return ev, fmt.Errorf("error line with unknown stage %q", ev.Stage)
+		}
+	default:
+		return ev, fmt.Errorf("unknown event %q", ev.Event)
+	}
+	return ev, nil
+}
+
+// duplicateKey returns a key that line's top-level object holds twice, as
+// encoding/json matches keys (escapes decoded, case ignored), or "". A
+// second "cpu" would silently replace the first. line is valid JSON.
+func duplicateKey(line []byte) string {
+	var seen []string
+	depth := 0
+	for i := 0; i < len(line); i++ {
+		switch line[i] {
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+		case '"':
+			start := i
+			for i++; i < len(line) && line[i] != '"'; i++ {
+				if line[i] == '\\' {
+					i++
+				}
+			}
+			if depth != 1 {
+				continue
+			}
+			j := i + 1
+			for j < len(line) && (line[j] == ' ' || line[j] == '\t' || line[j] == '\r' || line[j] == '\n') {
+				j++
+			}
+			if j >= len(line) || line[j] != ':' {
+				continue // a value, not a key
+			}
+			raw := line[start : i+1]
+			key := string(raw[1 : len(raw)-1])
+			if bytes.IndexByte(raw, '\\') >= 0 && json.Unmarshal(raw, &key) != nil {
+				continue
+			}
+			key = strings.ToLower(key)
+			if slices.Contains(seen, key) {
+				return key
+			}
+			seen = append(seen, key)
+		}
+	}
+	return ""
 }
 
 // minor is the protocol minor revision the adapter's info line declared (0

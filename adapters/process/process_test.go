@@ -236,6 +236,8 @@ func TestInfoRejectsMalformedLines(t *testing.T) {
 	for _, tc := range []struct{ name, script, msg string }{
 		{"not json", "echo 'cilium-ebpf 1.0'", "not a JSON Info object"},
 		{"no loader", `echo '{"version":"1","protocol":1}'`, "lacks loader or version"},
+		{"trailing junk", `echo '{"loader":"a","version":"1","protocol":1} x'`, "not a JSON Info object"},
+		{"key twice", `echo '{"loader":"a","version":"1","protocol":1,"Loader":"b"}'`, `has the key "loader" twice`},
 		{"two lines", `echo '{"loader":"a","version":"1","protocol":1}'; echo '{}'`, "more than one line"},
 		{"exit status", `echo '{"loader":"a","version":"1","protocol":1}'; echo oops >&2; exit 3`, "exit status 3"},
 		{"hang", "exec sleep 60", "no exit within"},
@@ -433,6 +435,71 @@ func TestSampleCPURule(t *testing.T) {
 			if err := s.Close(); !errors.Is(err, process.ErrAdapter) || !strings.Contains(err.Error(), tc.broken) {
 				t.Fatalf("Close = %v, want ErrAdapter saying %q", err, tc.broken)
 			}
+		})
+	}
+}
+
+// TestStreamLineRules: after ready every line is one JSON protocol event and
+// nothing else. A line that is not (invalid base64, a negative count,
+// trailing junk, a key twice, a map the ready line did not list, no "cpu")
+// is a protocol break: the client stops the adapter there, the event is not
+// delivered, and Ended and Close say why at once (ErrLine), never as an
+// adapter that exited on its own. The adapters are shell scripts printing
+// fixed lines.
+func TestStreamLineRules(t *testing.T) {
+	for _, tc := range []struct {
+		name, line string
+		broken     string // "" = the event must arrive
+	}{
+		{"valid sample", `{"event":"sample","map":"events","cpu":1,"data":"AAAA"}`, ""},
+		{"valid lost", `{"event":"lost","map":"events","cpu":0,"lost":3}`, ""},
+		{"a key inside a string is no key", `{"event":"lost","map":"events","cpu":0,"lost":1,"message":"\"cpu\":2, \\\"cpu\":3"}`, ""},
+		{"invalid base64", `{"event":"sample","map":"events","cpu":0,"data":"%%not base64%%"}`, "illegal base64"},
+		{"negative lost count", `{"event":"lost","map":"events","cpu":0,"lost":-1}`, "number -1"},
+		{"trailing junk", `{"event":"sample","map":"events","cpu":0,"data":"AAAA"} and more`, "after top-level value"},
+		{"second object", `{"event":"lost","map":"events","cpu":0,"lost":1}{"event":"lost","map":"events","cpu":0,"lost":1}`, "after top-level value"},
+		{"duplicate cpu", `{"event":"sample","map":"events","cpu":0,"data":"AAAA","cpu":1}`, `"cpu" appears twice`},
+		{"duplicate cpu, other case", `{"event":"sample","map":"events","cpu":0,"CPU":1,"data":"AAAA"}`, `"cpu" appears twice`},
+		{"duplicate lost, escaped", `{"event":"lost","map":"events","cpu":0,"lost":1,"l\u006fst":7}`, `"lost" appears twice`},
+		{"undeclared map", `{"event":"sample","map":"ghost","cpu":0,"data":"AAAA"}`, `map "ghost", which the ready line did not list`},
+		{"sample without cpu", `{"event":"sample","map":"events","data":"AAAA"}`, `sample line without "cpu"`},
+		{"lost without cpu", `{"event":"lost","map":"events","lost":2}`, `lost line without "cpu"`},
+		{"unknown event", `{"event":"hello","map":"events","cpu":0}`, `unknown event "hello"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "adapter")
+			script := "#!/bin/sh\nif [ \"$1\" = info ]; then echo '{\"loader\":\"a\",\"version\":\"1\",\"protocol\":1}'; exit 0; fi\n" +
+				"echo '{\"event\":\"ready\",\"maps\":[\"events\"]}'\nprintf '%s\\n' '" + tc.line + "'\nexec cat >/dev/null\n"
+			if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			s, err := process.New(path, process.WithShutdownTimeout(time.Second)).Load(context.Background(),
+				suite.LoadRequest{Object: object(t), PinDir: t.TempDir(), Pages: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			ev, ok := <-s.Events()
+			if tc.broken == "" {
+				if !ok || ev.Map != "events" {
+					t.Fatalf("event = %+v, %v; want the line's event", ev, ok)
+				}
+				if err := s.Close(); err != nil {
+					t.Fatalf("Close = %v", err)
+				}
+				return
+			}
+			if ok {
+				t.Fatalf("event %+v delivered, want a protocol violation", ev)
+			}
+			ended := s.(interface{ Ended() error }).Ended()
+			for _, err := range []error{ended, s.Close()} {
+				if !errors.Is(err, process.ErrAdapter) || !errors.Is(err, process.ErrLine) ||
+					!strings.Contains(err.Error(), tc.broken) || !strings.Contains(err.Error(), ": stream: ") {
+					t.Fatalf("Ended/Close = %v, want ErrAdapter and ErrLine at the stream saying %q", err, tc.broken)
+				}
+			}
+			requireNoneRunning(t, path)
 		})
 	}
 }

@@ -73,6 +73,7 @@ var reportGateFlags struct {
 	level       string
 	loaders     []string
 	allowErrors bool
+	noVerdict   bool
 	baselines   []string
 	strict      bool
 }
@@ -86,7 +87,9 @@ gated loaders (--loader, repeatable; default every loader, in the results or lis
 bare name such as libbpf gates every version of it, libbpf@1.4 that version only). Failures a
 --baseline file lists for that loader do not gate. A gated loader without any results, or
 listed by a run without results there, fails the gate. Results with a requirement this suite
-does not have, or two results for one cell, are refused (exit status 2).`,
+does not have, or two results for one cell, are refused (exit status 2). A gated loader
+without a verdict (not one PASS or FAIL: every result ERROR or SKIP) fails the gate even with
+--allow-errors, unless --allow-no-verdict.`,
 	Args: cobra.ExactArgs(1),
 	RunE: func(cmd *cobra.Command, args []string) error {
 		f := reportGateFlags
@@ -103,7 +106,7 @@ does not have, or two results for one cell, are refused (exit status 2).`,
 			return fmt.Errorf("report gate: %w", err)
 		}
 		violations, err := report.Gate(r, report.GateOptions{
-			FailLevel: level, Loaders: f.loaders, AllowErrors: f.allowErrors, Baselines: baselines,
+			FailLevel: level, Loaders: f.loaders, AllowErrors: f.allowErrors, AllowNoVerdict: f.noVerdict, Baselines: baselines,
 			KnownRequirement: conform.Names().Requirement,
 		})
 		if err != nil {
@@ -141,7 +144,8 @@ func init() {
 	gf := reportGateCmd.Flags()
 	gf.StringVar(&reportGateFlags.level, "fail-level", "must", "lowest requirement level whose FAIL gates: must or should")
 	gf.StringArrayVar(&reportGateFlags.loaders, "loader", nil, "loader to gate on (repeatable; default every loader)")
-	gf.BoolVar(&reportGateFlags.allowErrors, "allow-errors", false, "do not gate on ERROR results and run errors")
+	gf.BoolVar(&reportGateFlags.allowErrors, "allow-errors", false, "do not gate on ERROR results and run errors (a gated loader with no verdict at all still gates)")
+	gf.BoolVar(&reportGateFlags.noVerdict, "allow-no-verdict", false, "do not gate on a loader that got no verdict at all (every result ERROR or SKIP)")
 	gf.StringArrayVar(&reportGateFlags.baselines, "baseline", nil, "baseline file of a loader's known deviations (repeatable)")
 	gf.BoolVar(&reportGateFlags.strict, "strict", false, strictBaselinesHelp)
 

@@ -32,6 +32,9 @@ func init() {
 --fail-level failed (or errored, unless --allow-errors) for a gated loader:
 every loader of the run unless --gate names some (a reference run beside a
 loader for comparison is gated too, never instead of it).
+A gated loader that got no verdict at all (not one PASS or FAIL: every result
+ERROR or SKIP) fails the run too, even with --allow-errors, unless
+--allow-no-verdict; the summary names every such loader.
 
 Loaders are built-in names (reference, cilium-ebpf, libbpf, bpftool,
 libbpfgo; see 'conform adapters') or paths of adapter executables
@@ -67,7 +70,8 @@ covers every version of that loader in the run.`,
 	fl.BoolVar(&p.KeepVMs, "keep", false, "keep each VM's temporary directory")
 	fl.StringVar(&failLevel, "fail-level", "must", "lowest level whose failure fails the run: must or should")
 	fl.StringSliceVar(&p.Gate.Loaders, "gate", nil, "loaders whose failures fail the run (a bare name: every version of it), or 'all' (default: every loader of the run, the reference included; --gate reference gates the reference alone)")
-	fl.BoolVar(&p.Gate.AllowErrors, "allow-errors", false, "do not fail the run on ERROR results")
+	fl.BoolVar(&p.Gate.AllowErrors, "allow-errors", false, "do not fail the run on ERROR results (a gated loader with no verdict at all still fails it)")
+	fl.BoolVar(&p.Gate.AllowNoVerdict, "allow-no-verdict", false, "do not fail the run when a gated loader got no verdict at all (every result ERROR or SKIP)")
 	fl.StringArrayVar(&baselines, "baseline", nil, "baseline file of known deviations for a loader (repeatable)")
 	fl.BoolVar(&strict, "strict", false, strictBaselinesHelp)
 	fl.StringSliceVar(&p.Requirements, "requirement", nil, "run only these requirement IDs")

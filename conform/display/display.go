@@ -92,11 +92,16 @@ func (d *Display) Stop() {
 
 // PrintSummary prints the summary line of a run's results: requirement
 // results, not test results (a loader's FAIL is a finding; the exit status
-// says whether the gated loaders pass).
+// says whether the gated loaders pass). Under it, one line per loader that
+// got no verdict at all (report.NoVerdict), which a count of ERRORs among
+// other loaders' results would hide.
 func PrintSummary(w io.Writer, rs []result.Result) {
 	n := CountStatuses(rs)
 	fmt.Fprintf(w, "requirement results: %d PASS, %d FAIL, %d ERROR, %d SKIP\n",
 		n[result.Pass], n[result.Fail], n[result.Error], n[result.Skip])
+	for _, l := range report.NoVerdict(&report.Results{Results: rs}) {
+		fmt.Fprintf(w, "NO VERDICT for %s: not one requirement PASSed or FAILed (every result ERROR or SKIP): nothing is known about this loader\n", l)
+	}
 }
 
 // FirstLine is s up to its first newline.

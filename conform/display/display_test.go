@@ -79,10 +79,27 @@ func TestEventsAsLines(t *testing.T) {
 }
 
 func TestPrintSummary(t *testing.T) {
-	var b strings.Builder
-	PrintSummary(&b, []result.Result{{Status: result.Pass}, {Status: result.Fail}, {Status: result.Pass}, {Status: result.Skip}})
-	if want := "requirement results: 2 PASS, 1 FAIL, 0 ERROR, 1 SKIP\n"; b.String() != want {
-		t.Errorf("summary %q, want %q", b.String(), want)
+	for _, tc := range []struct {
+		name string
+		rs   []result.Result
+		want string
+	}{
+		{"counts", []result.Result{{Status: result.Pass}, {Status: result.Fail}, {Status: result.Pass}, {Status: result.Skip}},
+			"requirement results: 2 PASS, 1 FAIL, 0 ERROR, 1 SKIP\n"},
+		// A loader never judged is named, however many verdicts the
+		// others got.
+		{"a loader without a verdict", []result.Result{{Loader: "a", Status: result.Pass}, {Loader: "b", Status: result.Error},
+			{Loader: "b", Status: result.Skip}, {Loader: "c", Status: result.Error}, {Loader: "c", Status: result.Fail}},
+			"requirement results: 1 PASS, 1 FAIL, 2 ERROR, 1 SKIP\n" +
+				"NO VERDICT for b: not one requirement PASSed or FAILed (every result ERROR or SKIP): nothing is known about this loader\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b strings.Builder
+			PrintSummary(&b, tc.rs)
+			if b.String() != tc.want {
+				t.Errorf("summary %q, want %q", b.String(), tc.want)
+			}
+		})
 	}
 }
 

@@ -93,6 +93,18 @@ func (w *Writer) Emit(ev protocol.Event) error {
 	return w.err
 }
 
+// Line prints line as it is, followed by a newline, in one write: for the
+// negative controls in adapters/testdata that break the protocol on purpose
+// (a line Emit could never produce).
+func (w *Writer) Line(line string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err == nil {
+		_, w.err = io.WriteString(w.out, line+"\n")
+	}
+	return w.err
+}
+
 // Seal lets a line being written finish and no other start: Emit blocks from
 // then on. For an adapter that ends its session by exiting without stopping
 // its reader goroutines (they may still be forwarding a record), so that its

@@ -63,6 +63,13 @@ type Options struct {
 	PerfArray func(spec *ebpf.MapSpec) (*ebpf.Map, error)
 	// OpenReader, if set, replaces perf.NewReader(m, pages*pagesize).
 	OpenReader func(m *ebpf.Map, pages int) (Reader, error)
+	// AfterReady, if set, runs right after the ready line, before any
+	// record is forwarded (controls that break the protocol after ready).
+	AfterReady func(w *adapterkit.Writer, perfMaps []string) error
+	// Sample and Lost, if set, replace w.Sample and w.Lost for the records
+	// the readers deliver (controls that report them wrongly).
+	Sample func(w *adapterkit.Writer, m string, cpu int, data []byte) error
+	Lost   func(w *adapterkit.Writer, m string, cpu int, n uint64) error
 	// AutoSize, if set, gives every perf event array declared without
 	// max_entries its size before NewCollection (which fills in the
 	// possible-CPU count only where none is set, and clamps larger ones).
@@ -177,6 +184,19 @@ func load(ctx context.Context, args adapterkit.LoadArgs, w *adapterkit.Writer, o
 		closeAll()
 		return err
 	}
+	if opts.AfterReady != nil {
+		if err := opts.AfterReady(w, perfMaps); err != nil {
+			closeAll()
+			return err
+		}
+	}
+	sample, lost := opts.Sample, opts.Lost
+	if sample == nil {
+		sample = (*adapterkit.Writer).Sample
+	}
+	if lost == nil {
+		lost = (*adapterkit.Writer).Lost
+	}
 
 	// One goroutine per map; the first read error stops everything.
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -197,9 +217,9 @@ func load(ctx context.Context, args adapterkit.LoadArgs, w *adapterkit.Writer, o
 					return
 				}
 				if rec.LostSamples > 0 {
-					err = w.Lost(name, rec.CPU, rec.LostSamples)
+					err = lost(w, name, rec.CPU, rec.LostSamples)
 				} else {
-					err = w.Sample(name, rec.CPU, rec.RawSample)
+					err = sample(w, name, rec.CPU, rec.RawSample)
 				}
 				if err != nil { // stdout gone: nobody is listening
 					cancel(err)
