@@ -89,7 +89,29 @@ func stream(ctx context.Context, sess suite.Session, w *adapterkit.Writer) error
 	for {
 		select {
 		case <-ctx.Done():
-			return closed(sess.Close())
+			// Asked to stop; what the session had already delivered is
+			// still said first (select picks among ready cases at random,
+			// so a reader error waiting beside the stop was lost 1 time in
+			// 6): a pending error is the loader's outcome.
+			for {
+				select {
+				case ev, ok := <-events:
+					if !ok {
+						return closed(sess.Close())
+					}
+					if ev.Event == protocol.EventError {
+						sess.Close()
+						return readerError(ev)
+					}
+					if err := w.Emit(ev); err != nil {
+						sess.Close()
+						return adapterkit.Abort(fmt.Errorf("write event: %w", err))
+					}
+					continue
+				default:
+				}
+				return closed(sess.Close())
+			}
 		case ev, ok := <-events:
 			switch {
 			case !ok && ctx.Err() != nil:
@@ -104,11 +126,7 @@ func stream(ctx context.Context, sess suite.Session, w *adapterkit.Writer) error
 				return adapterkit.Abort(fmt.Errorf("the loader's session ended before it was asked to stop (close: %v)", err))
 			case ev.Event == protocol.EventError:
 				sess.Close()
-				stage := ev.Stage
-				if stage == "" {
-					stage = protocol.StageReader
-				}
-				return adapterkit.Fail(stage, errors.New(ev.Message))
+				return readerError(ev)
 			}
 			if err := w.Emit(ev); err != nil {
 				sess.Close()
@@ -116,6 +134,16 @@ func stream(ctx context.Context, sess suite.Session, w *adapterkit.Writer) error
 			}
 		}
 	}
+}
+
+// readerError is a session's error event as the adapter's error line (a
+// reader failure unless it names its stage).
+func readerError(ev protocol.Event) error {
+	stage := ev.Stage
+	if stage == "" {
+		stage = protocol.StageReader
+	}
+	return adapterkit.Fail(stage, errors.New(ev.Message))
 }
 
 // closed turns Close's error into Main's outcome.
