@@ -18,7 +18,7 @@ echo "== build"
 go build -o bin/conform ./cmd/conform
 echo "== kernels"
 bin/conform kernels fetch debian-5.10 debian-6.1 debian-6.12 debian-6.1-arm64 debian-6.12-arm64 # arm64: for the VM tests
-echo "== suite on this host, reference loader"
+echo "== suite on this host: reference and bcc"
 bin/conform run --host --loader reference --loader bcc --gate reference --out "$out/host"
 echo "== quick VM matrix, Debian 5.10, 6.1 and 6.12, every built-in loader that runs in VMs (gating the reference's MUSTs)"
 # One line per result goes to a file (other loaders' FAIL lines are findings,
