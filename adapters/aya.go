@@ -361,12 +361,18 @@ func copyExecutable(src, dst string) error {
 		return err
 	}
 	defer in.Close()
+	return writeExecutable(in, dst)
+}
+
+// writeExecutable writes what r holds to dst as an executable, through a
+// temporary file and a rename (see copyExecutable).
+func writeExecutable(r io.Reader, dst string) error {
 	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+"-")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, in); err != nil {
+	if _, err := io.Copy(tmp, r); err != nil {
 		tmp.Close()
 		return err
 	}

@@ -155,23 +155,7 @@ func buildBcc(ctx context.Context, root, out, control string) error {
 		fmt.Fprintf(&script, "# Negative control, for tests only.\nexport %s=%s\n", BccControlEnv, shellQuote(control))
 	}
 	fmt.Fprintf(&script, "exec %s %s \"$@\"\n", bccPython, shellQuote(filepath.Join(root, bccSource, "adapter.py")))
-	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+"-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.WriteString(script.String()); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o755); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), out)
+	return writeExecutable(strings.NewReader(script.String()), out)
 }
 
 // BuildBccControl writes the bcc adapter's negative control to out: the
