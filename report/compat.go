@@ -83,7 +83,7 @@ func (c cellCause) RepText() string {
 	return ev
 }
 
-func buildCompat(c *Results, causes []*Cause) *compatTable {
+func buildCompat(c *Results, causes []*Cause, classify Classifier) *compatTable {
 	t := &compatTable{}
 	causeOf := map[cellKey]*Cause{}
 	for _, rc := range causes {
@@ -141,9 +141,9 @@ func buildCompat(c *Results, causes []*Cause) *compatTable {
 			}
 			row := compatRow{Requirement: req, Level: lvl}
 			for _, col := range t.Columns {
-				row.Cells = append(row.Cells, buildCell(req, col.Loader, byCell[[2]string{req, col.Loader}], causeOf))
+				row.Cells = append(row.Cells, buildCell(req, col.Loader, byCell[[2]string{req, col.Loader}], causeOf, classify))
 			}
-			row.Notes = versionNotes(row, t.Columns, causeOf)
+			row.Notes = versionNotes(row, t.Columns, causeOf, classify)
 			g.Rows = append(g.Rows, row)
 		}
 		if len(g.Rows) > 0 {
@@ -170,7 +170,7 @@ func versionList(ls []string) string {
 	return strings.Join(parts, ", ")
 }
 
-func buildCell(req, loader string, rs []result.Result, causeOf map[cellKey]*Cause) compatCell {
+func buildCell(req, loader string, rs []result.Result, causeOf map[cellKey]*Cause, classify Classifier) compatCell {
 	cl := compatCell{Loader: loader, Requirement: req, Results: rs}
 	if len(rs) == 0 {
 		cl.State, cl.Text = cellNone, "–"
@@ -202,12 +202,15 @@ func buildCell(req, loader string, rs []result.Result, causeOf map[cellKey]*Caus
 		var texts []string
 		for _, rc := range order {
 			fs := byCause[rc]
-			text := "on " + strings.Join(topologiesOf(fs), ", ")
-			if rc != nil {
-				text = rc.Bites
-				if rc.Everywhere {
-					text = "everywhere"
-				}
+			// Where this requirement failed for this version, against
+			// where it passed: a cause that takes down several
+			// requirements bites in more places than each of them fails
+			// (aya's E2BIG on gapped possible lists and on every
+			// explicit size of 1 is one cause; RING-CREATE fails on the
+			// first only).
+			text, _, everywhere := bites(fs, rs, classify)
+			if everywhere {
+				text = "everywhere"
 			}
 			cc := cellCause{Cause: rc, Bites: text, Rep: fs[0], Where: whereText(placesOf(fs), []string{loader}, scopeOf(rs))}
 			for _, r := range fs {
@@ -267,7 +270,7 @@ func placesOf(rs []result.Result) []place {
 // table, every version's outcome on the places all of them ran, and says
 // where it changes: "cilium-ebpf: ✓ v0.9.1–v0.15.0; ✗ sparse online since
 // v0.16.0 (compared on debian-6.1: sparse, sparse-high)".
-func versionNotes(row compatRow, cols []compatColumn, causeOf map[cellKey]*Cause) []string {
+func versionNotes(row compatRow, cols []compatColumn, causeOf map[cellKey]*Cause, classify Classifier) []string {
 	byBase := map[string][]int{}
 	var bases []string
 	for i, col := range cols {
@@ -311,7 +314,7 @@ func versionNotes(row compatRow, cols []compatColumn, causeOf map[cellKey]*Cause
 					rs = append(rs, r)
 				}
 			}
-			c := buildCell(row.Requirement, cols[i].Loader, rs, causeOf)
+			c := buildCell(row.Requirement, cols[i].Loader, rs, causeOf, classify)
 			outcomes = append(outcomes, c.Text)
 			versions = append(versions, result.ParseLoaderName(cols[i].Loader).Version)
 		}

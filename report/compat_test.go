@@ -138,3 +138,42 @@ func TestParseUpstreamRejects(t *testing.T) {
 		}
 	}
 }
+
+// TestCompatCellIsItsRequirements: a cell says where its own requirement
+// failed, not everywhere its root cause bites. One cause (a reader that
+// fails storing a CPU's fd with E2BIG) takes down RING-EXPLICIT-SMALL on
+// every place with 2+ online CPUs and RING-CREATE only where the possible
+// list has a gap; RING-CREATE's cell must not claim the dense places.
+func TestCompatCellIsItsRequirements(t *testing.T) {
+	places := []struct {
+		topo  string
+		masks result.Masks
+	}{
+		{"dense", result.Masks{Possible: "0-3", Present: "0-3", Online: "0-3"}},
+		{"gapped", result.Masks{Possible: "0-1,4-5", Present: "0-5", Online: "0-1,4-5"}},
+	}
+	doc := &report.Results{Generated: testTime}
+	for _, p := range places {
+		m := p.masks
+		add := func(req string, status result.Status, detail string) {
+			doc.Results = append(doc.Results, result.Result{Requirement: req, Level: result.Must, Status: status, Detail: detail,
+				Loader: "aya", LoaderVersion: "1", Kernel: "k", Topology: p.topo, Masks: &m})
+		}
+		add("RING-EXPLICIT-SMALL", result.Fail, "reader stage: perf buffer of map events for CPU 1: Argument list too long (os error 7)")
+		if p.topo == "gapped" {
+			add("RING-CREATE", result.Fail, "reader stage: perf buffer of map events for CPU 4: Argument list too long (os error 7)")
+		} else {
+			add("RING-CREATE", result.Pass, "")
+		}
+	}
+	var buf bytes.Buffer
+	if err := report.WriteMarkdown(&buf, doc, report.Options{Classify: classify}); err != nil {
+		t.Fatal(err)
+	}
+	md := buf.String()
+	for _, want := range []string{"| RING-CREATE | ✗ sparse online |", "| RING-EXPLICIT-SMALL | ✗ everywhere |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report.md lacks %q:\n%s", want, md)
+		}
+	}
+}

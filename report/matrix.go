@@ -371,7 +371,7 @@ func buildModel(r *Results, opts Options) *model {
 			m.Causes = append(m.Causes, rc)
 		}
 	}
-	m.Compat = buildCompat(c, causes)
+	m.Compat = buildCompat(c, causes, opts.Classify)
 	// FAILs are listed by root cause; the findings list keeps the ERRORs.
 	var errs []finding
 	for _, f := range findings {
