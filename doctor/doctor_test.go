@@ -91,7 +91,7 @@ func TestDoctorOnFakeMachines(t *testing.T) {
 	}{
 		{"dense 4 CPUs", fakeMachine{masks: topologytest.Masks{Possible: "0-3", Present: "0-3", Online: "0-3"}},
 			[]topology.Class{topology.ClassSeveralOnline},
-			[]string{"aya: MUST: RING-EXPLICIT-SMALL", "libbpf@1.1…1.4 (2 versions): SHOULD: SIZE-KV-DEFAULT"},
+			[]string{"aya: MUST: RING-EXPLICIT-SMALL", "libbpf@1.1…1.5 (3 versions): SHOULD: SIZE-KV-DEFAULT"},
 			[]string{"RING-KEY", "MUST: SIZE-AUTO"}},
 		{"sparse online", fakeMachine{masks: topologytest.Masks{Possible: "0-3", Present: "0-3", Online: "0,2-3"}},
 			[]topology.Class{topology.ClassSparseOnline, topology.ClassPresentOffline, topology.ClassPossibleOverOnline, topology.ClassSeveralOnline},
@@ -100,7 +100,7 @@ func TestDoctorOnFakeMachines(t *testing.T) {
 			[]string{"MUST: SIZE-AUTO"}},
 		{"gapped possible", fakeMachine{masks: topologytest.Masks{Possible: "0,2", Present: "0", Online: "0"}},
 			[]topology.Class{topology.ClassGappedPossible, topology.ClassPossibleOverPresent, topology.ClassPossibleOverOnline, topology.ClassOneOnline},
-			[]string{"libbpf@1.1…1.4 (2 versions): MUST: SIZE-AUTO", "aya: MUST: SIZE-AUTO", "cilium-ebpf@v0.12.3…v0.22.0 (6 versions): MUST: RING-ATTRIBUTE"},
+			[]string{"libbpf@1.1…1.5 (3 versions): MUST: SIZE-AUTO", "aya: MUST: SIZE-AUTO", "cilium-ebpf@v0.12.3…v0.22.0 (6 versions): MUST: RING-ATTRIBUTE"},
 			[]string{"aya: MUST: RING-EXPLICIT-SMALL", "cilium-ebpf@v0.16.0…v0.22.0"}},
 		{"hotplug slots", fakeMachine{masks: topologytest.Masks{Possible: "0-7", Present: "0-1", Online: "0-1"}},
 			[]topology.Class{topology.ClassPossibleOverPresent, topology.ClassPossibleOverOnline, topology.ClassSeveralOnline},

@@ -222,6 +222,7 @@ func rootCauses(fs []finding, all []result.Result, classify Classifier, up *Upst
 		c.Results = append(c.Results, r)
 	}
 	causes = mergeSubsetCauses(causes)
+	causes = splitByWhere(causes, all, classify)
 	for _, c := range causes {
 		c.finish(all, classify)
 		c.Upstream = up.Match(c)
@@ -252,6 +253,57 @@ func rootCauses(fs []finding, all []result.Result, classify Classifier, up *Upst
 		c.ID = fmt.Sprintf("C%d", i+1)
 	}
 	return causes
+}
+
+// splitByWhere splits a cause whose requirements fail in different places:
+// the same words can come from two bugs (aya's reader fails storing CPU 4's
+// ring with E2BIG where it counted a gapped possible list, and CPU 1's where
+// an explicit size of 1 leaves no slot: RING-CREATE fails on the first kind
+// of machine, RING-EXPLICIT-SMALL on every machine with two CPUs). Each
+// requirement's failures are placed against its own passes by the same
+// loaders (bites); requirements that bite alike stay one cause.
+func splitByWhere(causes []*Cause, all []result.Result, classify Classifier) []*Cause {
+	var out []*Cause
+	for _, c := range causes {
+		loaders := map[string]bool{}
+		byReq := map[string][]result.Result{}
+		var reqs []string
+		for _, r := range c.Results {
+			loaders[r.Loader] = true
+			if byReq[r.Requirement] == nil {
+				reqs = append(reqs, r.Requirement)
+			}
+			byReq[r.Requirement] = append(byReq[r.Requirement], r)
+		}
+		groups := map[string]*Cause{}
+		var order []string
+		for _, req := range reqs {
+			var passed []result.Result
+			for _, r := range all {
+				if r.Requirement == req && r.Status == result.Pass && loaders[r.Loader] {
+					passed = append(passed, r)
+				}
+			}
+			where, _, _ := bites(byReq[req], passed, classify)
+			g := groups[where]
+			if g == nil {
+				g = &Cause{Base: c.Base, Stage: c.Stage, key: c.key, clauses: c.clauses, Reason: c.Reason, Known: c.Known}
+				groups[where] = g
+				order = append(order, where)
+			}
+			g.Results = append(g.Results, byReq[req]...)
+		}
+		if len(order) == 1 {
+			out = append(out, c)
+			continue
+		}
+		for _, where := range order {
+			g := groups[where]
+			g.key += "\x00" + where
+			out = append(out, g)
+		}
+	}
+	return out
 }
 
 // mergeSubsetCauses folds a cause into another of the same loader, stage
