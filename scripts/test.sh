@@ -42,6 +42,6 @@ echo "== go vet, go.mod tidy"
 go vet ./...
 go mod tidy -diff
 echo "== go test"
-CGO_ENABLED=1 go test -count=1 -timeout 40m ./... 2>&1 | tee "$out/go-test.txt"
+CGO_ENABLED=1 go test -count=1 -timeout 60m ./... 2>&1 | tee "$out/go-test.txt"
 echo "== fuzz the CPU-list parser (30s)"
 go test -run '^$' -fuzz '^FuzzParseCPUList$' -fuzztime 30s ./reference/topology
