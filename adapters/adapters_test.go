@@ -297,24 +297,7 @@ func TestWrongLoadersShowHere(t *testing.T) {
 			} else {
 				defer s.Close()
 			}
-			m := pinnedMap(t, filepath.Join(dir, "events"))
-			if got := maxEntries(t, m); got != tc.maxEntries {
-				t.Errorf("max_entries = %d, want %d", got, tc.maxEntries)
-			}
-			if tc.fire == nil {
-				return
-			}
-			tr, err := trigger.New(m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tr.Close()
-			for cpu, want := range tc.fire {
-				err := tr.Fire(cpu)
-				if want == 0 && err != nil || want != 0 && !errors.Is(err, want) {
-					t.Errorf("CPU %d: Fire = %v, want errno %v", cpu, err, want)
-				}
-			}
+			checkPinnedEvents(t, dir, tc.maxEntries, tc.fire)
 		})
 	}
 }
@@ -357,21 +340,7 @@ func TestAffinityCountShowsUnderRestriction(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			m := pinnedMap(t, filepath.Join(dir, "events"))
-			if got := maxEntries(t, m); got != tc.maxEntries {
-				t.Errorf("max_entries = %d, want %d", got, tc.maxEntries)
-			}
-			tr, err := trigger.New(m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tr.Close()
-			for cpu, want := range tc.fire {
-				err := tr.Fire(cpu)
-				if want == 0 && err != nil || want != 0 && !errors.Is(err, want) {
-					t.Errorf("CPU %d: Fire = %v, want errno %v", cpu, err, want)
-				}
-			}
+			checkPinnedEvents(t, dir, tc.maxEntries, tc.fire)
 		})
 	}
 }
@@ -429,4 +398,29 @@ func splitComma(s string) []string {
 		}
 	}
 	return out
+}
+
+// checkPinnedEvents checks the perf array pinned as dir/events: its
+// max_entries, and what bpf_perf_event_output returns on each CPU of fire
+// (0: a live ring took the sample).
+func checkPinnedEvents(t *testing.T, dir string, wantMax uint32, fire map[int]unix.Errno) {
+	t.Helper()
+	m := pinnedMap(t, filepath.Join(dir, "events"))
+	if got := maxEntries(t, m); got != wantMax {
+		t.Errorf("max_entries = %d, want %d", got, wantMax)
+	}
+	if len(fire) == 0 {
+		return
+	}
+	tr, err := trigger.New(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	for cpu, want := range fire {
+		err := tr.Fire(cpu)
+		if want == 0 && err != nil || want != 0 && !errors.Is(err, want) {
+			t.Errorf("CPU %d: Fire = %v, want errno %v", cpu, err, want)
+		}
+	}
 }
