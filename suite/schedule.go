@@ -128,7 +128,7 @@ func (e *environment) runTogether(ctx context.Context, lrs []*loaderRun, req Req
 		}()
 	}
 	wg.Wait()
-	restoreErr := g.restore(ctx, e)
+	restoreErr := g.restore(e)
 	out := make([]result.Result, len(cs))
 	for i, c := range cs {
 		out[i] = c.result()

@@ -33,8 +33,6 @@ func (c *check) requireHotplug() {
 
 // onlineFile is the hotplug control of cpu, "" when the CPU has none (CPU 0
 // on most x86 kernels, CPUs that are not present).
-func (c *check) onlineFile(cpu int) string { return c.env.onlineFile(cpu) }
-
 func (e *environment) onlineFile(cpu int) string {
 	root := e.cfg.SysfsRoot
 	if root == "" {
@@ -88,7 +86,7 @@ func (c *check) hotplugged(cpu int, online bool) {
 	}
 	stage := c.toggles
 	c.toggles++
-	if err := c.group.at(c.ctx, stage, cpu, online, func() error { return c.setOnline(cpu, online) }); err != nil {
+	if err := c.group.at(c.ctx, stage, cpu, online, func() error { return c.env.setOnline(cpu, online) }); err != nil {
 		c.errorf("%v", err)
 	}
 }
@@ -169,7 +167,7 @@ func (g *cpuGroup) leave() {
 
 // restore puts every CPU the group changed back as it was, last changed
 // first, once every check has ended.
-func (g *cpuGroup) restore(ctx context.Context, e *environment) error {
+func (g *cpuGroup) restore(e *environment) error {
 	g.mu.Lock()
 	before := slices.Clone(g.before)
 	g.mu.Unlock()
@@ -188,7 +186,7 @@ func checkHotplugOffline(c *check) {
 	cpus := c.ringCPUs(0)
 	victim := -1
 	for _, cpu := range slices.Backward(cpus) {
-		if cpu != 0 && c.onlineFile(cpu) != "" {
+		if cpu != 0 && c.env.onlineFile(cpu) != "" {
 			victim = cpu
 			break
 		}
@@ -236,8 +234,6 @@ func checkHotplugOffline(c *check) {
 // it for a note that is not judged, so it is not a grace (1s under TCG).
 const comebackWait = 500 * time.Millisecond
 
-func (c *check) setOnline(cpu int, online bool) error { return c.env.setOnline(cpu, online) }
-
 // comeback brings cpu back online and says what became of its output, for
 // the record (not judged: a CPU that comes back is RING-HOTPLUG-ONLINE's
 // kind of event): a ring filed before the CPU went offline does not work
@@ -269,7 +265,7 @@ func checkHotplugOnline(c *check) {
 	want := int(c.want())
 	newcomer := -1
 	for _, cpu := range c.env.topo.Present.Difference(c.env.topo.Online).CPUs() {
-		if cpu < want && c.env.topo.Possible.Contains(cpu) && c.onlineFile(cpu) != "" {
+		if cpu < want && c.env.topo.Possible.Contains(cpu) && c.env.onlineFile(cpu) != "" {
 			newcomer = cpu
 			break
 		}
