@@ -21,6 +21,7 @@ import (
 	"strings"
 
 	"github.com/perfconform/perfconform/result"
+	"github.com/perfconform/perfconform/vmtest"
 )
 
 var (
@@ -64,10 +65,11 @@ type Adapter struct {
 	// cannot run there, and NoForeign says why.
 	foreign   *foreignBuild
 	NoForeign string
-	// NoVM, when not empty, says why the adapter cannot run in any VM, of
-	// the host's architecture or another: AvailableFor refuses every
-	// architecture with it, so a VM run stops before booting anything.
-	NoVM string
+	// vmExecutable, when set, is the adapter's executable in VMs of the
+	// host's architecture (instead of Path), and vmDisks the disks those
+	// VMs need (bcc: a program that enters the bcc image, and the image).
+	vmExecutable func(binDir string) string
+	vmDisks      func(ctx context.Context, progress func(string)) ([]vmtest.Disk, error)
 }
 
 // Base is the loader's name without its version ("libbpf").
@@ -83,6 +85,9 @@ func (a Adapter) Path(binDir string) string { return filepath.Join(binDir, a.Nam
 // own binary under binDir, then HostTools. The VM harness copies each one and,
 // for dynamically linked ones, its library closure.
 func (a Adapter) VMExecutables(binDir string) []string {
+	if a.vmExecutable != nil {
+		return append([]string{a.vmExecutable(binDir)}, a.HostTools...)
+	}
 	return append([]string{a.Path(binDir)}, a.HostTools...)
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/perfconform/perfconform/internal/debapt"
 	"github.com/perfconform/perfconform/internal/filelock"
+	"github.com/perfconform/perfconform/vmtest"
 	"github.com/perfconform/perfconform/vmtest/kernel"
 )
 
@@ -40,19 +40,26 @@ const (
 	bccHeadersKernel = "debian-6.12"
 )
 
-// bccNoVM is why bcc does not run in perfconform's VMs.
-const bccNoVM = "bcc needs Python 3, libbcc with its LLVM/clang libraries and the guest kernel's headers in the guest, " +
-	"and perfconform's guests boot an initramfs of static executables; sharing the host's root file system into the guest " +
-	"is not built (Debian's cloud kernels have neither 9p nor CONFIG_IKHEADERS; a read-only ext4 image on virtio-blk is the way left)"
+// bccNoForeign is why bcc does not run in VMs of another architecture.
+const bccNoForeign = "bcc's image for VMs is built from the host's installed python3-bpfcc, libbcc and LLVM; " +
+	"an arm64 image needs bookworm's arm64 packages of them unpacked through debapt (not built)"
 
 func bccAdapter() Adapter {
 	return Adapter{
 		Name: "bcc",
 		Description: "bcc (Debian bookworm python3-bpfcc, Python 3): the fixtures in bcc's C dialect, BPF(src_file), " +
 			"bpf_obj_pin on every table, open_perf_buffer + perf_buffer_poll (lost counts without their CPU)",
-		Source:    bccSource,
-		BuildHint: "conform adapters --build (writes a launcher: " + bccPython + " " + bccSource + "/adapter.py)",
-		NoVM:      bccNoVM,
+		Source:       bccSource,
+		BuildHint:    "conform adapters --build (writes a launcher: " + bccPython + " " + bccSource + "/adapter.py)",
+		NoForeign:    bccNoForeign,
+		vmExecutable: bccVMExecutable,
+		vmDisks: func(ctx context.Context, progress func(string)) ([]vmtest.Disk, error) {
+			disk, err := BccImage(ctx, progress)
+			if err != nil {
+				return nil, err
+			}
+			return []vmtest.Disk{disk}, nil
+		},
 		build: func(ctx context.Context, root, out string) error {
 			return buildBcc(ctx, root, out, "")
 		},
@@ -134,28 +141,51 @@ func bccHeaders(ctx context.Context, progress func(string)) (string, error) {
 }
 
 // buildBcc writes the launcher to out (with a negative-control setting of
-// BccControlEnv if not empty).
+// BccControlEnv if not empty) and, for VMs, the static program that enters
+// the bcc image (bccVMExecutable; the image itself is built when a VM run
+// asks for it: BccImage).
 func buildBcc(ctx context.Context, root, out, control string) error {
-	pkg, err := exec.CommandContext(ctx, "dpkg-query", "-W", "-f=${Version}", "python3-bpfcc").Output()
+	pkg, err := bccPackageVersion(ctx)
 	if err != nil {
-		return fmt.Errorf("dpkg-query python3-bpfcc: %w (apt-get install python3-bpfcc)", err)
+		return err
 	}
-	var script strings.Builder
-	fmt.Fprintf(&script, "#!/bin/sh\n# perfconform's bcc adapter, written by adapters/bcc.go (conform adapters --build).\n")
-	fmt.Fprintf(&script, "export PERFCONFORM_BCC_PACKAGE=%s\n", shellQuote(strings.TrimSpace(string(pkg))))
+	ksrc := ""
 	if have := bccKernelHeaders(); have == "" {
-		ksrc, err := bccHeaders(ctx, func(msg string) { fmt.Fprintln(os.Stderr, "bcc adapter:", msg) })
-		if err != nil {
+		if ksrc, err = bccHeaders(ctx, func(msg string) { fmt.Fprintln(os.Stderr, "bcc adapter:", msg) }); err != nil {
 			return err
 		}
-		fmt.Fprintf(&script, "# The running kernel has no headers where bcc looks: Debian's %s headers instead.\n", bccHeadersKernel)
+	}
+	script := bccLauncher(pkg, ksrc, control, filepath.Join(root, bccSource, "adapter.py"))
+	if err := writeExecutable(strings.NewReader(script), out); err != nil {
+		return err
+	}
+	if control != "" {
+		return nil
+	}
+	vm := bccVMExecutable(filepath.Dir(out))
+	if err := os.MkdirAll(filepath.Dir(vm), 0o755); err != nil {
+		return err
+	}
+	return goBuild("./"+bccSource+"/vm")(ctx, root, vm)
+}
+
+// bccLauncher is the launcher script: the Debian package version for the
+// info line, BCC_KERNEL_SOURCE when ksrc is not empty (Debian's headers for
+// a kernel that has none where bcc looks), the negative-control setting,
+// then the system's Python on adapterPy.
+func bccLauncher(pkg, ksrc, control, adapterPy string) string {
+	var script strings.Builder
+	fmt.Fprintf(&script, "#!/bin/sh\n# perfconform's bcc adapter, written by adapters/bcc.go (conform adapters --build).\n")
+	fmt.Fprintf(&script, "export PERFCONFORM_BCC_PACKAGE=%s\n", shellQuote(pkg))
+	if ksrc != "" {
+		fmt.Fprintf(&script, "# No headers of the running kernel where bcc looks: Debian's %s headers instead.\n", bccHeadersKernel)
 		fmt.Fprintf(&script, "export BCC_KERNEL_SOURCE=%s\n", shellQuote(ksrc))
 	}
 	if control != "" {
 		fmt.Fprintf(&script, "# Negative control, for tests only.\nexport %s=%s\n", BccControlEnv, shellQuote(control))
 	}
-	fmt.Fprintf(&script, "exec %s %s \"$@\"\n", bccPython, shellQuote(filepath.Join(root, bccSource, "adapter.py")))
-	return writeExecutable(strings.NewReader(script.String()), out)
+	fmt.Fprintf(&script, "exec %s %s \"$@\"\n", bccPython, shellQuote(adapterPy))
+	return script.String()
 }
 
 // BuildBccControl writes the bcc adapter's negative control to out: the

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/perfconform/perfconform/internal/debapt"
+	"github.com/perfconform/perfconform/vmtest"
 	"github.com/perfconform/perfconform/vmtest/arch"
 	"github.com/perfconform/perfconform/vmtest/initramfs"
 )
@@ -42,9 +43,6 @@ func (a Adapter) AvailableFor(archName string) error {
 	t, err := arch.Get(archName)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrUnavailable, a.Name, err)
-	}
-	if a.NoVM != "" {
-		return fmt.Errorf("%w: %s on %s: not in VMs: %s", ErrUnavailable, a.Name, t.Name, a.NoVM)
 	}
 	if t.IsHost() {
 		return a.Available()
@@ -106,6 +104,9 @@ func (a Adapter) VMFilesFor(ctx context.Context, binDir, archName string) ([]ini
 	}
 	out := []initramfs.File{{Host: a.PathFor(binDir, archName)}}
 	if t.IsHost() {
+		if a.vmExecutable != nil {
+			out[0].Host = a.vmExecutable(binDir)
+		}
 		for _, tool := range a.HostTools {
 			out = append(out, initramfs.File{Host: tool})
 		}
@@ -122,6 +123,23 @@ func (a Adapter) VMFilesFor(ctx context.Context, binDir, archName string) ([]ini
 		out = append(out, tools...)
 	}
 	return out, nil
+}
+
+// VMDisksFor returns the disks the adapter's VMs of architecture archName
+// need (vmtest.WithArchDisk), building them when needed; nil for most
+// adapters, whose VMs need only their initramfs files.
+func (a Adapter) VMDisksFor(ctx context.Context, archName string, progress func(string)) ([]vmtest.Disk, error) {
+	if a.vmDisks == nil {
+		return nil, nil
+	}
+	if err := a.AvailableFor(archName); err != nil {
+		return nil, err
+	}
+	disks, err := a.vmDisks(ctx, progress)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s in VMs: %w", ErrUnavailable, a.Name, err)
+	}
+	return disks, nil
 }
 
 // goBuildFor is goBuild for another architecture (GOARCH).

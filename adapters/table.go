@@ -102,11 +102,6 @@ func (t Table) WriteText(w io.Writer) error {
 			def = r.DefaultFor
 		}
 		here := cell(r.Here)
-		if r.Here.Available() && r.NoVM != "" {
-			// It runs here but in no VM, of this architecture either.
-			notes = append(notes, r.Name+" in VMs: "+r.NoVM)
-			here = fmt.Sprintf("\tyes, not in VMs [%d]", len(notes))
-		}
 		row := r.Name + "\t" + def + here
 		for _, p := range r.VMs {
 			row += cell(p)

@@ -39,6 +39,7 @@ const vmConsoleEvidenceLines = 5
 type vmLoaders struct {
 	guest []GuestLoader
 	files map[string][]initramfs.File // arch name -> files
+	disks map[string][]vmtest.Disk    // arch name -> disks (bcc's image)
 }
 
 // vmLoadersOf turns resolved loaders into guest loaders for VMs of the
@@ -53,7 +54,7 @@ type vmLoaders struct {
 // and only into VMs of their ELF machine (a script is refused by
 // Plan.Validate: a VM has no interpreter).
 func vmLoadersOf(ctx context.Context, specs []loaderSpec, arches []string, progress func(string)) (vmLoaders, error) {
-	out := vmLoaders{files: map[string][]initramfs.File{}}
+	out := vmLoaders{files: map[string][]initramfs.File{}, disks: map[string][]vmtest.Disk{}}
 	for i, s := range specs {
 		if s.Path == "" {
 			out.guest = append(out.guest, GuestLoader{Name: s.Name})
@@ -94,6 +95,15 @@ func vmLoadersOf(ctx context.Context, specs []loaderSpec, arches []string, progr
 				var err error
 				if files, err = a.VMFilesFor(ctx, binDir, an); err != nil {
 					return out, fmt.Errorf("%s: %w", s.Given, err)
+				}
+				disks, err := a.VMDisksFor(ctx, an, progress)
+				if err != nil {
+					return out, fmt.Errorf("%s: %w", s.Given, err)
+				}
+				for _, d := range disks {
+					if !slices.ContainsFunc(out.disks[an], func(x vmtest.Disk) bool { return x.Image == d.Image }) {
+						out.disks[an] = append(out.disks[an], d)
+					}
 				}
 			}
 			files[0].Guest = gp // the adapter's own executable; host tools keep their path
@@ -216,6 +226,11 @@ func runInVMs(ctx context.Context, o *options, p Plan, plan vmPlan, specs []load
 	}
 	for a, files := range loaders.files {
 		opts = append(opts, vmtest.WithArchFiles(a, files...))
+	}
+	for a, disks := range loaders.disks {
+		for _, d := range disks {
+			opts = append(opts, vmtest.WithArchDisk(a, d))
+		}
 	}
 	if p.OutDir != "" {
 		opts = append(opts, vmtest.WithOutDir(p.OutDir))

@@ -39,6 +39,10 @@ type vmRun struct {
 	baseImage initramfs.Image
 	report    func(Progress)
 	onResult  func(result.Result)
+	// disks are attached read-only; diskModules (host paths, in load
+	// order) are loaded after the kernel's own modules.
+	disks       []Disk
+	diskModules []string
 }
 
 func (v *vmRun) progress(stage, format string, args ...any) {
@@ -111,6 +115,23 @@ func (v *vmRun) run(ctx context.Context) (res VMResult) {
 		overlay[gp] = b
 		cfg.Modules = append(cfg.Modules, gp)
 	}
+	for _, p := range v.diskModules {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			res.Err = fmt.Errorf("kernel module for a disk: %w", err)
+			return res
+		}
+		gp := GuestModuleDir + "/disk/" + filepath.Base(p)
+		overlay[gp] = b
+		cfg.Modules = append(cfg.Modules, gp)
+	}
+	var diskImages []string
+	diskMiB := 0
+	for i, d := range v.disks {
+		diskImages = append(diskImages, d.Image)
+		diskMiB += d.MemoryMiB
+		cfg.Disks = append(cfg.Disks, guest.Disk{Device: "/dev/vd" + string(rune('a'+i)), FSType: d.FSType, Mount: d.Mount})
+	}
 	cfgJSON, err := json.Marshal(cfg)
 	if err != nil {
 		res.Err = fmt.Errorf("guest config: %w", err)
@@ -126,7 +147,7 @@ func (v *vmRun) run(ctx context.Context) (res VMResult) {
 	consoleLog := filepath.Join(work, "console.log")
 	m := qemu.Machine{
 		Arch: v.arch, Binary: v.opts.qemuBinary, Accel: v.accel, SMP: v.job.Topology.SMP(),
-		MemoryMiB: qemu.MemoryFor(v.job.Topology.SMP()) + initrdMiB(initrd),
+		MemoryMiB: qemu.MemoryFor(v.job.Topology.SMP()) + initrdMiB(initrd) + diskMiB, Disks: diskImages,
 		Kernel:    v.kernel.Path, Initrd: initrd, ConsoleLog: consoleLog,
 		Append: append(append([]string{}, v.job.Topology.KernelArgs...), "--", guest.GuestArg),
 	}

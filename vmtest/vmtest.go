@@ -144,6 +144,7 @@ type options struct {
 	qemuBinary   string
 	files        []initramfs.File
 	archFiles    map[string][]initramfs.File // arch name -> files for its VMs only
+	archDisks    map[string][]Disk           // arch name -> disks of its VMs
 	onResult     func(result.Result)
 	kernelCheck  func(kernel.Kernel) error
 }
@@ -229,6 +230,32 @@ func WithArchFiles(archName string, files ...initramfs.File) Option {
 	}
 }
 
+// Disk is a read-only file-system image attached to every VM of one
+// architecture (WithArchDisk) as a virtio-blk device, which the guest
+// mounts before the payload runs: for what is too big for an initramfs
+// (bcc's Python, libbcc and LLVM). One image serves every VM at once.
+type Disk struct {
+	Image  string // host path of the raw file-system image
+	FSType string // its file system, built into the guest kernel ("ext4")
+	Mount  string // where the guest mounts it, read-only
+	// Modules are the kernel modules the guest needs to see the disk
+	// (virtio_blk and its transport): taken from each kernel's own package
+	// (kernel.Cache.ExtraModules), built-in ones left out.
+	Modules []string
+	// MemoryMiB is added to the guest's memory for what runs from the disk.
+	MemoryMiB int
+}
+
+// WithArchDisk attaches d to every VM of one architecture (arch.Arch.Name).
+func WithArchDisk(archName string, d Disk) Option {
+	return func(o *options) {
+		if o.archDisks == nil {
+			o.archDisks = map[string][]Disk{}
+		}
+		o.archDisks[archName] = append(o.archDisks[archName], d)
+	}
+}
+
 // Run boots one VM per job and returns one VMResult per job, in job order.
 // Per-VM failures are in VMResult.Err; the error is for failures that stop
 // the whole run (no kernel, no QEMU, no image, cancelled context).
@@ -283,6 +310,7 @@ func Run(ctx context.Context, jobs []Job, opts ...Option) ([]VMResult, error) {
 	arches := map[string]arch.Arch{} // job kernel -> guest architecture
 	var archOrder []arch.Arch
 	givenAs := map[string]string{} // kernel name -> the job kernel that resolved to it
+	diskModules := map[string][]string{} // job kernel -> host paths of its disks' modules
 	for _, j := range jobs {
 		if _, ok := kernels[j.Kernel]; ok {
 			continue
@@ -307,6 +335,17 @@ func Run(ctx context.Context, jobs []Job, opts ...Option) ([]VMResult, error) {
 			return nil, fmt.Errorf("kernel %s: %w", j.Kernel, err)
 		}
 		kernels[j.Kernel], arches[j.Kernel] = k, a
+		if disks := o.archDisks[a.Name]; len(disks) > 0 {
+			var names []string
+			for _, d := range disks {
+				names = append(names, d.Modules...)
+			}
+			mods, err := cache.ExtraModules(ctx, k, names...)
+			if err != nil {
+				return nil, fmt.Errorf("kernel %s: the modules of its disks: %w", j.Kernel, err)
+			}
+			diskModules[j.Kernel] = mods
+		}
 		if !slices.ContainsFunc(archOrder, func(x arch.Arch) bool { return x.Name == a.Name }) {
 			archOrder = append(archOrder, a)
 		}
@@ -338,7 +377,8 @@ func Run(ctx context.Context, jobs []Job, opts ...Option) ([]VMResult, error) {
 			for i := range next {
 				j := jobs[i]
 				g := guests[arches[j.Kernel].Name]
-				vm := &vmRun{job: j, kernel: kernels[j.Kernel], arch: g.arch, accel: g.accel, outDir: dirs[i], opts: &o, baseImage: g.image, report: report, onResult: onResult}
+				vm := &vmRun{job: j, kernel: kernels[j.Kernel], arch: g.arch, accel: g.accel, outDir: dirs[i], opts: &o, baseImage: g.image, report: report, onResult: onResult,
+					disks: o.archDisks[g.arch.Name], diskModules: diskModules[j.Kernel]}
 				results[i] = vm.run(ctx)
 			}
 		}()

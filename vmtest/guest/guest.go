@@ -73,6 +73,15 @@ type Config struct {
 	// Modules are guest paths of kernel modules to load, in order, before
 	// the event channel is opened.
 	Modules []string `json:"modules,omitempty"`
+	// Disks are mounted read-only after the modules, before the payload.
+	Disks []Disk `json:"disks,omitempty"`
+}
+
+// Disk is a block device the guest mounts read-only.
+type Disk struct {
+	Device string `json:"device"` // /dev/vda
+	FSType string `json:"fstype"` // built into the kernel
+	Mount  string `json:"mount"`
 }
 
 // Env is what a payload learns about its VM.
@@ -136,6 +145,9 @@ func Main(payload Payload) {
 		}
 	}
 	for _, err := range mountErrs {
+		emit(event.Error("%v", err))
+	}
+	if err := mountDisks(cfg.Disks); err != nil {
 		emit(event.Error("%v", err))
 	}
 
@@ -418,6 +430,35 @@ func loadModules(paths []string) error {
 		}
 	}
 	return nil
+}
+
+// diskWait bounds the wait for a disk's device node: the virtio-blk driver
+// probes its device, and devtmpfs adds the node, after the module loaded.
+const diskWait = 10 * time.Second
+
+// mountDisks mounts each disk read-only at its mount point.
+func mountDisks(disks []Disk) error {
+	var errs []error
+	for _, d := range disks {
+		deadline := time.Now().Add(diskWait)
+		_, err := os.Stat(d.Device)
+		for errors.Is(err, os.ErrNotExist) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+			_, err = os.Stat(d.Device)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("disk %s (for %s): %w (after %v)", d.Device, d.Mount, err, diskWait))
+			continue
+		}
+		if err := os.MkdirAll(d.Mount, 0o755); err != nil {
+			errs = append(errs, fmt.Errorf("disk %s: %w", d.Device, err))
+			continue
+		}
+		if err := unix.Mount(d.Device, d.Mount, d.FSType, unix.MS_RDONLY, ""); err != nil {
+			errs = append(errs, fmt.Errorf("disk %s: mount %s read-only on %s: %w", d.Device, d.FSType, d.Mount, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // eventDeviceWait bounds the wait for the event channel: a virtio console

@@ -133,6 +133,9 @@ type Machine struct {
 	Append    []string // kernel arguments after console=<Arch.Console> panic=-1
 	// ConsoleLog is the file the kernel console is written to.
 	ConsoleLog string
+	// Disks are raw disk images attached read-only as virtio-blk devices,
+	// in order (the guest's /dev/vda, /dev/vdb, ...).
+	Disks []string
 	// Extra arguments are appended verbatim.
 	Extra []string
 }
@@ -171,6 +174,11 @@ func (m Machine) Args() ([]string, error) {
 	if strings.ContainsAny(m.ConsoleLog, ",") {
 		return nil, fmt.Errorf("%w: console log path %q contains a comma", ErrBadConfig, m.ConsoleLog)
 	}
+	for _, d := range m.Disks {
+		if d == "" || strings.ContainsAny(d, ",") {
+			return nil, fmt.Errorf("%w: disk image path %q is empty or contains a comma", ErrBadConfig, d)
+		}
+	}
 	mem := m.MemoryMiB
 	if mem == 0 {
 		mem = MemoryFor(m.SMP)
@@ -202,6 +210,10 @@ func (m Machine) Args() ([]string, error) {
 		"-chardev", "stdio,id=events,signal=off",
 	)
 	args = append(args, spec.events...)
+	for _, d := range m.Disks {
+		// Read-only: one image serves every VM running at once.
+		args = append(args, "-drive", "file="+d+",if=virtio,format=raw,readonly=on")
+	}
 	return append(args, m.Extra...), nil
 }
 

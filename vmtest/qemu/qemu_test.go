@@ -64,6 +64,18 @@ func TestMachineArgs(t *testing.T) {
 		t.Errorf("args\n%q\nwant\n%q", args, want)
 	}
 
+	disks := m
+	disks.Disks = []string{"/cache/bcc.img", "/cache/other.img"}
+	args, err = disks.Args()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantDisks := append(slices.Clone(want), "-drive", "file=/cache/bcc.img,if=virtio,format=raw,readonly=on",
+		"-drive", "file=/cache/other.img,if=virtio,format=raw,readonly=on")
+	if !slices.Equal(args, wantDisks) {
+		t.Errorf("args with disks\n%q\nwant\n%q", args, wantDisks)
+	}
+
 	kvm := m
 	kvm.Accel = qemu.AccelKVM
 	kvm.MemoryMiB = 1024
@@ -81,6 +93,8 @@ func TestMachineArgs(t *testing.T) {
 		"auto accel": {Accel: qemu.AccelAuto, SMP: qemu.SMP{CPUs: 1}, Kernel: "/k", ConsoleLog: "/c"},
 		"comma path": {Accel: qemu.AccelTCG, SMP: qemu.SMP{CPUs: 1}, Kernel: "/k", ConsoleLog: "/a,b"},
 		"bad smp":    {Accel: qemu.AccelTCG, Kernel: "/k", ConsoleLog: "/c"},
+		"comma disk": {Accel: qemu.AccelTCG, SMP: qemu.SMP{CPUs: 1}, Kernel: "/k", ConsoleLog: "/c", Disks: []string{"/a,b.img"}},
+		"empty disk": {Accel: qemu.AccelTCG, SMP: qemu.SMP{CPUs: 1}, Kernel: "/k", ConsoleLog: "/c", Disks: []string{""}},
 	} {
 		if _, err := bad.Args(); !errors.Is(err, qemu.ErrBadConfig) {
 			t.Errorf("%s: error %v, want ErrBadConfig", name, err)
