@@ -148,7 +148,7 @@ func (v *vmRun) run(ctx context.Context) (res VMResult) {
 	m := qemu.Machine{
 		Arch: v.arch, Binary: v.opts.qemuBinary, Accel: v.accel, SMP: v.job.Topology.SMP(),
 		MemoryMiB: qemu.MemoryFor(v.job.Topology.SMP()) + initrdMiB(initrd) + diskMiB, Disks: diskImages,
-		Kernel:    v.kernel.Path, Initrd: initrd, ConsoleLog: consoleLog,
+		Kernel: v.kernel.Path, Initrd: initrd, ConsoleLog: consoleLog,
 		Append: append(append([]string{}, v.job.Topology.KernelArgs...), "--", guest.GuestArg),
 	}
 	if args, err := m.Args(); err == nil {

@@ -309,7 +309,7 @@ func Run(ctx context.Context, jobs []Job, opts ...Option) ([]VMResult, error) {
 	kernels := map[string]kernel.Kernel{}
 	arches := map[string]arch.Arch{} // job kernel -> guest architecture
 	var archOrder []arch.Arch
-	givenAs := map[string]string{} // kernel name -> the job kernel that resolved to it
+	givenAs := map[string]string{}       // kernel name -> the job kernel that resolved to it
 	diskModules := map[string][]string{} // job kernel -> host paths of its disks' modules
 	for _, j := range jobs {
 		if _, ok := kernels[j.Kernel]; ok {
