@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -670,6 +671,10 @@ func keepModules(modDir, dst string, names []string) ([]string, error) {
 			return fmt.Errorf("module %s%s: neither in %s nor built in (modules.builtin)", name, neededBy, modDir)
 		}
 		state[name] = 1
+		file, err := plainModule(file)
+		if err != nil {
+			return err
+		}
 		deps, err := moduleDepends(file)
 		if err != nil {
 			return err
@@ -697,15 +702,48 @@ func keepModules(modDir, dst string, names []string) ([]string, error) {
 	var out []string
 	for _, file := range order {
 		base := filepath.Base(file)
-		if !strings.HasSuffix(base, ".ko") {
-			return nil, fmt.Errorf("module %s is compressed; the guest loads plain .ko files only", file)
-		}
 		if err := os.Rename(file, filepath.Join(dst, base)); err != nil {
 			return nil, fmt.Errorf("module %s: %w", file, err)
 		}
 		out = append(out, base)
 	}
 	return out, nil
+}
+
+// moduleDecompressors are the programs that decompress modules by suffix
+// (Debian's 6.12 kernels ship module.ko.xz): the guest loads plain .ko
+// files with finit_module and no flags, which any kernel takes.
+var moduleDecompressors = map[string][]string{".xz": {"xz", "-dc"}, ".zst": {"zstd", "-dcq"}, ".gz": {"gzip", "-dc"}}
+
+// plainModule returns file itself for a plain module, or the plain .ko it
+// decompresses a compressed one into, beside it.
+func plainModule(file string) (string, error) {
+	ext := filepath.Ext(file)
+	if strings.HasSuffix(file, ".ko") {
+		return file, nil
+	}
+	cmd, ok := moduleDecompressors[ext]
+	if !ok || !strings.HasSuffix(strings.TrimSuffix(file, ext), ".ko") {
+		return "", fmt.Errorf("module %s: unknown compression %q (want .ko, .ko.xz, .ko.zst or .ko.gz)", file, ext)
+	}
+	plain := strings.TrimSuffix(file, ext)
+	out, err := os.Create(plain)
+	if err != nil {
+		return "", fmt.Errorf("module %s: %w", file, err)
+	}
+	c := exec.Command(cmd[0], append(cmd[1:], file)...)
+	c.Stdout = out
+	var stderr strings.Builder
+	c.Stderr = &stderr
+	err = c.Run()
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(plain)
+		return "", fmt.Errorf("module %s: %s: %w: %s", file, strings.Join(cmd, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return plain, nil
 }
 
 // moduleDepends reads the "depends=" entry of a module's .modinfo section.

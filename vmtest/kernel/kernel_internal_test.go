@@ -1,8 +1,10 @@
 package kernel
 
 import (
+	"bytes"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -90,5 +92,38 @@ func TestKeepModules(t *testing.T) {
 	}
 	if len(got) == 0 || got[len(got)-1] != "virtio_console.ko" || !slices.Contains(got, "virtio.ko") || !slices.Contains(got, "virtio_ring.ko") {
 		t.Errorf("virtio_console closure %v: want virtio and virtio_ring before virtio_console", got)
+	}
+
+	// Compressed modules (Debian's 6.12 ships .ko.xz) are read and kept
+	// decompressed: the guest loads plain .ko files.
+	xzSrc := t.TempDir()
+	for _, f := range k.ModuleFiles() {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain := filepath.Join(xzSrc, filepath.Base(f))
+		if err := os.WriteFile(plain, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("xz", plain).CombinedOutput(); err != nil {
+			t.Skipf("xz: %v: %s", err, out)
+		}
+	}
+	dst := filepath.Join(t.TempDir(), "m")
+	xzGot, err := keepModules(xzSrc, dst, []string{"virtio_console"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(xzGot, got) {
+		t.Errorf("from .ko.xz: %v, want %v", xzGot, got)
+	}
+	for _, m := range xzGot {
+		if b, err := os.ReadFile(filepath.Join(dst, m)); err != nil || !bytes.HasPrefix(b, []byte("\x7fELF")) {
+			t.Errorf("%s: not a plain ELF module (%v)", m, err)
+		}
+	}
+	if _, err := plainModule(filepath.Join(xzSrc, "x.ko.lz4")); err == nil || !strings.Contains(err.Error(), "unknown compression") {
+		t.Errorf("lz4 module: %v, want unknown compression", err)
 	}
 }
