@@ -102,28 +102,24 @@ func (v *vmRun) run(ctx context.Context) (res VMResult) {
 		Kernel: v.kernel.Name, Topology: v.job.Topology, Accelerator: v.accel,
 		Args: v.job.Args, Files: v.baseImage.Files,
 	}
-	// The kernel's modules go into this VM's overlay: the base image is
-	// shared by every kernel of the architecture.
+	// The kernel's modules, then its disks' (loaded in that order), go
+	// into this VM's overlay: the base image is shared by every kernel of
+	// the architecture.
 	overlay := map[string][]byte{}
-	for _, p := range v.kernel.ModuleFiles() {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			res.Err = fmt.Errorf("kernel module: %w", err)
-			return res
+	for _, m := range []struct {
+		dir   string
+		paths []string
+	}{{GuestModuleDir, v.kernel.ModuleFiles()}, {GuestModuleDir + "/disk", v.diskModules}} {
+		for _, p := range m.paths {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				res.Err = fmt.Errorf("kernel module: %w", err)
+				return res
+			}
+			gp := m.dir + "/" + filepath.Base(p)
+			overlay[gp] = b
+			cfg.Modules = append(cfg.Modules, gp)
 		}
-		gp := GuestModuleDir + "/" + filepath.Base(p)
-		overlay[gp] = b
-		cfg.Modules = append(cfg.Modules, gp)
-	}
-	for _, p := range v.diskModules {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			res.Err = fmt.Errorf("kernel module for a disk: %w", err)
-			return res
-		}
-		gp := GuestModuleDir + "/disk/" + filepath.Base(p)
-		overlay[gp] = b
-		cfg.Modules = append(cfg.Modules, gp)
 	}
 	var diskImages []string
 	diskMiB := 0
