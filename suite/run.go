@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/perfconform/perfconform/internal/nswrap"
 	"io"
 	"os"
 	"path/filepath"
@@ -187,18 +188,21 @@ func Run(ctx context.Context, cfg Config) ([]result.Result, error) {
 }
 
 // LoadersAtOnce is how many of n loaders run side by side: one in a serial
-// run; otherwise Config.Parallel (all when 0), and one at a time on kernels
-// that charge BPF memory to RLIMIT_MEMLOCK (before 5.11). There the charge
-// is per user, so loaders side by side could exhaust one another's limit
-// where a serial run would not: one loader at a time keeps their verdicts
-// those of a serial run. Callers that bound a loader's own waits (the VM
-// guest's process client) scale them by it.
+// run; otherwise Config.Parallel (all when 0). On kernels that charge BPF
+// memory to RLIMIT_MEMLOCK (before 5.11) the charge is per user, so
+// adapters side by side could exhaust one another's limit where a serial
+// run would not: there every adapter process runs as a user of its own
+// (nswrap.EnvAccount, with root's capabilities), which needs root; without
+// root they run one at a time, which keeps their verdicts those of a
+// serial run. (In-process loaders share the suite's limit, which it raised
+// to unlimited.) Callers that bound a loader's own waits (the VM guest's
+// process client) scale them by it.
 func (cfg Config) LoadersAtOnce(n int) int {
 	k := cfg.Parallel
 	if k <= 0 || k > n {
 		k = n
 	}
-	if cfg.Serial || bpfsys.MemlockCharged() {
+	if cfg.Serial || bpfsys.MemlockCharged() && !nswrap.SeparateAccounts() {
 		k = 1
 	}
 	return max(k, 1)

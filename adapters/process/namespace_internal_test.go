@@ -102,6 +102,37 @@ func TestWrapper(t *testing.T) {
 			if err := wrapped(wrapper, []string{nswrap.EnvMemlock + "=lots"}, "/bin/cat").Run(); !errors.As(err, &ee) || ee.ExitCode() != nswrap.ExitMemlock {
 				t.Errorf("malformed limit: %v, want exit status %d", err, nswrap.ExitMemlock)
 			}
+
+			// An account of its own: real, effective and saved uid
+			// (not a secure exec) with every capability root had.
+			if !nswrap.SeparateAccounts() {
+				return
+			}
+			out, err = wrapped(wrapper, []string{nswrap.EnvAccount + "=200777"}, "/bin/cat", "/proc/self/status").CombinedOutput()
+			if err != nil {
+				t.Fatalf("wrapper with an account: %v\n%s", err, out)
+			}
+			status := string(out)
+			if !regexp.MustCompile(`(?m)^Uid:\s+200777\s+200777\s+200777\s+200777$`).MatchString(status) {
+				t.Errorf("adapter's uids, want 200777 four times:\n%s", status)
+			}
+			self, err := os.ReadFile("/proc/self/status")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ourEff := regexp.MustCompile(`(?m)^CapEff:\s+(\S+)$`).FindStringSubmatch(string(self))
+			for _, set := range []string{"CapEff", "CapPrm", "CapAmb"} {
+				m := regexp.MustCompile(`(?m)^` + set + `:\s+(\S+)$`).FindStringSubmatch(status)
+				if m == nil || ourEff == nil || m[1] != ourEff[1] {
+					t.Errorf("adapter's %s %v, want ours %v", set, m, ourEff)
+				}
+			}
+			for _, bad := range []string{"0", "x"} {
+				err := wrapped(wrapper, []string{nswrap.EnvAccount + "=" + bad}, "/bin/true").Run()
+				if !errors.As(err, &ee) || ee.ExitCode() != nswrap.ExitAccount {
+					t.Errorf("account %q: %v, want exit status %d", bad, err, nswrap.ExitAccount)
+				}
+			}
 		})
 	}
 }

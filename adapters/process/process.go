@@ -153,6 +153,11 @@ func (l *Loader) command(possible string, args ...string) (*exec.Cmd, error) {
 		cmd.Env = append(os.Environ(), nswrap.EnvExec+"="+l.path, nswrap.EnvPossible+"="+possible)
 		if memlock != "" {
 			cmd.Env = append(cmd.Env, memlock)
+			if nswrap.SeparateAccounts() {
+				// Its own locked-memory account: adapters side by
+				// side do not draw on one (nswrap.EnvAccount).
+				cmd.Env = append(cmd.Env, nswrap.EnvAccount+"="+strconv.Itoa(nswrap.NextAccount()))
+			}
 		}
 		if l.cfg.cpus != "" || l.cfg.cgroup != "" {
 			var ids string

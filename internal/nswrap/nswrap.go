@@ -51,6 +51,7 @@ const (
 
 // Exit statuses of a wrapper that could not set up the adapter.
 const (
+	ExitAccount = 122
 	ExitCPUs    = 123
 	ExitMemlock = 124
 	ExitMount   = 125
@@ -134,8 +135,22 @@ func Run(target string) int {
 			return fail(ExitMount, "bind-mount %s over %s: %v", possible, PossibleCPUsPath, err)
 		}
 	}
+	if acct := os.Getenv(EnvAccount); acct != "" {
+		// Last, on the thread that forks the adapter: the mounts above
+		// need root's identity in this thread.
+		uid, err := strconv.Atoi(acct)
+		if err == nil && uid <= 0 {
+			err = errors.New("want a user id above 0")
+		}
+		if err == nil {
+			err = becomeAccount(uid)
+		}
+		if err != nil {
+			return fail(ExitAccount, "run the adapter as user %s (a locked-memory account of its own): %v", acct, err)
+		}
+	}
 	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
-		for _, v := range []string{EnvExec, EnvPossible, EnvMemlock, EnvCPUs, EnvCgroup} {
+		for _, v := range []string{EnvExec, EnvPossible, EnvMemlock, EnvCPUs, EnvCgroup, EnvAccount} {
 			if strings.HasPrefix(kv, v+"=") {
 				return true
 			}
