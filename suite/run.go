@@ -102,7 +102,8 @@ type Config struct {
 	// verdicts. By default loaders run side by side (see schedule.go).
 	Serial bool
 	// Parallel bounds how many loaders run side by side (0: all of them).
-	// Kernels that charge BPF memory to RLIMIT_MEMLOCK run one at a time.
+	// Kernels that charge BPF memory to RLIMIT_MEMLOCK run one at a time
+	// unless adapters get accounts of their own (LoadersAtOnce).
 	Parallel int
 	// Hotplug lets the RING-HOTPLUG-* checks take CPUs offline and bring them
 	// online through cpuN/online under SysfsRoot (putting them back after).

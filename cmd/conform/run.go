@@ -63,7 +63,7 @@ covers every version of that loader in the run.`,
 	fl.StringSliceVar(&p.Kernels, "kernel", nil, "kernels to boot: catalog names or image paths (see 'conform kernels list')")
 	fl.StringArrayVar(&loaders, "loader", nil, "loader to check: built-in name or adapter path (repeatable; default reference)")
 	fl.IntVarP(&p.Parallel, "jobs", "j", 0, "VMs to run at once (default: number of host cores)")
-	fl.IntVar(&p.LoadersAtOnce, "loaders-at-once", 0, "loaders to run side by side in each VM or on the host (default: all of them; one at a time on kernels that charge BPF memory to RLIMIT_MEMLOCK)")
+	fl.IntVar(&p.LoadersAtOnce, "loaders-at-once", 0, "loaders to run side by side in each VM or on the host (default: all of them; one at a time on kernels that charge BPF memory to RLIMIT_MEMLOCK when not root)")
 	fl.BoolVar(&p.Serial, "serial", false, "run the loaders one after another, every requirement on loads of its own (the schedule side by side is proven against)")
 	fl.StringVar(&p.OutDir, "out", "", "write results.json, junit.xml, report.md and report.html (and VM logs) into this directory, which must be empty or new")
 	fl.BoolVar(&p.Force, "force", false, "let --out hold an earlier run's output, and replace it")
