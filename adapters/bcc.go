@@ -48,7 +48,7 @@ func bccAdapter() Adapter {
 	return Adapter{
 		Name: "bcc",
 		Description: "bcc (Debian bookworm python3-bpfcc, Python 3): the fixtures in bcc's C dialect, BPF(src_file), " +
-			"bpf_obj_pin on every table, open_perf_buffer + perf_buffer_poll (lost counts without their CPU)",
+			"bpf_obj_pin on every table, open_perf_buffer + perf_buffer_poll (lost counts without their CPU); in amd64 VMs from a read-only disk image of the host's Python, libbcc and LLVM",
 		Source:       bccSource,
 		BuildHint:    "conform adapters --build (writes a launcher: " + bccPython + " " + bccSource + "/adapter.py)",
 		NoForeign:    bccNoForeign,
