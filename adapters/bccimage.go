@@ -80,6 +80,7 @@ func bccImageInputs(ctx context.Context, root, ksrc string) ([]bccImageInput, er
 		return nil, fmt.Errorf("%s: %w", bccPython, err)
 	}
 	version := strings.TrimPrefix(filepath.Base(python), "python") // 3.11
+	pycTag := "cpython-" + strings.ReplaceAll(version, ".", "")    // cpython-311
 	pkgs := []string{"python3-minimal", "python" + version + "-minimal", "libpython" + version + "-minimal",
 		"libpython" + version + "-stdlib", "python3-bpfcc", "libbpfcc", "dash"}
 	out, err := exec.CommandContext(ctx, "dpkg-query", append([]string{"-L"}, pkgs...)...).Output()
@@ -100,6 +101,17 @@ func bccImageInputs(ctx context.Context, root, ksrc string) ([]bccImageInput, er
 		}
 		if st, err := os.Lstat(p); err == nil && !st.IsDir() {
 			add(p)
+			// Debian compiles the packages' Python files at install
+			// time (py3compile), so their byte code is not in the
+			// package lists; without it every adapter start in the
+			// read-only image compiles the standard library and bcc
+			// anew, under TCG.
+			if strings.HasSuffix(p, ".py") {
+				pyc := filepath.Join(filepath.Dir(p), "__pycache__", strings.TrimSuffix(filepath.Base(p), ".py")+"."+pycTag+".pyc")
+				if _, err := os.Stat(pyc); err == nil {
+					add(pyc)
+				}
+			}
 		}
 	}
 	for _, p := range []string{bccPython, "/bin/sh", "/etc/ld.so.cache"} {
