@@ -420,17 +420,19 @@ func checkRingLostCPU(c *check) {
 	run := c.lossExperiment()
 	var notes []string
 	for _, p := range run.phases {
-		var right, unknown uint64
+		var rightEvents, unknownEvents []protocol.Event
 		for _, ev := range p.lost {
 			switch ev.CPU {
 			case p.cpu:
-				right += ev.Lost
+				rightEvents = append(rightEvents, ev)
 			case protocol.CPUUnknown:
-				unknown += ev.Lost
+				unknownEvents = append(unknownEvents, ev)
 			default:
 				c.failf(&p.cpu, "", "lost records attributed to another CPU: %s", p)
 			}
 		}
+		// Saturating sums: 2^64-1 and then 1 must not read as no loss.
+		right, unknown := lostTotal(rightEvents), lostTotal(unknownEvents)
 		switch {
 		case right > 0:
 		case unknown > 0:
