@@ -180,8 +180,14 @@ func (l *Loader) command(possible string, args ...string) (*exec.Cmd, error) {
 			"hiding how its loader copes with the usual limit; giving it the old limit needs the session wrapper: " +
 			"call process.MaybeRunNamespaceWrapper first thing in main (or TestMain)")
 	}
-	// Bound Wait even if something in the group keeps our pipes open.
-	cmd.WaitDelay = time.Second
+	// Bound Wait even if something in the group keeps our pipes open
+	// (under the session wrapper nothing can: the adapter's PID namespace
+	// dies with it). The bound is the one an adapter has to be gone after
+	// its session closed: a fixed second was too short for this process's
+	// own reading of the pipes to finish in a one-CPU TCG guest with ten
+	// adapters starting beside it ("info: exited: exec: WaitDelay expired
+	// before I/O complete", every requirement of one loader an ERROR).
+	cmd.WaitDelay = l.cfg.shutdownTimeout
 	return cmd, nil
 }
 
