@@ -221,6 +221,13 @@ func BccImage(ctx context.Context, progress func(string)) (vmtest.Disk, error) {
 	if _, err := os.Stat(img); err == nil {
 		return disk, nil
 	}
+	// A build killed before it finished left its stage (hard links) and
+	// a partial image; under the lock nobody is using them.
+	leftovers, _ := filepath.Glob(filepath.Join(dir, ".stage-*"))
+	partial, _ := filepath.Glob(filepath.Join(dir, "*.ext4.tmp"))
+	for _, p := range append(leftovers, partial...) {
+		os.RemoveAll(p)
+	}
 	progress(fmt.Sprintf("building the bcc image for VMs (%d files) into %s", len(inputs), img))
 	if err := buildBccImage(ctx, inputs, launcher, img); err != nil {
 		return disk, fmt.Errorf("bcc image %s: %w", img, err)
