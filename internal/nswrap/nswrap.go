@@ -1,7 +1,8 @@
 // Package nswrap is the session wrapper every process adapter runs under (see
 // package process): PID 1 of a fresh PID namespace in a private mount
 // namespace that mounts a /proc of its own, substitutes the possible-CPU file
-// when asked, gives the adapter the RLIMIT_MEMLOCK it is told, restricts it
+// when asked, gives the adapter the RLIMIT_MEMLOCK it is told (and, where the
+// kernel charges that limit per user, a user of its own: account.go), restricts it
 // to some CPUs when asked (a cgroup's cpuset and its affinity, as Kubernetes'
 // static CPU manager does), forwards stop signals and exits with the
 // adapter's status. It imports nothing but the standard library and
